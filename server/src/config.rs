@@ -1,0 +1,99 @@
+//! Command-line flags, each with an environment fallback.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use crate::Settings;
+
+/// The Tapline server: taps and check-ins between partners' phones and watches.
+#[derive(Debug, Parser)]
+#[command(name = "tapline-server", version, about)]
+pub struct Config {
+    /// Address to listen on for gRPC, gRPC-Web and HTTP/1.1.
+    #[arg(long, env = "TAPLINE_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+
+    /// Database URL: `sqlite://PATH` or `postgres://USER@HOST/DB`. Defaults to a SQLite file
+    /// `tapline.db` in the data directory, created on first start.
+    #[arg(long, env = "TAPLINE_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Folder for the default SQLite database. Defaults to `$XDG_DATA_HOME/tapline`, else
+    /// `~/.local/share/tapline`.
+    #[arg(long, env = "TAPLINE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Log format: human-readable text or one JSON object per line.
+    #[arg(long, env = "TAPLINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Taps one account may send per minute before RESOURCE_EXHAUSTED.
+    #[arg(long, env = "TAPLINE_TAPS_PER_MINUTE", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub taps_per_minute: u32,
+
+    /// Seconds between heartbeats on an idle event stream.
+    #[arg(long, env = "TAPLINE_HEARTBEAT_SECS", default_value_t = 25, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub heartbeat_secs: u64,
+
+    /// Seconds open streams and calls get to finish on SIGINT/SIGTERM.
+    #[arg(long, env = "TAPLINE_DRAIN_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub drain_secs: u64,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Config {
+    /// The database URL to use, filling in the SQLite default.
+    pub fn database_url(&self) -> String {
+        if let Some(url) = &self.database_url {
+            return url.clone();
+        }
+        let dir = self.data_dir.clone().unwrap_or_else(default_data_dir);
+        format!("sqlite://{}", dir.join("tapline.db").display())
+    }
+
+    /// Server tunables from the flags.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            taps_per_minute: self.taps_per_minute,
+            heartbeat: Duration::from_secs(self.heartbeat_secs),
+            drain: Duration::from_secs(self.drain_secs),
+            ..Settings::default()
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(xdg).join("tapline");
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(home) => PathBuf::from(home).join(".local/share/tapline"),
+        None => PathBuf::from("tapline-data"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_parse_and_default() {
+        let c = Config::try_parse_from(["tapline-server", "--data-dir", "/tmp/tl"]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:50051");
+        assert_eq!(c.database_url(), "sqlite:///tmp/tl/tapline.db");
+        assert_eq!(c.settings().taps_per_minute, 60);
+        assert!(Config::try_parse_from(["tapline-server", "--log-format", "xml"]).is_err());
+        assert!(Config::try_parse_from(["tapline-server", "--taps-per-minute", "0"]).is_err());
+    }
+}

@@ -1,0 +1,134 @@
+//! One device's live event stream: subscribe to the doorbell, read the backlog after the
+//! client's cursor, say `caught up`, then wait for rings and send heartbeats when idle.
+
+use std::time::Duration;
+
+use tapline_proto::v1::event::Payload;
+use tapline_proto::v1::{CaughtUp, Event, Heartbeat, Reset, SubscribeResponse};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use super::doorbell::{Displaced, Subscription};
+use super::{MAX_BATCH, cursor, new_event, read_after};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::Error;
+
+/// Events buffered per stream before the reader waits for the client (a slow client only
+/// slows its own stream).
+const STREAM_BUFFER: usize = 64;
+
+/// The response stream type of `Subscribe`.
+pub type EventStream = ReceiverStream<Result<SubscribeResponse, Status>>;
+
+/// Opens the live stream of the caller's device, starting after `after_seq`.
+pub fn open(state: AppState, caller: Caller, after_seq: u64) -> EventStream {
+    // Subscribe before reading, so nothing committed after the read can be missed.
+    let subscription = state.doorbell.subscribe(&caller.device_id);
+    let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+    tokio::spawn(async move {
+        let mut pump = Pump { state, caller, tx, subscription };
+        if let Err(status) = pump.run(after_seq).await {
+            let _ = pump.tx.send(Err(status)).await;
+        }
+    });
+    ReceiverStream::new(rx)
+}
+
+struct Pump {
+    state: AppState,
+    caller: Caller,
+    tx: mpsc::Sender<Result<SubscribeResponse, Status>>,
+    subscription: Subscription,
+}
+
+/// Why the pump stopped early.
+enum Stop {
+    /// The client went away; nothing to send.
+    Gone,
+    /// End the stream with this status.
+    Status(Status),
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Self {
+        Stop::Status(e.into())
+    }
+}
+
+impl Pump {
+    async fn run(&mut self, after_seq: u64) -> Result<(), Status> {
+        match self.pump(after_seq).await {
+            Ok(()) | Err(Stop::Gone) => Ok(()),
+            Err(Stop::Status(s)) => Err(s),
+        }
+    }
+
+    async fn pump(&mut self, after_seq: u64) -> Result<(), Stop> {
+        let state = self.state.clone();
+        let device = self.caller.device_id.clone();
+        let mut cursor_seq = after_seq;
+        let c = cursor(&state.db, &device).await?;
+        if after_seq < c.acked_seq {
+            let reset = new_event(Payload::Reset(Reset { acked_seq: c.acked_seq }), state.clock.now());
+            self.send(reset).await?;
+            cursor_seq = c.acked_seq;
+        }
+        let heartbeat = state.settings.heartbeat;
+        let mut caught_up = false;
+        loop {
+            // Drain everything after the cursor.
+            loop {
+                let batch = read_after(&state.db, &device, cursor_seq, MAX_BATCH).await?;
+                let full = batch.len() as u32 == MAX_BATCH;
+                for event in batch {
+                    cursor_seq = event.seq;
+                    self.send(event).await?;
+                }
+                if !full {
+                    break;
+                }
+            }
+            if !caught_up {
+                caught_up = true;
+                let marker = new_event(Payload::CaughtUp(CaughtUp { last_seq: cursor_seq }), state.clock.now());
+                self.send(marker).await?;
+            }
+            tokio::select! {
+                _ = self.subscription.rung() => {}
+                _ = tokio::time::sleep(heartbeat) => {
+                    let now = state.clock.now();
+                    let beat = new_event(
+                        Payload::Heartbeat(Heartbeat { server_time: Some(crate::db::timestamp_us(crate::db::to_us(now))) }),
+                        now,
+                    );
+                    self.send(beat).await?;
+                }
+                reason = self.subscription.ended() => return Err(displaced(reason)),
+                _ = state.shutdown.cancelled() => return Err(Stop::Status(Error::ShuttingDown.into())),
+                _ = self.tx.closed() => return Err(Stop::Gone),
+            }
+        }
+    }
+
+    /// Sends one event, waiting for room, unless the stream is ended meanwhile.
+    async fn send(&mut self, event: Event) -> Result<(), Stop> {
+        let msg = Ok(SubscribeResponse { event: Some(event) });
+        tokio::select! {
+            sent = self.tx.send(msg) => sent.map_err(|_| Stop::Gone),
+            reason = self.subscription.ended() => Err(displaced(reason)),
+            _ = self.state.shutdown.cancelled() => Err(Stop::Status(Error::ShuttingDown.into())),
+        }
+    }
+}
+
+fn displaced(reason: Displaced) -> Stop {
+    Stop::Status(match reason {
+        Displaced::ByNewerStream => Status::aborted("a newer stream for this device replaced this one"),
+        Displaced::Revoked => Status::unauthenticated("this device was signed out"),
+    })
+}
+
+/// Default interval between heartbeats on an idle stream.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(25);

@@ -1,0 +1,92 @@
+//! Token-bucket rate limits keyed by account or peer address, on the injectable clock.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+/// Allows `capacity` actions per `window` per key, refilling smoothly.
+#[derive(Debug)]
+pub struct RateLimiter {
+    capacity: f64,
+    per_second: f64,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: DateTime<Utc>,
+}
+
+/// Keys kept before idle, full buckets are swept.
+const SWEEP_AT: usize = 10_000;
+
+impl RateLimiter {
+    /// `capacity` actions per `window` (at least one).
+    pub fn new(capacity: u32, window: Duration) -> Self {
+        let capacity = f64::from(capacity.max(1));
+        RateLimiter {
+            capacity,
+            per_second: capacity / window.as_secs_f64().max(0.001),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one action for `key` at `now`, or says how long until one is allowed.
+    pub fn take(&self, key: &str, now: DateTime<Utc>) -> Result<(), Duration> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() >= SWEEP_AT {
+            let (capacity, rate) = (self.capacity, self.per_second);
+            buckets.retain(|_, b| refill(*b, now, capacity, rate).tokens < capacity);
+        }
+        let bucket = buckets
+            .entry(key.to_owned())
+            .or_insert(Bucket { tokens: self.capacity, at: now });
+        let mut b = refill(*bucket, now, self.capacity, self.per_second);
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            *bucket = b;
+            Ok(())
+        } else {
+            *bucket = b;
+            Err(Duration::from_secs_f64((1.0 - b.tokens) / self.per_second))
+        }
+    }
+}
+
+fn refill(b: Bucket, now: DateTime<Utc>, capacity: f64, per_second: f64) -> Bucket {
+    let elapsed = (now - b.at).to_std().unwrap_or_default().as_secs_f64();
+    Bucket {
+        tokens: (b.tokens + elapsed * per_second).min(capacity),
+        at: now.max(b.at),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allows_the_burst_then_refuses_with_a_delay_then_refills() {
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let rl = RateLimiter::new(60, Duration::from_secs(60));
+        for _ in 0..60 {
+            assert!(rl.take("a", t0).is_ok());
+        }
+        let wait = rl.take("a", t0).unwrap_err();
+        assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1), "{wait:?}");
+        assert!(rl.take("b", t0).is_ok(), "keys are independent");
+        assert!(rl.take("a", t0 + chrono::Duration::seconds(1)).is_ok());
+        assert!(rl.take("a", t0 + chrono::Duration::seconds(1)).is_err());
+    }
+
+    #[test]
+    fn a_clock_moving_backwards_does_not_mint_tokens() {
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let rl = RateLimiter::new(1, Duration::from_secs(60));
+        assert!(rl.take("a", t0).is_ok());
+        assert!(rl.take("a", t0 - chrono::Duration::hours(1)).is_err());
+    }
+}
