@@ -10,7 +10,7 @@ use crate::AppState;
 use crate::accounts;
 use crate::auth::Caller;
 use crate::db::{timestamp_us, to_us};
-use crate::delivery::{account_devices, append_all, new_event};
+use crate::delivery::{account_devices, append_all, new_event, to_each};
 use crate::domain::taps::{NewTap, validate_send};
 use crate::domain::validate;
 use crate::error::{Error, Result};
@@ -91,18 +91,17 @@ pub async fn send_tap(state: &AppState, caller: &Caller, req: pb::SendTapRequest
     };
 
     let partner_clock = partner.clock(now);
-    let mut items = Vec::new();
-    for device in account_devices(&mut tx, &partner.id).await? {
-        let payload = pb::TapReceived { tap: Some(tap.clone()), silent: partner_clock.in_quiet_hours, from_self: false };
-        items.push((device, new_event(Payload::TapReceived(payload), now)));
-    }
-    for device in account_devices(&mut tx, &me.id).await? {
-        if device != caller.device_id {
-            // The sender's other devices show what was sent, without buzzing.
-            let payload = pb::TapReceived { tap: Some(tap.clone()), silent: true, from_self: true };
-            items.push((device, new_event(Payload::TapReceived(payload), now)));
-        }
-    }
+    // One event (one id) for every recipient; only the sender's own copies differ.
+    let to_partner = new_event(
+        Payload::TapReceived(pb::TapReceived { tap: Some(tap.clone()), silent: partner_clock.in_quiet_hours, from_self: false }),
+        now,
+    );
+    let mut to_self = to_partner.clone();
+    // The sender's other devices show what was sent, without buzzing.
+    to_self.payload = Some(Payload::TapReceived(pb::TapReceived { tap: Some(tap.clone()), silent: true, from_self: true }));
+    let mut items = to_each(&account_devices(&mut tx, &partner.id).await?, &to_partner);
+    let own: Vec<String> = account_devices(&mut tx, &me.id).await?.into_iter().filter(|d| *d != caller.device_id).collect();
+    items.extend(to_each(&own, &to_self));
     let ring = append_all(&mut tx, items).await?;
     tx.commit().await?;
     state.doorbell.ring(&ring);
@@ -180,7 +179,7 @@ pub async fn report_tap(state: &AppState, caller: &Caller, req: pb::ReportTapReq
         let receipt = pb::TapReceipt { tap_id: tap_id.clone(), kind: kind as i32, at: Some(timestamp_us(to_us(now))) };
         let event = new_event(Payload::TapReceipt(receipt), now);
         let devices = account_devices(&mut tx, &tap.sender_account_id).await?;
-        ring = append_all(&mut tx, crate::delivery::to_each(&devices, &event)).await?;
+        ring = append_all(&mut tx, to_each(&devices, &event)).await?;
     }
     tx.commit().await?;
     state.doorbell.ring(&ring);

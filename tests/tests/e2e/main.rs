@@ -1,0 +1,8 @@
+//! End-to-end tests: every scenario runs against SQLite and PostgreSQL with the real server on
+//! an ephemeral port, driven over gRPC by partners with phones and watches.
+
+mod delivery;
+mod pairing;
+mod security;
+mod server;
+mod taps;
