@@ -73,8 +73,14 @@ impl AccountRow {
     pub fn settings(&self) -> pb::Settings {
         pb::Settings {
             quiet_hours: self.quiet.map(|q| pb::QuietHours {
-                start: Some(pb::LocalTimeOfDay { hour: q.start_min / 60, minute: q.start_min % 60 }),
-                end: Some(pb::LocalTimeOfDay { hour: q.end_min / 60, minute: q.end_min % 60 }),
+                start: Some(pb::LocalTimeOfDay {
+                    hour: q.start_min / 60,
+                    minute: q.start_min % 60,
+                }),
+                end: Some(pb::LocalTimeOfDay {
+                    hour: q.end_min / 60,
+                    minute: q.end_min % 60,
+                }),
             }),
             receipts_enabled: self.receipts_enabled,
         }
@@ -98,8 +104,13 @@ fn account_from_row(row: &sqlx::any::AnyRow) -> Result<AccountRow> {
     Ok(AccountRow {
         id: row.try_get("id")?,
         display_name: row.try_get("display_name")?,
-        zone: zone.parse().map_err(|_| Error::Corrupt(format!("time zone {zone:?}")))?,
-        quiet: start.zip(end).map(|(s, e)| QuietHours { start_min: s as u32, end_min: e as u32 }),
+        zone: zone
+            .parse()
+            .map_err(|_| Error::Corrupt(format!("time zone {zone:?}")))?,
+        quiet: start.zip(end).map(|(s, e)| QuietHours {
+            start_min: s as u32,
+            end_min: e as u32,
+        }),
         receipts_enabled: row.try_get::<i64, _>("receipts_enabled")? != 0,
         couple_id: row.try_get("couple_id")?,
         created_at_us: row.try_get("created_at_us")?,
@@ -151,11 +162,16 @@ impl DeviceRow {
 }
 
 /// Checks what a device says about itself.
-fn validate_device(info: Option<&pb::DeviceInfo>) -> Result<(pb::DeviceKind, pb::Platform, String)> {
+fn validate_device(
+    info: Option<&pb::DeviceInfo>,
+) -> Result<(pb::DeviceKind, pb::Platform, String)> {
     let info = info.ok_or_else(|| Error::invalid("device", "is required"))?;
     let kind = match pb::DeviceKind::try_from(info.kind) {
         Ok(pb::DeviceKind::Unspecified) | Err(_) => {
-            return Err(Error::invalid("device.kind", "must be phone, watch or desktop"));
+            return Err(Error::invalid(
+                "device.kind",
+                "must be phone, watch or desktop",
+            ));
         }
         Ok(k) => k,
     };
@@ -203,7 +219,10 @@ async fn insert_device(
 }
 
 /// Creates an account with its first device.
-pub async fn create_account(state: &AppState, req: pb::CreateAccountRequest) -> Result<pb::CreateAccountResponse> {
+pub async fn create_account(
+    state: &AppState,
+    req: pb::CreateAccountRequest,
+) -> Result<pb::CreateAccountResponse> {
     let name = validate::display_name("display_name", &req.display_name)?;
     let zone = validate::time_zone("time_zone", &req.time_zone)?;
     let device = validate_device(req.device.as_ref())?;
@@ -278,7 +297,10 @@ pub async fn list_devices(state: &AppState, caller: &Caller) -> Result<pb::ListD
     let mut conn = state.db.pool().acquire().await?;
     let devices = load_devices(&mut conn, &caller.account_id).await?;
     Ok(pb::ListDevicesResponse {
-        devices: devices.iter().map(|d| d.to_proto(&caller.device_id)).collect(),
+        devices: devices
+            .iter()
+            .map(|d| d.to_proto(&caller.device_id))
+            .collect(),
     })
 }
 
@@ -352,8 +374,12 @@ pub async fn redeem_code(
     input: &str,
     now: DateTime<Utc>,
 ) -> Result<String> {
-    let code = normalize_code(input)
-        .ok_or_else(|| Error::invalid(field, "must be 8 characters of Crockford base32 (0-9, A-Z without I, L, O, U)"))?;
+    let code = normalize_code(input).ok_or_else(|| {
+        Error::invalid(
+            field,
+            "must be 8 characters of Crockford base32 (0-9, A-Z without I, L, O, U)",
+        )
+    })?;
     let row = sqlx::query(
         "SELECT account_id, expires_at_us, used_at_us FROM codes WHERE code_hash = $1 AND purpose = $2",
     )
@@ -363,10 +389,14 @@ pub async fn redeem_code(
     .await?
     .ok_or(Error::NotFound("code"))?;
     if row.try_get::<Option<i64>, _>("used_at_us")?.is_some() {
-        return Err(Error::FailedPrecondition("this code was already used; ask for a new one"));
+        return Err(Error::FailedPrecondition(
+            "this code was already used; ask for a new one",
+        ));
     }
     if row.try_get::<i64, _>("expires_at_us")? <= to_us(now) {
-        return Err(Error::FailedPrecondition("this code has expired; ask for a new one"));
+        return Err(Error::FailedPrecondition(
+            "this code has expired; ask for a new one",
+        ));
     }
     sqlx::query("UPDATE codes SET used_at_us = $1 WHERE code_hash = $2")
         .bind(to_us(now))
@@ -377,8 +407,17 @@ pub async fn redeem_code(
 }
 
 /// Creates a device-link code for the caller's account.
-pub async fn create_link_code(state: &AppState, caller: &Caller) -> Result<pb::CreateLinkCodeResponse> {
-    let (code, expires) = create_code(state, "link", &caller.account_id, Duration::minutes(LINK_CODE_TTL_MINUTES)).await?;
+pub async fn create_link_code(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<pb::CreateLinkCodeResponse> {
+    let (code, expires) = create_code(
+        state,
+        "link",
+        &caller.account_id,
+        Duration::minutes(LINK_CODE_TTL_MINUTES),
+    )
+    .await?;
     Ok(pb::CreateLinkCodeResponse {
         code,
         expires_at: Some(timestamp_us(to_us(expires))),
@@ -396,7 +435,10 @@ pub async fn redeem_link_code(
         .limits
         .code_guesses
         .take(&format!("link:{peer}"), now)
-        .map_err(|retry_after| Error::RateLimited { what: "too many link-code attempts", retry_after })?;
+        .map_err(|retry_after| Error::RateLimited {
+            what: "too many link-code attempts",
+            retry_after,
+        })?;
     let device = validate_device(req.device.as_ref())?;
     let mut tx = state.db.begin_write().await?;
     let account_id = redeem_code(&mut tx, "link", "code", &req.code, now).await?;
@@ -412,18 +454,41 @@ pub async fn redeem_link_code(
 }
 
 /// Tells the partner (if any) that `account` changed, inside `tx`.
-async fn tell_partner(conn: &mut AnyConnection, account: &AccountRow, now: DateTime<Utc>) -> Result<Vec<String>> {
-    let Some(couple_id) = &account.couple_id else { return Ok(vec![]) };
+async fn tell_partner(
+    conn: &mut AnyConnection,
+    account: &AccountRow,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>> {
+    let Some(couple_id) = &account.couple_id else {
+        return Ok(vec![]);
+    };
     let partner = partner(conn, couple_id, &account.id).await?;
     let devices = account_devices(conn, &partner.id).await?;
-    let event = new_event(Payload::PartnerUpdated(pb::PartnerUpdated { partner: Some(account.as_partner(now)) }), now);
+    let event = new_event(
+        Payload::PartnerUpdated(pb::PartnerUpdated {
+            partner: Some(account.as_partner(now)),
+        }),
+        now,
+    );
     append_all(conn, to_each(&devices, &event)).await
 }
 
 /// Changes the caller's name and/or zone; the partner is told.
-pub async fn update_profile(state: &AppState, caller: &Caller, req: pb::UpdateProfileRequest) -> Result<pb::UpdateProfileResponse> {
-    let name = req.display_name.as_deref().map(|n| validate::display_name("display_name", n)).transpose()?;
-    let zone = req.time_zone.as_deref().map(|z| validate::time_zone("time_zone", z)).transpose()?;
+pub async fn update_profile(
+    state: &AppState,
+    caller: &Caller,
+    req: pb::UpdateProfileRequest,
+) -> Result<pb::UpdateProfileResponse> {
+    let name = req
+        .display_name
+        .as_deref()
+        .map(|n| validate::display_name("display_name", n))
+        .transpose()?;
+    let zone = req
+        .time_zone
+        .as_deref()
+        .map(|z| validate::time_zone("time_zone", z))
+        .transpose()?;
     let now = state.clock.now();
     let mut tx = state.db.begin_write().await?;
     let mut account = load(&mut tx, &caller.account_id).await?;
@@ -442,13 +507,18 @@ pub async fn update_profile(state: &AppState, caller: &Caller, req: pb::UpdatePr
     let ring = tell_partner(&mut tx, &account, now).await?;
     tx.commit().await?;
     state.doorbell.ring(&ring);
-    Ok(pb::UpdateProfileResponse { account: Some(account.to_proto()) })
+    Ok(pb::UpdateProfileResponse {
+        account: Some(account.to_proto()),
+    })
 }
 
 fn minute_of_day(field: &'static str, t: Option<&pb::LocalTimeOfDay>) -> Result<u32> {
     let t = t.ok_or_else(|| Error::invalid(field, "is required"))?;
     if t.hour > 23 || t.minute > 59 {
-        return Err(Error::invalid(field, "must be a time of day: hour 0-23, minute 0-59"));
+        return Err(Error::invalid(
+            field,
+            "must be a time of day: hour 0-23, minute 0-59",
+        ));
     }
     Ok(t.hour * 60 + t.minute)
 }
@@ -457,11 +527,17 @@ fn minute_of_day(field: &'static str, t: Option<&pb::LocalTimeOfDay>) -> Result<
 pub async fn get_settings(state: &AppState, caller: &Caller) -> Result<pb::GetSettingsResponse> {
     let mut conn = state.db.pool().acquire().await?;
     let account = load(&mut conn, &caller.account_id).await?;
-    Ok(pb::GetSettingsResponse { settings: Some(account.settings()) })
+    Ok(pb::GetSettingsResponse {
+        settings: Some(account.settings()),
+    })
 }
 
 /// Changes quiet hours and/or receipts; the partner is told.
-pub async fn update_settings(state: &AppState, caller: &Caller, req: pb::UpdateSettingsRequest) -> Result<pb::UpdateSettingsResponse> {
+pub async fn update_settings(
+    state: &AppState,
+    caller: &Caller,
+    req: pb::UpdateSettingsRequest,
+) -> Result<pb::UpdateSettingsResponse> {
     use pb::update_settings_request::QuietHoursChange;
     let quiet = match &req.quiet_hours_change {
         None => None,
@@ -473,7 +549,10 @@ pub async fn update_settings(state: &AppState, caller: &Caller, req: pb::UpdateS
             let start_min = minute_of_day("set_quiet_hours.start", q.start.as_ref())?;
             let end_min = minute_of_day("set_quiet_hours.end", q.end.as_ref())?;
             if start_min == end_min {
-                return Err(Error::invalid("set_quiet_hours", "start and end must differ"));
+                return Err(Error::invalid(
+                    "set_quiet_hours",
+                    "start and end must differ",
+                ));
             }
             Some(Some(QuietHours { start_min, end_min }))
         }
@@ -497,5 +576,7 @@ pub async fn update_settings(state: &AppState, caller: &Caller, req: pb::UpdateS
     let ring = tell_partner(&mut tx, &account, now).await?;
     tx.commit().await?;
     state.doorbell.ring(&ring);
-    Ok(pb::UpdateSettingsResponse { settings: Some(account.settings()) })
+    Ok(pb::UpdateSettingsResponse {
+        settings: Some(account.settings()),
+    })
 }

@@ -3,9 +3,9 @@
 use sqlx::Row;
 use tonic::Request;
 
+use crate::AppState;
 use crate::domain::codes::hash_secret;
 use crate::error::{Error, Result};
-use crate::AppState;
 
 /// Who is calling: an active device of an account.
 #[derive(Debug, Clone, PartialEq, Eq)]

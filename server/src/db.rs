@@ -126,7 +126,10 @@ fn prepare_sqlite_url(url: &str) -> Result<String> {
             "an in-memory SQLite database would lose every tap at restart; give a file path",
         )));
     }
-    if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+    if let Some(parent) = Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(parent)?;
     }
     let query = if query.split('&').any(|kv| kv.starts_with("mode=")) {

@@ -91,7 +91,10 @@ pub struct AppState {
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").field("db", &self.db).field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("AppState")
+            .field("db", &self.db)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
@@ -100,7 +103,10 @@ impl AppState {
     pub fn new(db: Db, clock: Arc<dyn Clock>, settings: Settings) -> Self {
         let limits = Limits {
             taps: RateLimiter::new(settings.taps_per_minute, Duration::from_secs(60)),
-            code_guesses: RateLimiter::new(settings.code_attempts_per_15_min, Duration::from_secs(15 * 60)),
+            code_guesses: RateLimiter::new(
+                settings.code_attempts_per_15_min,
+                Duration::from_secs(15 * 60),
+            ),
         };
         AppState {
             db,
@@ -115,7 +121,11 @@ impl AppState {
 
 /// Serves every service on `listener` until `shutdown` resolves, then drains: health turns
 /// NOT_SERVING, live streams end with UNAVAILABLE, and calls get `settings.drain` to finish.
-pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
     let names = [
         "",
@@ -126,7 +136,9 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
         "tapline.v1.EventService",
     ];
     for name in names {
-        health.set_service_status(name, ServingStatus::Serving).await;
+        health
+            .set_service_status(name, ServingStatus::Serving)
+            .await;
     }
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(tapline_proto::FILE_DESCRIPTOR_SET)
@@ -146,7 +158,9 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
         shutdown.await;
         tracing::info!("shutting down: draining");
         for name in names {
-            health.set_service_status(name, ServingStatus::NotServing).await;
+            health
+                .set_service_status(name, ServingStatus::NotServing)
+                .await;
         }
         draining.cancel();
     };
@@ -158,10 +172,18 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(AccountServiceServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES))
-        .add_service(PairingServiceServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES))
-        .add_service(SettingsServiceServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES))
-        .add_service(TapServiceServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES))
+        .add_service(
+            AccountServiceServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            PairingServiceServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            SettingsServiceServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            TapServiceServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
         .add_service(EventServiceServer::new(api).max_decoding_message_size(MAX_REQUEST_BYTES))
         .serve_with_incoming_shutdown(incoming, signal);
 

@@ -21,16 +21,34 @@ const ALREADY_PAIRED: &str = "you are already paired; unpair first";
 /// Creates an invite code for the caller's partner-to-be.
 pub async fn create_invite(state: &AppState, caller: &Caller) -> Result<pb::CreateInviteResponse> {
     let mut conn = state.db.pool().acquire().await?;
-    if accounts::load(&mut conn, &caller.account_id).await?.couple_id.is_some() {
+    if accounts::load(&mut conn, &caller.account_id)
+        .await?
+        .couple_id
+        .is_some()
+    {
         return Err(Error::FailedPrecondition(ALREADY_PAIRED));
     }
     drop(conn);
-    let (code, expires) = create_code(state, "invite", &caller.account_id, Duration::hours(INVITE_TTL_HOURS)).await?;
-    Ok(pb::CreateInviteResponse { code, expires_at: Some(timestamp_us(to_us(expires))) })
+    let (code, expires) = create_code(
+        state,
+        "invite",
+        &caller.account_id,
+        Duration::hours(INVITE_TTL_HOURS),
+    )
+    .await?;
+    Ok(pb::CreateInviteResponse {
+        code,
+        expires_at: Some(timestamp_us(to_us(expires))),
+    })
 }
 
 /// The couple as `me` sees it at `now`.
-fn couple_view(couple_id: &str, since_us: i64, partner: &AccountRow, now: DateTime<Utc>) -> pb::Couple {
+fn couple_view(
+    couple_id: &str,
+    since_us: i64,
+    partner: &AccountRow,
+    now: DateTime<Utc>,
+) -> pb::Couple {
     pb::Couple {
         couple_id: couple_id.to_owned(),
         partner: Some(partner.as_partner(now)),
@@ -39,17 +57,26 @@ fn couple_view(couple_id: &str, since_us: i64, partner: &AccountRow, now: DateTi
 }
 
 /// Accepts an invite: makes the couple and tells both partners' devices.
-pub async fn accept_invite(state: &AppState, caller: &Caller, code: &str) -> Result<pb::AcceptInviteResponse> {
+pub async fn accept_invite(
+    state: &AppState,
+    caller: &Caller,
+    code: &str,
+) -> Result<pb::AcceptInviteResponse> {
     let now = state.clock.now();
     state
         .limits
         .code_guesses
         .take(&format!("invite:{}", caller.account_id), now)
-        .map_err(|retry_after| Error::RateLimited { what: "too many invite attempts", retry_after })?;
+        .map_err(|retry_after| Error::RateLimited {
+            what: "too many invite attempts",
+            retry_after,
+        })?;
     let mut tx = state.db.begin_write().await?;
     let inviter_id = redeem_code(&mut tx, "invite", "code", code, now).await?;
     if inviter_id == caller.account_id {
-        return Err(Error::FailedPrecondition("this is your own invite; send it to your partner"));
+        return Err(Error::FailedPrecondition(
+            "this is your own invite; send it to your partner",
+        ));
     }
     let mut me = accounts::load(&mut tx, &caller.account_id).await?;
     let mut inviter = accounts::load(&mut tx, &inviter_id).await?;
@@ -57,17 +84,21 @@ pub async fn accept_invite(state: &AppState, caller: &Caller, code: &str) -> Res
         return Err(Error::FailedPrecondition(ALREADY_PAIRED));
     }
     if inviter.couple_id.is_some() {
-        return Err(Error::FailedPrecondition("the person who invited you is already paired"));
+        return Err(Error::FailedPrecondition(
+            "the person who invited you is already paired",
+        ));
     }
     let couple_id = Uuid::now_v7().to_string();
     let since = to_us(now);
-    sqlx::query("INSERT INTO couples (id, account_a, account_b, created_at_us) VALUES ($1, $2, $3, $4)")
-        .bind(&couple_id)
-        .bind(&inviter.id)
-        .bind(&me.id)
-        .bind(since)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO couples (id, account_a, account_b, created_at_us) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&couple_id)
+    .bind(&inviter.id)
+    .bind(&me.id)
+    .bind(since)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query("UPDATE accounts SET couple_id = $1 WHERE id = $2 OR id = $3")
         .bind(&couple_id)
         .bind(&inviter.id)
@@ -76,26 +107,37 @@ pub async fn accept_invite(state: &AppState, caller: &Caller, code: &str) -> Res
         .await?;
     me.couple_id = Some(couple_id.clone());
     inviter.couple_id = Some(couple_id.clone());
+    // One event (one id); each partner's copy shows the other one.
+    let mut event = new_event(Payload::Paired(pb::Paired { couple: None }), now);
     let mut items = Vec::new();
     for (recipient, partner) in [(&me, &inviter), (&inviter, &me)] {
         let devices = account_devices(&mut tx, &recipient.id).await?;
         let couple = couple_view(&couple_id, since, partner, now);
-        let event = new_event(Payload::Paired(pb::Paired { couple: Some(couple) }), now);
+        event.payload = Some(Payload::Paired(pb::Paired {
+            couple: Some(couple),
+        }));
         items.extend(to_each(&devices, &event));
     }
     let ring = append_all(&mut tx, items).await?;
     tx.commit().await?;
     state.doorbell.ring(&ring);
     tracing::info!(couple = %couple_id, "paired");
-    Ok(pb::AcceptInviteResponse { couple: Some(couple_view(&couple_id, since, &inviter, now)) })
+    Ok(pb::AcceptInviteResponse {
+        couple: Some(couple_view(&couple_id, since, &inviter, now)),
+    })
 }
 
 /// The caller's couple id, or `FailedPrecondition` when not paired.
-pub async fn require_couple(conn: &mut AnyConnection, account_id: &str) -> Result<(AccountRow, String)> {
+pub async fn require_couple(
+    conn: &mut AnyConnection,
+    account_id: &str,
+) -> Result<(AccountRow, String)> {
     let me = accounts::load(conn, account_id).await?;
     match me.couple_id.clone() {
         Some(c) => Ok((me, c)),
-        None => Err(Error::FailedPrecondition("not paired: pair with your partner first")),
+        None => Err(Error::FailedPrecondition(
+            "not paired: pair with your partner first",
+        )),
     }
 }
 
@@ -109,7 +151,9 @@ pub async fn get_couple(state: &AppState, caller: &Caller) -> Result<pb::GetCoup
         .fetch_one(&mut *conn)
         .await?
         .try_get("created_at_us")?;
-    Ok(pb::GetCoupleResponse { couple: Some(couple_view(&couple_id, since, &partner, state.clock.now())) })
+    Ok(pb::GetCoupleResponse {
+        couple: Some(couple_view(&couple_id, since, &partner, state.clock.now())),
+    })
 }
 
 /// Ends the caller's couple; both partners' devices are told.
@@ -129,7 +173,10 @@ pub async fn unpair(state: &AppState, caller: &Caller) -> Result<()> {
         .execute(&mut *tx)
         .await?;
     let event = new_event(
-        Payload::Unpaired(pb::Unpaired { couple_id: couple_id.clone(), by_account_id: caller.account_id.clone() }),
+        Payload::Unpaired(pb::Unpaired {
+            couple_id: couple_id.clone(),
+            by_account_id: caller.account_id.clone(),
+        }),
         now,
     );
     let mut items = Vec::new();

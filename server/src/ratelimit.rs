@@ -41,9 +41,10 @@ impl RateLimiter {
             let (capacity, rate) = (self.capacity, self.per_second);
             buckets.retain(|_, b| refill(*b, now, capacity, rate).tokens < capacity);
         }
-        let bucket = buckets
-            .entry(key.to_owned())
-            .or_insert(Bucket { tokens: self.capacity, at: now });
+        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
+            tokens: self.capacity,
+            at: now,
+        });
         let mut b = refill(*bucket, now, self.capacity, self.per_second);
         if b.tokens >= 1.0 {
             b.tokens -= 1.0;
@@ -76,7 +77,10 @@ mod tests {
             assert!(rl.take("a", t0).is_ok());
         }
         let wait = rl.take("a", t0).unwrap_err();
-        assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1), "{wait:?}");
+        assert!(
+            wait > Duration::from_millis(900) && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        );
         assert!(rl.take("b", t0).is_ok(), "keys are independent");
         assert!(rl.take("a", t0 + chrono::Duration::seconds(1)).is_ok());
         assert!(rl.take("a", t0 + chrono::Duration::seconds(1)).is_err());

@@ -45,7 +45,11 @@ fn tap_from_row(row: &sqlx::any::AnyRow) -> Result<(pb::Tap, String)> {
     Ok((tap, row.try_get("couple_id")?))
 }
 
-async fn find_by_client_id(conn: &mut AnyConnection, device_id: &str, client_tap_id: &str) -> Result<Option<pb::Tap>> {
+async fn find_by_client_id(
+    conn: &mut AnyConnection,
+    device_id: &str,
+    client_tap_id: &str,
+) -> Result<Option<pb::Tap>> {
     let row = sqlx::query(tap_select!("sender_device_id = $1 AND client_tap_id = $2"))
         .bind(device_id)
         .bind(client_tap_id)
@@ -56,7 +60,11 @@ async fn find_by_client_id(conn: &mut AnyConnection, device_id: &str, client_tap
 
 /// Sends a tap: stores it once under (device, client id), writes it into every recipient
 /// device's inbox in the same transaction, then rings their doorbells.
-pub async fn send_tap(state: &AppState, caller: &Caller, req: pb::SendTapRequest) -> Result<pb::SendTapResponse> {
+pub async fn send_tap(
+    state: &AppState,
+    caller: &Caller,
+    req: pb::SendTapRequest,
+) -> Result<pb::SendTapResponse> {
     let new = validate_send(&req)?;
     let client_tap_id = new.client_tap_id.to_string();
 
@@ -65,7 +73,11 @@ pub async fn send_tap(state: &AppState, caller: &Caller, req: pb::SendTapRequest
     if let Some(tap) = find_by_client_id(&mut conn, &caller.device_id, &client_tap_id).await? {
         let (me, couple_id) = require_couple(&mut conn, &caller.account_id).await?;
         let partner = accounts::partner(&mut conn, &couple_id, &me.id).await?;
-        return Ok(pb::SendTapResponse { tap: Some(tap), duplicate: true, partner_clock: Some(partner.clock(state.clock.now())) });
+        return Ok(pb::SendTapResponse {
+            tap: Some(tap),
+            duplicate: true,
+            partner_clock: Some(partner.clock(state.clock.now())),
+        });
     }
     drop(conn);
 
@@ -74,7 +86,10 @@ pub async fn send_tap(state: &AppState, caller: &Caller, req: pb::SendTapRequest
         .limits
         .taps
         .take(&caller.account_id, now)
-        .map_err(|retry_after| Error::RateLimited { what: "too many taps", retry_after })?;
+        .map_err(|retry_after| Error::RateLimited {
+            what: "too many taps",
+            retry_after,
+        })?;
 
     let mut tx = state.db.begin_write().await?;
     let (me, couple_id) = require_couple(&mut tx, &caller.account_id).await?;
@@ -87,25 +102,45 @@ pub async fn send_tap(state: &AppState, caller: &Caller, req: pb::SendTapRequest
         let tap = find_by_client_id(&mut conn, &caller.device_id, &client_tap_id)
             .await?
             .ok_or(Error::Corrupt("tap vanished after a conflict".into()))?;
-        return Ok(pb::SendTapResponse { tap: Some(tap), duplicate: true, partner_clock: Some(partner.clock(now)) });
+        return Ok(pb::SendTapResponse {
+            tap: Some(tap),
+            duplicate: true,
+            partner_clock: Some(partner.clock(now)),
+        });
     };
 
     let partner_clock = partner.clock(now);
     // One event (one id) for every recipient; only the sender's own copies differ.
     let to_partner = new_event(
-        Payload::TapReceived(pb::TapReceived { tap: Some(tap.clone()), silent: partner_clock.in_quiet_hours, from_self: false }),
+        Payload::TapReceived(pb::TapReceived {
+            tap: Some(tap.clone()),
+            silent: partner_clock.in_quiet_hours,
+            from_self: false,
+        }),
         now,
     );
     let mut to_self = to_partner.clone();
     // The sender's other devices show what was sent, without buzzing.
-    to_self.payload = Some(Payload::TapReceived(pb::TapReceived { tap: Some(tap.clone()), silent: true, from_self: true }));
+    to_self.payload = Some(Payload::TapReceived(pb::TapReceived {
+        tap: Some(tap.clone()),
+        silent: true,
+        from_self: true,
+    }));
     let mut items = to_each(&account_devices(&mut tx, &partner.id).await?, &to_partner);
-    let own: Vec<String> = account_devices(&mut tx, &me.id).await?.into_iter().filter(|d| *d != caller.device_id).collect();
+    let own: Vec<String> = account_devices(&mut tx, &me.id)
+        .await?
+        .into_iter()
+        .filter(|d| *d != caller.device_id)
+        .collect();
     items.extend(to_each(&own, &to_self));
     let ring = append_all(&mut tx, items).await?;
     tx.commit().await?;
     state.doorbell.ring(&ring);
-    Ok(pb::SendTapResponse { tap: Some(tap), duplicate: false, partner_clock: Some(partner_clock) })
+    Ok(pb::SendTapResponse {
+        tap: Some(tap),
+        duplicate: false,
+        partner_clock: Some(partner_clock),
+    })
 }
 
 async fn insert_tap(
@@ -145,10 +180,16 @@ async fn insert_tap(
 
 /// Records that the caller felt or saw a tap their partner sent; the sender's devices are told
 /// unless the caller switched receipts off. Reporting the same thing twice is a no-op.
-pub async fn report_tap(state: &AppState, caller: &Caller, req: pb::ReportTapRequest) -> Result<()> {
+pub async fn report_tap(
+    state: &AppState,
+    caller: &Caller,
+    req: pb::ReportTapRequest,
+) -> Result<()> {
     let tap_id = validate::id("tap_id", &req.tap_id)?;
     let kind = match pb::ReceiptKind::try_from(req.kind) {
-        Ok(pb::ReceiptKind::Unspecified) | Err(_) => return Err(Error::invalid("kind", "must be felt or seen")),
+        Ok(pb::ReceiptKind::Unspecified) | Err(_) => {
+            return Err(Error::invalid("kind", "must be felt or seen"));
+        }
         Ok(k) => k,
     };
     let now = state.clock.now();
@@ -162,7 +203,9 @@ pub async fn report_tap(state: &AppState, caller: &Caller, req: pb::ReportTapReq
         .ok_or(Error::NotFound("tap"))?;
     let (tap, _) = tap_from_row(&row)?;
     if tap.sender_account_id == me.id {
-        return Err(Error::FailedPrecondition("you sent this tap; only your partner can report it"));
+        return Err(Error::FailedPrecondition(
+            "you sent this tap; only your partner can report it",
+        ));
     }
     let inserted = sqlx::query(
         "INSERT INTO tap_receipts (tap_id, account_id, kind, created_at_us) VALUES ($1, $2, $3, $4) \
@@ -176,7 +219,11 @@ pub async fn report_tap(state: &AppState, caller: &Caller, req: pb::ReportTapReq
     .await?;
     let mut ring = Vec::new();
     if inserted.rows_affected() == 1 && me.receipts_enabled {
-        let receipt = pb::TapReceipt { tap_id: tap_id.clone(), kind: kind as i32, at: Some(timestamp_us(to_us(now))) };
+        let receipt = pb::TapReceipt {
+            tap_id: tap_id.clone(),
+            kind: kind as i32,
+            at: Some(timestamp_us(to_us(now))),
+        };
         let event = new_event(Payload::TapReceipt(receipt), now);
         let devices = account_devices(&mut tx, &tap.sender_account_id).await?;
         ring = append_all(&mut tx, to_each(&devices, &event)).await?;

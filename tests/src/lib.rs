@@ -57,7 +57,8 @@ enum Cleanup {
 }
 
 fn postgres_admin_url() -> String {
-    std::env::var("TAPLINE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("TAPLINE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 impl TestDb {
@@ -76,7 +77,9 @@ impl TestDb {
                 let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
                     Ok(c) => c,
                     Err(e) if std::env::var_os("CI").is_none() => {
-                        eprintln!("PostgreSQL at {admin_url} unreachable ({e}); skipping this PostgreSQL test (set CI=1 to fail instead)");
+                        eprintln!(
+                            "PostgreSQL at {admin_url} unreachable ({e}); skipping this PostgreSQL test (set CI=1 to fail instead)"
+                        );
                         return None;
                     }
                     Err(e) => panic!("PostgreSQL at {admin_url} unreachable under CI: {e}"),
@@ -86,7 +89,9 @@ impl TestDb {
                     .execute(&mut admin)
                     .await
                     .expect("create test database");
-                let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b);
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map_or(admin_url.as_str(), |(b, _)| b);
                 Some(TestDb {
                     url: format!("{base}/{name}"),
                     cleanup: Cleanup::Postgres { admin_url, name },
@@ -102,9 +107,11 @@ impl TestDb {
             }
             Cleanup::Postgres { admin_url, name } => {
                 if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                        .execute(&mut admin)
-                        .await;
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut admin)
+                    .await;
                 }
             }
         }
@@ -137,8 +144,22 @@ impl TestServer {
     pub async fn start_with(backend: Backend, settings: Settings) -> Option<TestServer> {
         let db = TestDb::create(backend).await?;
         let clock = Arc::new(ManualClock::new(start_instant()));
-        let (addr, state, stop, task) = launch(&db.url, clock.clone(), settings.clone(), "127.0.0.1:0".parse().unwrap()).await;
-        Some(TestServer { addr, clock, settings, state, db, stop: Some(stop), task: Some(task) })
+        let (addr, state, stop, task) = launch(
+            &db.url,
+            clock.clone(),
+            settings.clone(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await;
+        Some(TestServer {
+            addr,
+            clock,
+            settings,
+            state,
+            db,
+            stop: Some(stop),
+            task: Some(task),
+        })
     }
 
     /// Stops the server and waits for it to finish draining.
@@ -158,7 +179,13 @@ impl TestServer {
     /// Stops the server and starts a new one on the same database and address.
     pub async fn restart(&mut self) {
         self.stop().await;
-        let (addr, state, stop, task) = launch(&self.db.url, self.clock.clone(), self.settings.clone(), self.addr).await;
+        let (addr, state, stop, task) = launch(
+            &self.db.url,
+            self.clock.clone(),
+            self.settings.clone(),
+            self.addr,
+        )
+        .await;
         self.addr = addr;
         self.state = state;
         self.stop = Some(stop);
@@ -168,13 +195,23 @@ impl TestServer {
     /// Stops the server and removes its database.
     pub async fn finish(mut self) {
         self.stop().await;
-        let db = std::mem::replace(&mut self.db, TestDb { url: String::new(), cleanup: Cleanup::Dir(Default::default()) });
+        let db = std::mem::replace(
+            &mut self.db,
+            TestDb {
+                url: String::new(),
+                cleanup: Cleanup::Dir(Default::default()),
+            },
+        );
         db.remove().await;
     }
 
     /// A channel to the server.
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr)).unwrap().connect().await.expect("connect to the test server")
+        Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect to the test server")
     }
 
     /// Creates an account with a phone.
@@ -184,31 +221,63 @@ impl TestServer {
             .create_account(pb::CreateAccountRequest {
                 display_name: name.into(),
                 time_zone: zone.into(),
-                device: Some(device_info(pb::DeviceKind::Phone, pb::Platform::Ios, &format!("{name}'s phone"))),
+                device: Some(device_info(
+                    pb::DeviceKind::Phone,
+                    pb::Platform::Ios,
+                    &format!("{name}'s phone"),
+                )),
             })
             .await
             .expect("create account")
             .into_inner();
-        Device::new(self, resp.token, resp.device.unwrap().device_id, resp.account.unwrap().account_id).await
+        Device::new(
+            self,
+            resp.token,
+            resp.device.unwrap().device_id,
+            resp.account.unwrap().account_id,
+        )
+        .await
     }
 
     /// Links a watch to `phone`'s account through a link code.
     pub async fn link_watch(&self, phone: &Device) -> Device {
-        let code = phone.accounts().create_link_code(pb::CreateLinkCodeRequest {}).await.expect("link code").into_inner().code;
+        let code = phone
+            .accounts()
+            .create_link_code(pb::CreateLinkCodeRequest {})
+            .await
+            .expect("link code")
+            .into_inner()
+            .code;
         let resp = AccountServiceClient::new(self.channel().await)
             .redeem_link_code(pb::RedeemLinkCodeRequest {
                 code,
-                device: Some(device_info(pb::DeviceKind::Watch, pb::Platform::Watchos, "watch")),
+                device: Some(device_info(
+                    pb::DeviceKind::Watch,
+                    pb::Platform::Watchos,
+                    "watch",
+                )),
             })
             .await
             .expect("redeem link code")
             .into_inner();
-        Device::new(self, resp.token, resp.device.unwrap().device_id, resp.account.unwrap().account_id).await
+        Device::new(
+            self,
+            resp.token,
+            resp.device.unwrap().device_id,
+            resp.account.unwrap().account_id,
+        )
+        .await
     }
 
     /// Pairs two accounts through an invite.
     pub async fn pair(&self, inviter: &Device, invitee: &Device) -> pb::Couple {
-        let code = inviter.pairing().create_invite(pb::CreateInviteRequest {}).await.expect("invite").into_inner().code;
+        let code = inviter
+            .pairing()
+            .create_invite(pb::CreateInviteRequest {})
+            .await
+            .expect("invite")
+            .into_inner()
+            .code;
         invitee
             .pairing()
             .accept_invite(pb::AcceptInviteRequest { code })
@@ -227,7 +296,12 @@ impl TestServer {
         let bob = self.account("Bob", "America/New_York").await;
         let bob_watch = self.link_watch(&bob).await;
         self.pair(&alice, &bob).await;
-        Couple { alice, alice_watch, bob, bob_watch }
+        Couple {
+            alice,
+            alice_watch,
+            bob,
+            bob_watch,
+        }
     }
 }
 
@@ -236,7 +310,12 @@ async fn launch(
     clock: Arc<ManualClock>,
     settings: Settings,
     addr: SocketAddr,
-) -> (SocketAddr, AppState, oneshot::Sender<()>, JoinHandle<tapline_server::Result<()>>) {
+) -> (
+    SocketAddr,
+    AppState,
+    oneshot::Sender<()>,
+    JoinHandle<tapline_server::Result<()>>,
+) {
     let db = Db::connect(url).await.expect("open the test database");
     let listener = TcpListener::bind(addr).await.expect("bind");
     let addr = listener.local_addr().unwrap();
@@ -250,7 +329,11 @@ async fn launch(
 
 /// What a device says about itself.
 pub fn device_info(kind: pb::DeviceKind, platform: pb::Platform, name: &str) -> pb::DeviceInfo {
-    pb::DeviceInfo { kind: kind as i32, platform: platform as i32, name: name.into() }
+    pb::DeviceInfo {
+        kind: kind as i32,
+        platform: platform as i32,
+        name: name.into(),
+    }
 }
 
 /// Two partners with a phone and a watch each.
@@ -293,7 +376,12 @@ pub struct Device {
 
 impl Device {
     async fn new(server: &TestServer, token: String, id: String, account_id: String) -> Device {
-        Device { token, id, account_id, channel: server.channel().await }
+        Device {
+            token,
+            id,
+            account_id,
+            channel: server.channel().await,
+        }
     }
 
     /// Connects again (after a server restart).
@@ -303,11 +391,16 @@ impl Device {
 
     /// The same device presenting another token.
     pub fn with_token(&self, token: &str) -> Device {
-        Device { token: token.into(), ..self.clone() }
+        Device {
+            token: token.into(),
+            ..self.clone()
+        }
     }
 
     fn authed(&self) -> Authed {
-        let value = format!("Bearer {}", self.token).parse().unwrap_or_else(|_| "Bearer x".parse().unwrap());
+        let value = format!("Bearer {}", self.token)
+            .parse()
+            .unwrap_or_else(|_| "Bearer x".parse().unwrap());
         InterceptedService::new(self.channel.clone(), Bearer(value))
     }
 
@@ -339,12 +432,20 @@ impl Device {
 
     /// Sends this tap request.
     pub async fn send(&self, req: pb::SendTapRequest) -> Result<pb::SendTapResponse, Status> {
-        self.taps().send_tap(req).await.map(tonic::Response::into_inner)
+        self.taps()
+            .send_tap(req)
+            .await
+            .map(tonic::Response::into_inner)
     }
 
     /// Opens the event stream after `after_seq`.
     pub async fn subscribe(&self, after_seq: u64) -> Events {
-        let stream = self.events().subscribe(pb::SubscribeRequest { after_seq }).await.expect("subscribe").into_inner();
+        let stream = self
+            .events()
+            .subscribe(pb::SubscribeRequest { after_seq })
+            .await
+            .expect("subscribe")
+            .into_inner();
         Events { stream }
     }
 
@@ -383,7 +484,9 @@ impl Events {
 
     /// The next item: an event, the end of the stream, or its error status.
     pub async fn try_next(&mut self) -> Result<Option<pb::Event>, Status> {
-        let msg = tokio::time::timeout(PATIENCE, self.stream.message()).await.expect("an event within the patience bound")?;
+        let msg = tokio::time::timeout(PATIENCE, self.stream.message())
+            .await
+            .expect("an event within the patience bound")?;
         Ok(msg.map(|m| m.event.expect("every message carries an event")))
     }
 
@@ -440,12 +543,20 @@ pub fn tap_of(e: &pb::Event) -> Option<&pb::Tap> {
 
 /// Asserts that `result` failed with `code` and a message containing `needle`.
 #[track_caller]
-pub fn assert_status<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, needle: &str) -> Status {
+pub fn assert_status<T: std::fmt::Debug>(
+    result: Result<T, Status>,
+    code: Code,
+    needle: &str,
+) -> Status {
     match result {
         Ok(v) => panic!("expected {code:?} ({needle}), got Ok({v:?})"),
         Err(s) => {
             assert_eq!(s.code(), code, "wrong code; message: {}", s.message());
-            assert!(s.message().contains(needle), "message {:?} should mention {needle:?}", s.message());
+            assert!(
+                s.message().contains(needle),
+                "message {:?} should mention {needle:?}",
+                s.message()
+            );
             s
         }
     }

@@ -51,7 +51,11 @@ impl Doorbell {
         let generation = self.inner.generation.fetch_add(1, Ordering::Relaxed);
         let notify = Arc::new(Notify::new());
         let (end_tx, end_rx) = watch::channel(None);
-        let slot = Slot { generation, notify: notify.clone(), end: end_tx };
+        let slot = Slot {
+            generation,
+            notify: notify.clone(),
+            end: end_tx,
+        };
         let old = self.lock().insert(device_id.to_owned(), slot);
         if let Some(old) = old {
             let _ = old.end.send(Some(Displaced::ByNewerStream));
@@ -113,7 +117,10 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         let mut slots = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
-        if slots.get(&self.device_id).is_some_and(|s| s.generation == self.generation) {
+        if slots
+            .get(&self.device_id)
+            .is_some_and(|s| s.generation == self.generation)
+        {
             slots.remove(&self.device_id);
         }
     }
@@ -128,7 +135,9 @@ mod tests {
         let bell = Doorbell::default();
         let sub = bell.subscribe("d1");
         bell.ring([&"d1".to_string()]);
-        tokio::time::timeout(std::time::Duration::from_secs(5), sub.rung()).await.unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), sub.rung())
+            .await
+            .unwrap();
     }
 
     #[tokio::test]

@@ -31,25 +31,37 @@ pub fn new_event(payload: Payload, now: DateTime<Utc>) -> Event {
 
 /// The active (not signed-out) devices of an account.
 pub async fn account_devices(conn: &mut AnyConnection, account_id: &str) -> Result<Vec<String>> {
-    let rows = sqlx::query("SELECT id FROM devices WHERE account_id = $1 AND revoked_at_us IS NULL ORDER BY id")
-        .bind(account_id)
-        .fetch_all(conn)
-        .await?;
-    rows.iter().map(|r| Ok(r.try_get::<String, _>("id")?)).collect()
+    let rows = sqlx::query(
+        "SELECT id FROM devices WHERE account_id = $1 AND revoked_at_us IS NULL ORDER BY id",
+    )
+    .bind(account_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok(r.try_get::<String, _>("id")?))
+        .collect()
 }
 
 /// Appends each `(device, event)` to that device's inbox and returns the devices to ring after
 /// commit. Devices are locked in id order so concurrent writers cannot deadlock on PostgreSQL.
-pub async fn append_all(conn: &mut AnyConnection, mut items: Vec<(String, Event)>) -> Result<Vec<String>> {
+pub async fn append_all(
+    conn: &mut AnyConnection,
+    mut items: Vec<(String, Event)>,
+) -> Result<Vec<String>> {
     items.sort_by(|a, b| a.0.cmp(&b.0));
     let mut rung = Vec::with_capacity(items.len());
     for (device_id, event) in items {
-        let seq: i64 = sqlx::query("UPDATE devices SET next_seq = next_seq + 1 WHERE id = $1 RETURNING next_seq")
-            .bind(&device_id)
-            .fetch_one(&mut *conn)
-            .await?
-            .try_get("next_seq")?;
-        let created_at_us = event.created_at.as_ref().map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1000);
+        let seq: i64 = sqlx::query(
+            "UPDATE devices SET next_seq = next_seq + 1 WHERE id = $1 RETURNING next_seq",
+        )
+        .bind(&device_id)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("next_seq")?;
+        let created_at_us = event
+            .created_at
+            .as_ref()
+            .map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1000);
         sqlx::query(
             "INSERT INTO inbox (device_id, seq, event_id, payload, created_at_us) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -95,12 +107,14 @@ pub async fn cursor(db: &Db, device_id: &str) -> Result<Cursor> {
 
 /// Up to `limit` events of `device_id` after `after`, in order.
 pub async fn read_after(db: &Db, device_id: &str, after: u64, limit: u32) -> Result<Vec<Event>> {
-    let rows = sqlx::query("SELECT seq, payload FROM inbox WHERE device_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
-        .bind(device_id)
-        .bind(i64::try_from(after).unwrap_or(i64::MAX))
-        .bind(i64::from(limit))
-        .fetch_all(db.pool())
-        .await?;
+    let rows = sqlx::query(
+        "SELECT seq, payload FROM inbox WHERE device_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+    )
+    .bind(device_id)
+    .bind(i64::try_from(after).unwrap_or(i64::MAX))
+    .bind(i64::from(limit))
+    .fetch_all(db.pool())
+    .await?;
     rows.iter()
         .map(|row| {
             let seq: i64 = row.try_get("seq")?;

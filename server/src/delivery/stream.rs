@@ -28,7 +28,12 @@ pub fn open(state: AppState, caller: Caller, after_seq: u64) -> EventStream {
     let subscription = state.doorbell.subscribe(&caller.device_id);
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
     tokio::spawn(async move {
-        let mut pump = Pump { state, caller, tx, subscription };
+        let mut pump = Pump {
+            state,
+            caller,
+            tx,
+            subscription,
+        };
         if let Err(status) = pump.run(after_seq).await {
             let _ = pump.tx.send(Err(status)).await;
         }
@@ -71,7 +76,12 @@ impl Pump {
         let mut cursor_seq = after_seq;
         let c = cursor(&state.db, &device).await?;
         if after_seq < c.acked_seq {
-            let reset = new_event(Payload::Reset(Reset { acked_seq: c.acked_seq }), state.clock.now());
+            let reset = new_event(
+                Payload::Reset(Reset {
+                    acked_seq: c.acked_seq,
+                }),
+                state.clock.now(),
+            );
             self.send(reset).await?;
             cursor_seq = c.acked_seq;
         }
@@ -92,7 +102,12 @@ impl Pump {
             }
             if !caught_up {
                 caught_up = true;
-                let marker = new_event(Payload::CaughtUp(CaughtUp { last_seq: cursor_seq }), state.clock.now());
+                let marker = new_event(
+                    Payload::CaughtUp(CaughtUp {
+                        last_seq: cursor_seq,
+                    }),
+                    state.clock.now(),
+                );
                 self.send(marker).await?;
             }
             tokio::select! {
@@ -125,7 +140,9 @@ impl Pump {
 
 fn displaced(reason: Displaced) -> Stop {
     Stop::Status(match reason {
-        Displaced::ByNewerStream => Status::aborted("a newer stream for this device replaced this one"),
+        Displaced::ByNewerStream => {
+            Status::aborted("a newer stream for this device replaced this one")
+        }
         Displaced::Revoked => Status::unauthenticated("this device was signed out"),
     })
 }

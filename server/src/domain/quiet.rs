@@ -52,7 +52,6 @@ pub fn person_clock(now: DateTime<Utc>, zone: Tz, quiet: Option<QuietHours>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone as _;
 
     fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
@@ -60,7 +59,10 @@ mod tests {
 
     #[test]
     fn same_day_range_is_half_open() {
-        let q = QuietHours { start_min: 13 * 60, end_min: 14 * 60 };
+        let q = QuietHours {
+            start_min: 13 * 60,
+            end_min: 14 * 60,
+        };
         assert!(!q.contains(13 * 60 - 1));
         assert!(q.contains(13 * 60));
         assert!(q.contains(14 * 60 - 1));
@@ -69,7 +71,10 @@ mod tests {
 
     #[test]
     fn overnight_range_wraps_midnight() {
-        let q = QuietHours { start_min: 22 * 60, end_min: 7 * 60 };
+        let q = QuietHours {
+            start_min: 22 * 60,
+            end_min: 7 * 60,
+        };
         assert!(q.contains(23 * 60));
         assert!(q.contains(0));
         assert!(q.contains(6 * 60 + 59));
@@ -86,13 +91,19 @@ mod tests {
         let winter = person_clock(utc(2026, 12, 1, 12, 0), ny, None);
         assert_eq!(winter.utc_offset_seconds, -5 * 3600);
         let kiritimati: Tz = "Pacific/Kiritimati".parse().unwrap();
-        assert_eq!(person_clock(utc(2026, 1, 1, 12, 0), kiritimati, None).utc_offset_seconds, 14 * 3600);
+        assert_eq!(
+            person_clock(utc(2026, 1, 1, 12, 0), kiritimati, None).utc_offset_seconds,
+            14 * 3600
+        );
     }
 
     #[test]
     fn quiet_hours_are_read_on_the_local_clock() {
         let tokyo: Tz = "Asia/Tokyo".parse().unwrap();
-        let q = Some(QuietHours { start_min: 22 * 60, end_min: 7 * 60 });
+        let q = Some(QuietHours {
+            start_min: 22 * 60,
+            end_min: 7 * 60,
+        });
         // 14:00 UTC is 23:00 in Tokyo.
         assert!(person_clock(utc(2026, 3, 1, 14, 0), tokyo, q).in_quiet_hours);
         // 03:00 UTC is 12:00 in Tokyo.

@@ -44,7 +44,9 @@ pub fn validate_send(req: &SendTapRequest) -> Result<NewTap> {
     };
     let rhythm = match (kind, &req.rhythm) {
         (TapKind::Custom, Some(r)) => Some(validate_rhythm(r)?),
-        (TapKind::Custom, None) => return Err(Error::invalid("rhythm", "is required for a custom tap")),
+        (TapKind::Custom, None) => {
+            return Err(Error::invalid("rhythm", "is required for a custom tap"));
+        }
         (_, Some(_)) => return Err(Error::invalid("rhythm", "is only allowed on a custom tap")),
         (_, None) => None,
     };
@@ -61,7 +63,10 @@ pub fn validate_send(req: &SendTapRequest) -> Result<NewTap> {
 /// least one segment that vibrates.
 pub fn validate_rhythm(r: &Rhythm) -> Result<Rhythm> {
     if r.segments.is_empty() {
-        return Err(Error::invalid("rhythm.segments", "must have at least one segment"));
+        return Err(Error::invalid(
+            "rhythm.segments",
+            "must have at least one segment",
+        ));
     }
     if r.segments.len() > MAX_SEGMENTS {
         return Err(Error::invalid(
@@ -70,7 +75,14 @@ pub fn validate_rhythm(r: &Rhythm) -> Result<Rhythm> {
         ));
     }
     let mut total: u32 = 0;
-    for (i, HapticSegment { duration_ms, intensity }) in r.segments.iter().enumerate() {
+    for (
+        i,
+        HapticSegment {
+            duration_ms,
+            intensity,
+        },
+    ) in r.segments.iter().enumerate()
+    {
         if !SEGMENT_MS.contains(duration_ms) {
             return Err(Error::invalid(
                 "rhythm.segments.duration_ms",
@@ -92,7 +104,10 @@ pub fn validate_rhythm(r: &Rhythm) -> Result<Rhythm> {
         ));
     }
     if r.segments.iter().all(|s| s.intensity == 0) {
-        return Err(Error::invalid("rhythm.segments", "must vibrate at least once (all intensities are 0)"));
+        return Err(Error::invalid(
+            "rhythm.segments",
+            "must vibrate at least once (all intensities are 0)",
+        ));
     }
     Ok(r.clone())
 }
@@ -102,7 +117,10 @@ mod tests {
     use super::*;
 
     fn seg(duration_ms: u32, intensity: u32) -> HapticSegment {
-        HapticSegment { duration_ms, intensity }
+        HapticSegment {
+            duration_ms,
+            intensity,
+        }
     }
 
     fn req(kind: TapKind, rhythm: Option<Rhythm>, note: &str) -> SendTapRequest {
@@ -131,7 +149,10 @@ mod tests {
 
     #[test]
     fn kind_must_be_known() {
-        assert_eq!(field_of(validate_send(&req(TapKind::Unspecified, None, ""))), "kind");
+        assert_eq!(
+            field_of(validate_send(&req(TapKind::Unspecified, None, ""))),
+            "kind"
+        );
         let mut r = req(TapKind::Tap, None, "");
         r.kind = 99;
         assert_eq!(field_of(validate_send(&r)), "kind");
@@ -139,24 +160,71 @@ mod tests {
 
     #[test]
     fn rhythm_only_and_always_on_custom() {
-        let rhythm = Rhythm { segments: vec![seg(100, 200)] };
-        assert_eq!(field_of(validate_send(&req(TapKind::Custom, None, ""))), "rhythm");
-        assert_eq!(field_of(validate_send(&req(TapKind::Tap, Some(rhythm.clone()), ""))), "rhythm");
+        let rhythm = Rhythm {
+            segments: vec![seg(100, 200)],
+        };
+        assert_eq!(
+            field_of(validate_send(&req(TapKind::Custom, None, ""))),
+            "rhythm"
+        );
+        assert_eq!(
+            field_of(validate_send(&req(TapKind::Tap, Some(rhythm.clone()), ""))),
+            "rhythm"
+        );
         assert!(validate_send(&req(TapKind::Custom, Some(rhythm), "")).is_ok());
     }
 
     #[test]
     fn rhythm_bounds() {
-        let ok = Rhythm { segments: vec![seg(2000, 255), seg(10, 0), seg(2000, 1), seg(2000, 9), seg(2000, 9), seg(1990, 0)] };
+        let ok = Rhythm {
+            segments: vec![
+                seg(2000, 255),
+                seg(10, 0),
+                seg(2000, 1),
+                seg(2000, 9),
+                seg(2000, 9),
+                seg(1990, 0),
+            ],
+        };
         assert!(validate_rhythm(&ok).is_ok(), "exactly 10 s is allowed");
         let cases = [
             (Rhythm { segments: vec![] }, "rhythm.segments"),
-            (Rhythm { segments: vec![seg(100, 10); 33] }, "rhythm.segments"),
-            (Rhythm { segments: vec![seg(9, 10)] }, "rhythm.segments.duration_ms"),
-            (Rhythm { segments: vec![seg(2001, 10)] }, "rhythm.segments.duration_ms"),
-            (Rhythm { segments: vec![seg(100, 256)] }, "rhythm.segments.intensity"),
-            (Rhythm { segments: vec![seg(2000, 10); 6] }, "rhythm.segments"),
-            (Rhythm { segments: vec![seg(100, 0)] }, "rhythm.segments"),
+            (
+                Rhythm {
+                    segments: vec![seg(100, 10); 33],
+                },
+                "rhythm.segments",
+            ),
+            (
+                Rhythm {
+                    segments: vec![seg(9, 10)],
+                },
+                "rhythm.segments.duration_ms",
+            ),
+            (
+                Rhythm {
+                    segments: vec![seg(2001, 10)],
+                },
+                "rhythm.segments.duration_ms",
+            ),
+            (
+                Rhythm {
+                    segments: vec![seg(100, 256)],
+                },
+                "rhythm.segments.intensity",
+            ),
+            (
+                Rhythm {
+                    segments: vec![seg(2000, 10); 6],
+                },
+                "rhythm.segments",
+            ),
+            (
+                Rhythm {
+                    segments: vec![seg(100, 0)],
+                },
+                "rhythm.segments",
+            ),
         ];
         for (r, field) in cases {
             match validate_rhythm(&r) {
@@ -169,8 +237,14 @@ mod tests {
     #[test]
     fn note_is_bounded() {
         assert!(validate_send(&req(TapKind::Kiss, None, &"x".repeat(80))).is_ok());
-        assert_eq!(field_of(validate_send(&req(TapKind::Kiss, None, &"x".repeat(81)))), "note");
-        assert_eq!(field_of(validate_send(&req(TapKind::Kiss, None, "a\u{0}b"))), "note");
+        assert_eq!(
+            field_of(validate_send(&req(TapKind::Kiss, None, &"x".repeat(81)))),
+            "note"
+        );
+        assert_eq!(
+            field_of(validate_send(&req(TapKind::Kiss, None, "a\u{0}b"))),
+            "note"
+        );
     }
 
     #[test]

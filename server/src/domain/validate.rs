@@ -29,10 +29,16 @@ pub fn device_name(field: &'static str, input: &str) -> Result<String> {
 pub fn short_text(field: &'static str, input: &str, max: usize) -> Result<()> {
     // Check bytes first so a huge string is refused without counting its characters.
     if input.len() > max * 4 || input.chars().count() > max {
-        return Err(Error::invalid(field, format!("must be at most {max} characters")));
+        return Err(Error::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     if input.chars().any(char::is_control) {
-        return Err(Error::invalid(field, "must not contain control characters or line breaks"));
+        return Err(Error::invalid(
+            field,
+            "must not contain control characters or line breaks",
+        ));
     }
     Ok(())
 }
@@ -40,11 +46,17 @@ pub fn short_text(field: &'static str, input: &str, max: usize) -> Result<()> {
 /// An IANA time-zone name such as `Europe/Paris`.
 pub fn time_zone(field: &'static str, input: &str) -> Result<Tz> {
     if input.len() > 64 {
-        return Err(Error::invalid(field, "must be an IANA time zone such as Europe/Paris"));
+        return Err(Error::invalid(
+            field,
+            "must be an IANA time zone such as Europe/Paris",
+        ));
     }
-    input
-        .parse::<Tz>()
-        .map_err(|_| Error::invalid(field, format!("unknown IANA time zone {input:?} (e.g. Europe/Paris)")))
+    input.parse::<Tz>().map_err(|_| {
+        Error::invalid(
+            field,
+            format!("unknown IANA time zone {input:?} (e.g. Europe/Paris)"),
+        )
+    })
 }
 
 /// A UUID in its usual text form.
@@ -77,7 +89,10 @@ mod tests {
     #[test]
     fn names_are_trimmed_and_bounded() {
         assert_eq!(display_name("display_name", "  Sam ").unwrap(), "Sam");
-        assert_eq!(rule(display_name("display_name", "   ")), "display_name: must not be empty");
+        assert_eq!(
+            rule(display_name("display_name", "   ")),
+            "display_name: must not be empty"
+        );
         assert!(display_name("display_name", &"é".repeat(40)).is_ok());
         assert!(rule(display_name("display_name", &"é".repeat(41))).contains("at most 40"));
         assert!(rule(display_name("display_name", "Sam\nDrop")).contains("control"));
@@ -85,15 +100,28 @@ mod tests {
 
     #[test]
     fn zones_must_be_iana() {
-        assert_eq!(time_zone("time_zone", "Australia/Lord_Howe").unwrap().name(), "Australia/Lord_Howe");
-        assert!(rule(time_zone("time_zone", "Mars/Olympus")).starts_with("time_zone: unknown IANA"));
+        assert_eq!(
+            time_zone("time_zone", "Australia/Lord_Howe")
+                .unwrap()
+                .name(),
+            "Australia/Lord_Howe"
+        );
+        assert!(
+            rule(time_zone("time_zone", "Mars/Olympus")).starts_with("time_zone: unknown IANA")
+        );
         assert!(time_zone("time_zone", &"x".repeat(1000)).is_err());
     }
 
     #[test]
     fn uuids_are_checked() {
         assert!(uuid("client_tap_id", "0192f1a4-7b3c-7def-8123-456789abcdef").is_ok());
-        assert_eq!(rule(uuid("client_tap_id", "nope")), "client_tap_id: must be a UUID");
-        assert_eq!(rule(uuid("client_tap_id", "")), "client_tap_id: must not be empty");
+        assert_eq!(
+            rule(uuid("client_tap_id", "nope")),
+            "client_tap_id: must be a UUID"
+        );
+        assert_eq!(
+            rule(uuid("client_tap_id", "")),
+            "client_tap_id: must not be empty"
+        );
     }
 }

@@ -15,17 +15,30 @@ const DEFAULT_FETCH: u32 = 100;
 impl EventService for Api {
     type SubscribeStream = EventStream;
 
-    async fn subscribe(&self, req: Request<SubscribeRequest>) -> Result<Response<Self::SubscribeStream>, Status> {
+    async fn subscribe(
+        &self,
+        req: Request<SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
         let caller = self.caller(&req).await?;
         if self.state.shutdown.is_cancelled() {
             return Err(Error::ShuttingDown.into());
         }
-        Ok(Response::new(stream::open(self.state.clone(), caller, req.get_ref().after_seq)))
+        Ok(Response::new(stream::open(
+            self.state.clone(),
+            caller,
+            req.get_ref().after_seq,
+        )))
     }
 
-    async fn fetch_events(&self, req: Request<FetchEventsRequest>) -> Result<Response<FetchEventsResponse>, Status> {
+    async fn fetch_events(
+        &self,
+        req: Request<FetchEventsRequest>,
+    ) -> Result<Response<FetchEventsResponse>, Status> {
         let caller = self.caller(&req).await?;
-        let FetchEventsRequest { mut after_seq, limit } = req.into_inner();
+        let FetchEventsRequest {
+            mut after_seq,
+            limit,
+        } = req.into_inner();
         let limit = match limit {
             0 => DEFAULT_FETCH,
             1..=MAX_BATCH => limit,
@@ -34,18 +47,27 @@ impl EventService for Api {
         let mut events = Vec::new();
         let cursor = delivery::cursor(&self.state.db, &caller.device_id).await?;
         if after_seq < cursor.acked_seq {
-            events.push(new_event(Payload::Reset(Reset { acked_seq: cursor.acked_seq }), self.state.clock.now()));
+            events.push(new_event(
+                Payload::Reset(Reset {
+                    acked_seq: cursor.acked_seq,
+                }),
+                self.state.clock.now(),
+            ));
             after_seq = cursor.acked_seq;
         }
         // One more than asked tells whether more are waiting.
-        let mut batch = delivery::read_after(&self.state.db, &caller.device_id, after_seq, limit + 1).await?;
+        let mut batch =
+            delivery::read_after(&self.state.db, &caller.device_id, after_seq, limit + 1).await?;
         let has_more = batch.len() as u32 > limit;
         batch.truncate(limit as usize);
         events.extend(batch);
         Ok(Response::new(FetchEventsResponse { events, has_more }))
     }
 
-    async fn ack_events(&self, req: Request<AckEventsRequest>) -> Result<Response<AckEventsResponse>, Status> {
+    async fn ack_events(
+        &self,
+        req: Request<AckEventsRequest>,
+    ) -> Result<Response<AckEventsResponse>, Status> {
         let caller = self.caller(&req).await?;
         delivery::ack(&self.state.db, &caller.device_id, req.get_ref().seq).await?;
         Ok(Response::new(AckEventsResponse {}))

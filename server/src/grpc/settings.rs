@@ -7,13 +7,23 @@ use crate::accounts;
 
 #[tonic::async_trait]
 impl SettingsService for Api {
-    async fn get_settings(&self, req: Request<GetSettingsRequest>) -> Result<Response<GetSettingsResponse>, Status> {
+    async fn get_settings(
+        &self,
+        req: Request<GetSettingsRequest>,
+    ) -> Result<Response<GetSettingsResponse>, Status> {
         let caller = self.caller(&req).await?;
-        Ok(Response::new(accounts::get_settings(&self.state, &caller).await?))
+        Ok(Response::new(
+            accounts::get_settings(&self.state, &caller).await?,
+        ))
     }
 
-    async fn update_settings(&self, req: Request<UpdateSettingsRequest>) -> Result<Response<UpdateSettingsResponse>, Status> {
+    async fn update_settings(
+        &self,
+        req: Request<UpdateSettingsRequest>,
+    ) -> Result<Response<UpdateSettingsResponse>, Status> {
         let caller = self.caller(&req).await?;
-        Ok(Response::new(accounts::update_settings(&self.state, &caller, req.into_inner()).await?))
+        Ok(Response::new(
+            accounts::update_settings(&self.state, &caller, req.into_inner()).await?,
+        ))
     }
 }

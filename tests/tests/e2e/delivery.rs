@@ -15,38 +15,58 @@ on_both_databases!(
 );
 
 fn generous() -> Settings {
-    Settings { taps_per_minute: 10_000, ..Settings::default() }
+    Settings {
+        taps_per_minute: 10_000,
+        ..Settings::default()
+    }
 }
 
 /// Sends `n` taps from `from`, with notes "0".."n-1".
 async fn send_numbered(from: &Device, n: usize) -> Vec<pb::Tap> {
     let mut taps = Vec::with_capacity(n);
     for i in 0..n {
-        taps.push(from.tap(pb::TapKind::Tap, &i.to_string()).await.unwrap().tap.unwrap());
+        taps.push(
+            from.tap(pb::TapKind::Tap, &i.to_string())
+                .await
+                .unwrap()
+                .tap
+                .unwrap(),
+        );
     }
     taps
 }
 
 async fn an_offline_device_gets_its_backlog_in_order(backend: Backend) {
-    let Some(server) = TestServer::start_with(backend, generous()).await else { return };
+    let Some(server) = TestServer::start_with(backend, generous()).await else {
+        return;
+    };
     let c = server.couple().await;
     let sent = send_numbered(&c.alice, 150).await;
 
     let (_, backlog) = c.bob_watch.subscribe_caught_up(0).await;
     // The watch was linked before pairing: its first event is `paired`.
     assert!(matches!(backlog[0].payload, Some(Payload::Paired(_))));
-    let taps: Vec<&pb::Tap> = backlog[1..].iter().map(|e| tap_of(e).expect("only taps follow")).collect();
+    let taps: Vec<&pb::Tap> = backlog[1..]
+        .iter()
+        .map(|e| tap_of(e).expect("only taps follow"))
+        .collect();
     assert_eq!(taps.len(), 150);
     for (got, want) in taps.iter().zip(&sent) {
         assert_eq!(&got.tap_id, &want.tap_id);
     }
     let seqs: Vec<u64> = backlog.iter().map(|e| e.seq).collect();
-    assert_eq!(seqs, (1..=151).collect::<Vec<u64>>(), "gap-free, in commit order");
+    assert_eq!(
+        seqs,
+        (1..=151).collect::<Vec<u64>>(),
+        "gap-free, in commit order"
+    );
     server.finish().await;
 }
 
 async fn a_restart_mid_conversation_loses_nothing(backend: Backend) {
-    let Some(mut server) = TestServer::start_with(backend, generous()).await else { return };
+    let Some(mut server) = TestServer::start_with(backend, generous()).await else {
+        return;
+    };
     let mut c = server.couple().await;
     let (mut bob_events, _) = c.bob.subscribe_caught_up(0).await;
     let retried = tap_request(pb::TapKind::Tap, "before");
@@ -68,14 +88,23 @@ async fn a_restart_mid_conversation_loses_nothing(backend: Backend) {
 
     // Bob resumes after the last event he handled: the 5 + 3 new taps, once each.
     let (_, backlog) = c.bob.subscribe_caught_up(2).await;
-    let ids: Vec<String> = backlog.iter().map(|e| tap_of(e).unwrap().tap_id.clone()).collect();
-    let want: Vec<String> = before_offline.iter().chain(&after).map(|t| t.tap_id.clone()).collect();
+    let ids: Vec<String> = backlog
+        .iter()
+        .map(|e| tap_of(e).unwrap().tap_id.clone())
+        .collect();
+    let want: Vec<String> = before_offline
+        .iter()
+        .chain(&after)
+        .map(|t| t.tap_id.clone())
+        .collect();
     assert_eq!(ids, want);
     server.finish().await;
 }
 
 async fn a_cut_stream_resumes_from_the_last_ack(backend: Backend) {
-    let Some(server) = TestServer::start_with(backend, generous()).await else { return };
+    let Some(server) = TestServer::start_with(backend, generous()).await else {
+        return;
+    };
     let alice = server.account("Alice", "Europe/Paris").await;
     let bob = server.account("Bob", "America/New_York").await;
     server.pair(&alice, &bob).await;
@@ -88,14 +117,24 @@ async fn a_cut_stream_resumes_from_the_last_ack(backend: Backend) {
         read.push(events.next_significant().await);
     }
     let acked = read[11].seq;
-    bob.events().ack_events(pb::AckEventsRequest { seq: acked }).await.unwrap();
+    bob.events()
+        .ack_events(pb::AckEventsRequest { seq: acked })
+        .await
+        .unwrap();
     drop(events);
 
     // He resumes from his ack: everything after it, unacked ones again, nothing before.
     let (_, backlog) = bob.subscribe_caught_up(acked).await;
     assert_eq!(backlog.first().unwrap().seq, acked + 1);
-    assert_eq!(backlog.first().unwrap().event_id, read[12].event_id, "unacked events come again, same id");
-    let notes: Vec<String> = backlog.iter().map(|e| tap_of(e).unwrap().note.clone()).collect();
+    assert_eq!(
+        backlog.first().unwrap().event_id,
+        read[12].event_id,
+        "unacked events come again, same id"
+    );
+    let notes: Vec<String> = backlog
+        .iter()
+        .map(|e| tap_of(e).unwrap().note.clone())
+        .collect();
     let want: Vec<String> = sent[11..].iter().map(|t| t.note.clone()).collect();
     assert_eq!(notes, want);
 
@@ -108,19 +147,36 @@ async fn a_cut_stream_resumes_from_the_last_ack(backend: Backend) {
     assert_eq!(old.next().await.seq, acked + 1);
 
     // Acks are checked.
-    assert_status(bob.events().ack_events(pb::AckEventsRequest { seq: 1000 }).await, Code::InvalidArgument, "seq: must not be beyond the newest event (31)");
-    bob.events().ack_events(pb::AckEventsRequest { seq: 1 }).await.expect("an old ack is a no-op");
+    assert_status(
+        bob.events()
+            .ack_events(pb::AckEventsRequest { seq: 1000 })
+            .await,
+        Code::InvalidArgument,
+        "seq: must not be beyond the newest event (31)",
+    );
+    bob.events()
+        .ack_events(pb::AckEventsRequest { seq: 1 })
+        .await
+        .expect("an old ack is a no-op");
     server.finish().await;
 }
 
 async fn a_new_stream_displaces_the_old_one(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else { return };
+    let Some(server) = TestServer::start(backend).await else {
+        return;
+    };
     let c = server.couple().await;
     let (mut first, _) = c.bob.subscribe_caught_up(0).await;
     let (mut second, _) = c.bob.subscribe_caught_up(0).await;
     let status = first.end_status().await;
     assert_eq!(status.code(), Code::Aborted, "{status:?}");
-    let sent = c.alice.tap(pb::TapKind::Tap, "").await.unwrap().tap.unwrap();
+    let sent = c
+        .alice
+        .tap(pb::TapKind::Tap, "")
+        .await
+        .unwrap()
+        .tap
+        .unwrap();
     let (_, got) = second.next_tap().await;
     assert_eq!(got.tap.unwrap().tap_id, sent.tap_id);
     assert_eq!(server.state.doorbell.live_streams(), 1);
@@ -128,12 +184,20 @@ async fn a_new_stream_displaces_the_old_one(backend: Backend) {
 }
 
 async fn fetch_pages_through_the_same_events(backend: Backend) {
-    let Some(server) = TestServer::start_with(backend, generous()).await else { return };
+    let Some(server) = TestServer::start_with(backend, generous()).await else {
+        return;
+    };
     let c = server.couple().await;
     let sent = send_numbered(&c.alice, 7).await;
     let fetch = |after_seq: u64, limit: u32| {
         let watch = c.bob_watch.clone();
-        async move { watch.events().fetch_events(pb::FetchEventsRequest { after_seq, limit }).await.map(tonic::Response::into_inner) }
+        async move {
+            watch
+                .events()
+                .fetch_events(pb::FetchEventsRequest { after_seq, limit })
+                .await
+                .map(tonic::Response::into_inner)
+        }
     };
     let page1 = fetch(0, 5).await.unwrap();
     assert!(page1.has_more);
@@ -142,15 +206,32 @@ async fn fetch_pages_through_the_same_events(backend: Backend) {
     let page2 = fetch(last, 5).await.unwrap();
     assert!(!page2.has_more);
     assert_eq!(page2.events.len(), 3);
-    let notes: Vec<String> = page1.events.iter().chain(&page2.events).filter_map(tap_of).map(|t| t.note.clone()).collect();
-    assert_eq!(notes, sent.iter().map(|t| t.note.clone()).collect::<Vec<_>>());
+    let notes: Vec<String> = page1
+        .events
+        .iter()
+        .chain(&page2.events)
+        .filter_map(tap_of)
+        .map(|t| t.note.clone())
+        .collect();
+    assert_eq!(
+        notes,
+        sent.iter().map(|t| t.note.clone()).collect::<Vec<_>>()
+    );
 
     // The stream gives the very same events.
     let (_, streamed) = c.bob_watch.subscribe_caught_up(0).await;
-    let ids = |v: &[pb::Event]| v.iter().map(|e| (e.seq, e.event_id.clone())).collect::<Vec<_>>();
+    let ids = |v: &[pb::Event]| {
+        v.iter()
+            .map(|e| (e.seq, e.event_id.clone()))
+            .collect::<Vec<_>>()
+    };
     let fetched: Vec<pb::Event> = page1.events.into_iter().chain(page2.events).collect();
     assert_eq!(ids(&streamed), ids(&fetched));
 
-    assert_status(fetch(0, 501).await, Code::InvalidArgument, "limit: must be 0-500");
+    assert_status(
+        fetch(0, 501).await,
+        Code::InvalidArgument,
+        "limit: must be 0-500",
+    );
     server.finish().await;
 }

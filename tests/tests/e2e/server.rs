@@ -9,29 +9,56 @@ use tapline_proto::v1::event::Payload;
 use tapline_server::Settings;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
+use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 
-on_both_databases!(health_reports_serving_then_draining, grpc_web_over_http1_works, idle_streams_get_heartbeats);
+on_both_databases!(
+    health_reports_serving_then_draining,
+    grpc_web_over_http1_works,
+    idle_streams_get_heartbeats
+);
 
 async fn health_reports_serving_then_draining(backend: Backend) {
-    let settings = Settings { drain: Duration::from_millis(300), ..Settings::default() };
-    let Some(mut server) = TestServer::start_with(backend, settings).await else { return };
+    let settings = Settings {
+        drain: Duration::from_millis(300),
+        ..Settings::default()
+    };
+    let Some(mut server) = TestServer::start_with(backend, settings).await else {
+        return;
+    };
     let mut health = HealthClient::new(server.channel().await);
     for service in ["", "tapline.v1.TapService", "tapline.v1.EventService"] {
-        let status = health.check(HealthCheckRequest { service: service.into() }).await.unwrap().into_inner().status;
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
         assert_eq!(status, ServingStatus::Serving as i32, "{service:?}");
     }
-    let mut watch = health.watch(HealthCheckRequest { service: "".into() }).await.unwrap().into_inner();
-    assert_eq!(watch.message().await.unwrap().unwrap().status, ServingStatus::Serving as i32);
+    let mut watch = health
+        .watch(HealthCheckRequest { service: "".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        watch.message().await.unwrap().unwrap().status,
+        ServingStatus::Serving as i32
+    );
 
     let c = server.couple().await;
     let (mut live, _) = c.bob.subscribe_caught_up(0).await;
     server.stop().await;
     // Draining: health turned NOT_SERVING, and the live stream was told to reconnect. (The
     // health watch itself never ends on its own, so the drain bound closed the server.)
-    let next = tokio::time::timeout(PATIENCE, watch.message()).await.unwrap().unwrap().unwrap();
+    let next = tokio::time::timeout(PATIENCE, watch.message())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(next.status, ServingStatus::NotServing as i32);
     let status = live.end_status().await;
     assert_eq!(status.code(), Code::Unavailable);
@@ -52,8 +79,15 @@ async fn grpc_web_call(addr: std::net::SocketAddr, path: &str, body: &[u8]) -> (
     conn.write_all(head.as_bytes()).await.unwrap();
     conn.write_all(&frame).await.unwrap();
     let mut raw = Vec::new();
-    tokio::time::timeout(PATIENCE, conn.read_to_end(&mut raw)).await.unwrap().unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("HTTP head") + 4;
+    tokio::time::timeout(PATIENCE, conn.read_to_end(&mut raw))
+        .await
+        .unwrap()
+        .unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("HTTP head")
+        + 4;
     let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
     assert!(head.starts_with("http/1.1 200"), "{head}");
     let mut body = raw[split..].to_vec();
@@ -76,15 +110,24 @@ async fn grpc_web_call(addr: std::net::SocketAddr, path: &str, body: &[u8]) -> (
     let status = trailers
         .lines()
         .find_map(|l| l.strip_prefix("grpc-status:").map(|v| v.trim().to_owned()))
-        .unwrap_or_else(|| head.lines().find_map(|l| l.strip_prefix("grpc-status:").map(|v| v.trim().to_owned())).unwrap_or_default());
+        .unwrap_or_else(|| {
+            head.lines()
+                .find_map(|l| l.strip_prefix("grpc-status:").map(|v| v.trim().to_owned()))
+                .unwrap_or_default()
+        });
     (message, status)
 }
 
 fn dechunk(mut body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
-        let line_end = body.windows(2).position(|w| w == b"\r\n").expect("chunk size line");
-        let size = usize::from_str_radix(std::str::from_utf8(&body[..line_end]).unwrap().trim(), 16).unwrap();
+        let line_end = body
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size line");
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&body[..line_end]).unwrap().trim(), 16)
+                .unwrap();
         body = &body[line_end + 2..];
         if size == 0 {
             return out;
@@ -95,32 +138,61 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
 }
 
 async fn grpc_web_over_http1_works(backend: Backend) {
-    let Some(server) = TestServer::start(backend).await else { return };
+    let Some(server) = TestServer::start(backend).await else {
+        return;
+    };
     let req = pb::CreateAccountRequest {
         display_name: "Watch Person".into(),
         time_zone: "Pacific/Kiritimati".into(),
-        device: Some(device_info(pb::DeviceKind::Watch, pb::Platform::Watchos, "")),
+        device: Some(device_info(
+            pb::DeviceKind::Watch,
+            pb::Platform::Watchos,
+            "",
+        )),
     };
-    let (msg, status) = grpc_web_call(server.addr, "/tapline.v1.AccountService/CreateAccount", &req.encode_to_vec()).await;
+    let (msg, status) = grpc_web_call(
+        server.addr,
+        "/tapline.v1.AccountService/CreateAccount",
+        &req.encode_to_vec(),
+    )
+    .await;
     assert_eq!(status, "0");
     let created = pb::CreateAccountResponse::decode(msg.as_slice()).unwrap();
     assert_eq!(created.account.unwrap().time_zone, "Pacific/Kiritimati");
 
     // The token from the gRPC-Web call works over native gRPC, and errors come back as trailers.
-    let bad = pb::CreateAccountRequest { display_name: String::new(), ..req };
-    let (_, status) = grpc_web_call(server.addr, "/tapline.v1.AccountService/CreateAccount", &bad.encode_to_vec()).await;
+    let bad = pb::CreateAccountRequest {
+        display_name: String::new(),
+        ..req
+    };
+    let (_, status) = grpc_web_call(
+        server.addr,
+        "/tapline.v1.AccountService/CreateAccount",
+        &bad.encode_to_vec(),
+    )
+    .await;
     assert_eq!(status, (Code::InvalidArgument as i32).to_string());
-    let mut client = tapline_proto::v1::account_service_client::AccountServiceClient::new(server.channel().await);
+    let mut client = tapline_proto::v1::account_service_client::AccountServiceClient::new(
+        server.channel().await,
+    );
     let mut get = tonic::Request::new(pb::GetAccountRequest {});
-    get.metadata_mut().insert("authorization", format!("Bearer {}", created.token).parse().unwrap());
+    get.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", created.token).parse().unwrap(),
+    );
     let me = client.get_account(get).await.unwrap().into_inner();
     assert_eq!(me.account.unwrap().display_name, "Watch Person");
     server.finish().await;
 }
 
 async fn idle_streams_get_heartbeats(backend: Backend) {
-    let settings = Settings { heartbeat: Duration::from_millis(50), ..Settings::default() };
-    let Some(server) = TestServer::start_with(backend, settings).await else { return };
+    let settings = Settings {
+        heartbeat: Duration::from_millis(50),
+        ..Settings::default()
+    };
+    let Some(server) = TestServer::start_with(backend, settings).await else {
+        return;
+    };
     let alice = server.account("Alice", "UTC").await;
     let (mut events, backlog) = alice.subscribe_caught_up(0).await;
     assert!(backlog.is_empty());
