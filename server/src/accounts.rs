@@ -66,6 +66,8 @@ impl AccountRow {
             account_id: self.id.clone(),
             display_name: self.display_name.clone(),
             clock: Some(self.clock(now)),
+            quiet_start: self.quiet.map(|q| time_of_day(q.start_min)),
+            quiet_end: self.quiet.map(|q| time_of_day(q.end_min)),
         }
     }
 
@@ -73,17 +75,18 @@ impl AccountRow {
     pub fn settings(&self) -> pb::Settings {
         pb::Settings {
             quiet_hours: self.quiet.map(|q| pb::QuietHours {
-                start: Some(pb::LocalTimeOfDay {
-                    hour: q.start_min / 60,
-                    minute: q.start_min % 60,
-                }),
-                end: Some(pb::LocalTimeOfDay {
-                    hour: q.end_min / 60,
-                    minute: q.end_min % 60,
-                }),
+                start: Some(time_of_day(q.start_min)),
+                end: Some(time_of_day(q.end_min)),
             }),
             receipts_enabled: self.receipts_enabled,
         }
+    }
+}
+
+fn time_of_day(minute: u32) -> pb::LocalTimeOfDay {
+    pb::LocalTimeOfDay {
+        hour: minute / 60,
+        minute: minute % 60,
     }
 }
 

@@ -178,8 +178,9 @@ async fn insert_tap(
     Ok((inserted.rows_affected() == 1).then_some(tap))
 }
 
-/// Records that the caller felt or saw a tap their partner sent; the sender's devices are told
-/// unless the caller switched receipts off. Reporting the same thing twice is a no-op.
+/// Records that a tap the caller's partner sent was delivered to, felt or seen by the caller.
+/// The sender's devices are told of felt and seen unless the caller switched receipts off, and
+/// of delivered always. Reporting the same thing twice is a no-op.
 pub async fn report_tap(
     state: &AppState,
     caller: &Caller,
@@ -188,7 +189,7 @@ pub async fn report_tap(
     let tap_id = validate::id("tap_id", &req.tap_id)?;
     let kind = match pb::ReceiptKind::try_from(req.kind) {
         Ok(pb::ReceiptKind::Unspecified) | Err(_) => {
-            return Err(Error::invalid("kind", "must be felt or seen"));
+            return Err(Error::invalid("kind", "must be delivered, felt or seen"));
         }
         Ok(k) => k,
     };
@@ -218,7 +219,8 @@ pub async fn report_tap(
     .execute(&mut *tx)
     .await?;
     let mut ring = Vec::new();
-    if inserted.rows_affected() == 1 && me.receipts_enabled {
+    let announce = kind == pb::ReceiptKind::Delivered || me.receipts_enabled;
+    if inserted.rows_affected() == 1 && announce {
         let receipt = pb::TapReceipt {
             tap_id: tap_id.clone(),
             kind: kind as i32,

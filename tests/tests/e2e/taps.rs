@@ -154,6 +154,12 @@ async fn receipts_follow_the_recipients_setting(backend: Backend) {
         Some(Payload::PartnerUpdated(_))
     ));
     report(pb::ReceiptKind::Seen).await.unwrap();
+    // Delivery receipts are not about attention: they pass even with receipts off.
+    report(pb::ReceiptKind::Delivered).await.unwrap();
+    match alice_phone.next_significant().await.payload {
+        Some(Payload::TapReceipt(r)) => assert_eq!(r.kind, pb::ReceiptKind::Delivered as i32),
+        other => panic!("expected a delivery receipt, got {other:?}"),
+    }
     let marker = c
         .bob
         .tap(pb::TapKind::Tap, "marker")
@@ -200,7 +206,7 @@ async fn receipts_follow_the_recipients_setting(backend: Backend) {
             })
             .await,
         Code::InvalidArgument,
-        "kind: must be felt or seen",
+        "kind: must be delivered, felt or seen",
     );
     server.finish().await;
 }
@@ -232,6 +238,28 @@ async fn quiet_hours_deliver_silently(backend: Backend) {
         .into_inner();
     assert_eq!(settings.settings.unwrap().quiet_hours, Some(quiet));
     let (mut bob_events, _) = bob.subscribe_caught_up(0).await;
+    // Alice's devices learn Bob's quiet hours, to show them offline.
+    let partner = alice
+        .pairing()
+        .get_couple(pb::GetCoupleRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .couple
+        .unwrap()
+        .partner
+        .unwrap();
+    assert_eq!(
+        partner.quiet_start,
+        Some(pb::LocalTimeOfDay {
+            hour: 22,
+            minute: 0
+        })
+    );
+    assert_eq!(
+        partner.quiet_end,
+        Some(pb::LocalTimeOfDay { hour: 7, minute: 0 })
+    );
 
     // 14:30 UTC is 23:30 in Tokyo: quiet.
     server
