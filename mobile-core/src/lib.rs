@@ -1,1 +1,24 @@
-//! The shared Tapline client core. Filled by the mobile-core issue; empty for now.
+//! The shared Tapline client core, embedded by the iOS, watchOS, Android and Wear OS apps
+//! through uniffi (and used directly by the `tapline` terminal client).
+//!
+//! - [`TaplineClient`]: account, couple and settings calls; taps through an offline outbox;
+//!   event subscriptions with a foreign [`EventListener`]; `sync_now` for push-woken watches;
+//!   a no-network [`Glance`].
+//! - Two transports: native gRPC over HTTP/2, or gRPC-Web through the host's [`HttpTransport`].
+//! - [`haptics`]: one pattern format for Android waveforms and Core Haptics.
+
+uniffi::setup_scaffolding!();
+
+mod client;
+mod error;
+mod glance;
+pub mod haptics;
+mod model;
+mod store;
+mod transport;
+
+pub use client::{EventListener, Subscription, TaplineClient};
+pub use error::TaplineError;
+pub use glance::Glance;
+pub use model::*;
+pub use transport::HttpTransport;

@@ -1,0 +1,326 @@
+//! Portable haptics: one pattern format that plays the same rhythm on Android
+//! (`VibrationEffect.createWaveform(timings, amplitudes, -1)`) and on Apple's Core Haptics
+//! (continuous events with an intensity), and the capture of a rhythm tapped on a screen.
+
+use crate::model::{HapticPattern, HapticSegment, TapKind};
+
+/// Most segments in a pattern.
+pub const MAX_SEGMENTS: usize = 32;
+/// Shortest segment, in ms.
+pub const MIN_SEGMENT_MS: u32 = 10;
+/// Longest segment, in ms.
+pub const MAX_SEGMENT_MS: u32 = 2000;
+/// Longest pattern, in ms.
+pub const MAX_PATTERN_MS: u32 = 10_000;
+
+/// Arrays for Android's `VibrationEffect.createWaveform(timings, amplitudes, -1)`: the same
+/// length, timings in ms, amplitudes 0-255 (0 = off).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Waveform {
+    /// Duration of each step, in ms.
+    pub timings_ms: Vec<i64>,
+    /// Amplitude of each step, 0-255.
+    pub amplitudes: Vec<i32>,
+}
+
+/// One Core Haptics continuous event (`CHHapticEvent`, `.hapticContinuous`).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct HapticEvent {
+    /// Start, relative to the pattern's start, in seconds.
+    pub relative_time_s: f64,
+    /// Length in seconds.
+    pub duration_s: f64,
+    /// `hapticIntensity`, 0.0-1.0.
+    pub intensity: f32,
+}
+
+fn seg(duration_ms: u32, intensity: u8) -> HapticSegment {
+    HapticSegment {
+        duration_ms,
+        intensity,
+    }
+}
+
+/// The pattern a tap of `kind` plays; a custom tap plays its own `rhythm` (checked and
+/// clamped), or a plain tap when it has none.
+#[uniffi::export]
+pub fn pattern_for(kind: TapKind, rhythm: Option<HapticPattern>) -> HapticPattern {
+    let segments = match (kind, rhythm) {
+        (TapKind::Custom, Some(r)) => return normalize(r),
+        (TapKind::Tap | TapKind::Custom, _) => vec![seg(60, 200)],
+        (TapKind::DoubleTap, _) => vec![seg(50, 200), seg(90, 0), seg(50, 200)],
+        (TapKind::Heartbeat, _) => vec![
+            seg(70, 255),
+            seg(110, 0),
+            seg(110, 170),
+            seg(500, 0),
+            seg(70, 255),
+            seg(110, 0),
+            seg(110, 170),
+        ],
+        (TapKind::Squeeze, _) => vec![seg(120, 90), seg(400, 230), seg(150, 120)],
+        (TapKind::Kiss, _) => vec![seg(30, 255), seg(60, 0), seg(25, 140)],
+        (TapKind::Hug, _) => vec![seg(200, 60), seg(250, 130), seg(400, 200), seg(300, 110)],
+    };
+    HapticPattern { segments }
+}
+
+/// Clamps a pattern into the bounds: at most 32 segments, 10-2000 ms each, 10 s in all.
+#[uniffi::export]
+pub fn normalize(pattern: HapticPattern) -> HapticPattern {
+    let mut total = 0u32;
+    let mut segments = Vec::new();
+    for s in pattern.segments.into_iter().take(MAX_SEGMENTS) {
+        let d = s.duration_ms.clamp(MIN_SEGMENT_MS, MAX_SEGMENT_MS);
+        if total + d > MAX_PATTERN_MS {
+            let rest = MAX_PATTERN_MS - total;
+            if rest >= MIN_SEGMENT_MS {
+                segments.push(seg(rest, s.intensity));
+            }
+            break;
+        }
+        total += d;
+        segments.push(seg(d, s.intensity));
+    }
+    if segments.iter().all(|s| s.intensity == 0) {
+        return pattern_for(TapKind::Tap, None);
+    }
+    HapticPattern { segments }
+}
+
+/// Checks a pattern against the bounds without changing it: 1-32 segments of 10-2000 ms, at
+/// most 10 s in all, at least one that vibrates. The error names the rule.
+pub fn validate(pattern: &HapticPattern) -> Result<HapticPattern, String> {
+    if pattern.segments.is_empty() || pattern.segments.len() > MAX_SEGMENTS {
+        return Err(format!("rhythm: must have 1-{MAX_SEGMENTS} segments"));
+    }
+    if let Some(s) = pattern
+        .segments
+        .iter()
+        .find(|s| !(MIN_SEGMENT_MS..=MAX_SEGMENT_MS).contains(&s.duration_ms))
+    {
+        return Err(format!(
+            "rhythm: a segment lasts {} ms; each must last {MIN_SEGMENT_MS}-{MAX_SEGMENT_MS} ms",
+            s.duration_ms
+        ));
+    }
+    let total: u32 = pattern.segments.iter().map(|s| s.duration_ms).sum();
+    if total > MAX_PATTERN_MS {
+        return Err(format!(
+            "rhythm: lasts {total} ms; at most {MAX_PATTERN_MS} ms"
+        ));
+    }
+    if pattern.segments.iter().all(|s| s.intensity == 0) {
+        return Err("rhythm: must vibrate at least once".into());
+    }
+    Ok(pattern.clone())
+}
+
+/// The Android waveform of a pattern: one step per segment.
+#[uniffi::export]
+pub fn android_waveform(pattern: &HapticPattern) -> Waveform {
+    Waveform {
+        timings_ms: pattern
+            .segments
+            .iter()
+            .map(|s| i64::from(s.duration_ms))
+            .collect(),
+        amplitudes: pattern
+            .segments
+            .iter()
+            .map(|s| i32::from(s.intensity))
+            .collect(),
+    }
+}
+
+/// The Core Haptics events of a pattern: one continuous event per vibrating segment.
+#[uniffi::export]
+pub fn core_haptics_events(pattern: &HapticPattern) -> Vec<HapticEvent> {
+    let mut t = 0u32;
+    let mut events = Vec::new();
+    for s in &pattern.segments {
+        if s.intensity > 0 {
+            events.push(HapticEvent {
+                relative_time_s: f64::from(t) / 1000.0,
+                duration_s: f64::from(s.duration_ms) / 1000.0,
+                intensity: f32::from(s.intensity) / 255.0,
+            });
+        }
+        t += s.duration_ms;
+    }
+    events
+}
+
+/// The pattern back from an Android waveform (the inverse of [`android_waveform`]).
+#[uniffi::export]
+pub fn pattern_from_waveform(waveform: &Waveform) -> HapticPattern {
+    normalize(HapticPattern {
+        segments: waveform
+            .timings_ms
+            .iter()
+            .zip(&waveform.amplitudes)
+            .map(|(t, a)| {
+                seg(
+                    (*t).clamp(0, i64::from(u32::MAX)) as u32,
+                    (*a).clamp(0, 255) as u8,
+                )
+            })
+            .collect(),
+    })
+}
+
+/// Length of one captured beat, in ms.
+const BEAT_MS: u32 = 80;
+/// Intensity of a captured beat.
+const BEAT_INTENSITY: u8 = 220;
+
+/// Turns the instants (ms since the first touch) at which the user tapped the screen into a
+/// valid custom pattern: a beat at each tap, the pauses between them kept (clamped to
+/// 10-2000 ms), at most 32 segments and 10 s. Unsorted or repeated instants are tolerated.
+#[uniffi::export]
+pub fn rhythm_from_taps(tap_times_ms: Vec<u64>) -> HapticPattern {
+    let mut times = tap_times_ms;
+    times.sort_unstable();
+    times.dedup();
+    if times.is_empty() {
+        return pattern_for(TapKind::Tap, None);
+    }
+    let mut segments = Vec::new();
+    for (i, t) in times.iter().enumerate() {
+        if i > 0 {
+            let gap = t - times[i - 1];
+            let pause = gap
+                .saturating_sub(u64::from(BEAT_MS))
+                .min(u64::from(MAX_SEGMENT_MS)) as u32;
+            if pause >= MIN_SEGMENT_MS {
+                segments.push(seg(pause, 0));
+            }
+        }
+        segments.push(seg(BEAT_MS, BEAT_INTENSITY));
+    }
+    // Never end on a pause, after clamping to the bounds.
+    let mut p = normalize(HapticPattern { segments });
+    while p.segments.last().is_some_and(|s| s.intensity == 0) {
+        p.segments.pop();
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn total(p: &HapticPattern) -> u32 {
+        p.segments.iter().map(|s| s.duration_ms).sum()
+    }
+
+    fn valid(p: &HapticPattern) -> bool {
+        !p.segments.is_empty()
+            && p.segments.len() <= MAX_SEGMENTS
+            && p.segments
+                .iter()
+                .all(|s| (MIN_SEGMENT_MS..=MAX_SEGMENT_MS).contains(&s.duration_ms))
+            && total(p) <= MAX_PATTERN_MS
+            && p.segments.iter().any(|s| s.intensity > 0)
+    }
+
+    #[test]
+    fn every_kind_has_a_valid_pattern() {
+        for kind in [
+            TapKind::Tap,
+            TapKind::DoubleTap,
+            TapKind::Heartbeat,
+            TapKind::Squeeze,
+            TapKind::Kiss,
+            TapKind::Hug,
+            TapKind::Custom,
+        ] {
+            assert!(valid(&pattern_for(kind, None)), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn waveforms_round_trip_on_both_platforms() {
+        for kind in [TapKind::Heartbeat, TapKind::Hug, TapKind::DoubleTap] {
+            let p = pattern_for(kind, None);
+            let w = android_waveform(&p);
+            assert_eq!(w.timings_ms.len(), w.amplitudes.len());
+            assert_eq!(w.timings_ms.iter().sum::<i64>(), i64::from(total(&p)));
+            assert_eq!(pattern_from_waveform(&w), p, "Android round trip");
+            // Core Haptics plays the same vibrating segments at the same offsets.
+            let events = core_haptics_events(&p);
+            assert_eq!(
+                events.len(),
+                p.segments.iter().filter(|s| s.intensity > 0).count()
+            );
+            let mut t = 0.0;
+            let mut k = 0;
+            for s in &p.segments {
+                if s.intensity > 0 {
+                    assert!((events[k].relative_time_s - t).abs() < 1e-9);
+                    assert!((events[k].intensity - f32::from(s.intensity) / 255.0).abs() < 1e-6);
+                    k += 1;
+                }
+                t += f64::from(s.duration_ms) / 1000.0;
+            }
+        }
+    }
+
+    #[test]
+    fn captured_rhythms_keep_their_timing() {
+        let p = rhythm_from_taps(vec![0, 300, 450, 1200]);
+        let d: Vec<(u32, u8)> = p
+            .segments
+            .iter()
+            .map(|s| (s.duration_ms, s.intensity))
+            .collect();
+        assert_eq!(
+            d,
+            [
+                (80, 220),
+                (220, 0),
+                (80, 220),
+                (70, 0),
+                (80, 220),
+                (670, 0),
+                (80, 220)
+            ]
+        );
+        assert!(valid(&p));
+    }
+
+    #[test]
+    fn captured_rhythms_are_bounded() {
+        // 100 taps over a minute: at most 32 segments and 10 s.
+        let p = rhythm_from_taps((0..100).map(|i| i * 600).collect());
+        assert!(valid(&p), "{p:?}");
+        assert_eq!(p.segments.len(), 31, "ends on a beat");
+        // Long silences are clamped to 2 s; taps too close together merge into beats.
+        let p = rhythm_from_taps(vec![0, 60_000, 60_005, 60_005]);
+        assert!(valid(&p));
+        assert_eq!(p.segments[1].duration_ms, 2000);
+        assert!(valid(&rhythm_from_taps(vec![])));
+        assert!(valid(&rhythm_from_taps(vec![5, 3, 1])));
+    }
+
+    #[test]
+    fn normalize_clamps_out_of_bounds_patterns() {
+        let wild = HapticPattern {
+            segments: vec![
+                seg(5, 255),
+                seg(9999, 10),
+                seg(3000, 0),
+                seg(3000, 40),
+                seg(3000, 40),
+                seg(3000, 40),
+            ],
+        };
+        let p = normalize(wild);
+        assert!(valid(&p), "{p:?}");
+        assert_eq!(total(&p), MAX_PATTERN_MS);
+        let silent = normalize(HapticPattern {
+            segments: vec![seg(100, 0)],
+        });
+        assert!(valid(&silent));
+    }
+}
