@@ -1,6 +1,10 @@
 //! Pure domain logic: codes and tokens, input validation, quiet hours. No I/O here.
 
+pub mod checkins;
 pub mod codes;
+pub mod prompts;
 pub mod quiet;
+pub mod schedule;
+pub mod streaks;
 pub mod taps;
 pub mod validate;
