@@ -255,7 +255,7 @@ impl Inner {
     fn ensure_signed_out(&self) -> CoreResult<()> {
         if self.store.credentials()?.is_some() {
             return Err(TaplineError::Refused {
-                message:
+                reason:
                     "this device already has an account; use another data_dir (profile) for another"
                         .into(),
             }
@@ -554,17 +554,27 @@ async fn subscription_loop(
     cancel: CancellationToken,
 ) {
     let mut failures = 0u32;
+    let mut polled = false;
     loop {
         let Some(inner) = weak.upgrade() else { break };
-        let _ = tx.send(Delivery::State(ConnectionState::Connecting));
+        if !polled {
+            let _ = tx.send(Delivery::State(ConnectionState::Connecting));
+        }
         let end = if inner.host_transport {
             // The host transport cannot hold a stream: poll with fetches.
             match inner.sync().await {
                 Ok(events) => {
                     failures = 0;
-                    let _ = tx.send(Delivery::State(ConnectionState::Live));
+                    if !polled {
+                        let _ = tx.send(Delivery::State(ConnectionState::Live));
+                    }
                     for e in events {
                         let _ = tx.send(Delivery::Event(e));
+                    }
+                    if !polled {
+                        // Same contract as a stream: the backlog is in.
+                        polled = true;
+                        let _ = tx.send(Delivery::Event(ClientEvent::CaughtUp));
                     }
                     let poll =
                         Duration::from_millis(u64::from(inner.config.poll_interval_ms.max(50)));
@@ -597,6 +607,7 @@ async fn subscription_loop(
             }
             StreamEnd::Retry(reason) => {
                 failures += 1;
+                polled = false;
                 let delay = backoff(failures);
                 let _ = tx.send(Delivery::State(ConnectionState::Offline {
                     retry_in_ms: delay.as_millis() as u64,

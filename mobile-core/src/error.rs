@@ -6,10 +6,10 @@ use tonic::Code;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum TaplineError {
     /// The server could not be reached (offline, server down, timeout).
-    #[error("network: {message}")]
+    #[error("network: {reason}")]
     Network {
         /// What failed, for logs.
-        message: String,
+        reason: String,
     },
     /// No account on this device, or its token was revoked.
     #[error("not signed in (or this device was signed out)")]
@@ -30,22 +30,22 @@ pub enum TaplineError {
         retry_after_ms: u64,
     },
     /// The thing does not exist (or is not yours).
-    #[error("not found: {message}")]
+    #[error("not found: {reason}")]
     NotFound {
         /// What was not found.
-        message: String,
+        reason: String,
     },
     /// The server refused in this state (expired or used code, already paired, ...).
-    #[error("{message}")]
+    #[error("{reason}")]
     Refused {
         /// Why, in plain words.
-        message: String,
+        reason: String,
     },
     /// Anything else (a bug, a corrupt local store).
-    #[error("internal: {message}")]
+    #[error("internal: {reason}")]
     Internal {
         /// Details for logs.
-        message: String,
+        reason: String,
     },
 }
 
@@ -64,7 +64,7 @@ impl TaplineError {
 impl From<uniffi::UnexpectedUniFFICallbackError> for TaplineError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
         TaplineError::Internal {
-            message: format!("callback failed: {}", e.reason),
+            reason: format!("callback failed: {}", e.reason),
         }
     }
 }
@@ -105,7 +105,7 @@ impl From<CoreError> for TaplineError {
         match e {
             CoreError::Status(s) => from_status(&s),
             CoreError::Transport(e) => TaplineError::Network {
-                message: e.to_string(),
+                reason: e.to_string(),
             },
             CoreError::Invalid(reason) => TaplineError::InvalidInput { reason },
             CoreError::NotSignedIn => TaplineError::Unauthenticated,
@@ -114,20 +114,20 @@ impl From<CoreError> for TaplineError {
             | CoreError::Decode(_)
             | CoreError::Io(_)
             | CoreError::Join(_)) => TaplineError::Internal {
-                message: e.to_string(),
+                reason: e.to_string(),
             },
         }
     }
 }
 
 fn from_status(s: &tonic::Status) -> TaplineError {
-    let message = s.message().to_owned();
+    let reason = s.message().to_owned();
     match s.code() {
         Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
-            TaplineError::Network { message }
+            TaplineError::Network { reason }
         }
         Code::Unauthenticated => TaplineError::Unauthenticated,
-        Code::InvalidArgument | Code::OutOfRange => TaplineError::InvalidInput { reason: message },
+        Code::InvalidArgument | Code::OutOfRange => TaplineError::InvalidInput { reason },
         Code::ResourceExhausted => TaplineError::RateLimited {
             retry_after_ms: s
                 .metadata()
@@ -136,13 +136,13 @@ fn from_status(s: &tonic::Status) -> TaplineError {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1000),
         },
-        Code::NotFound => TaplineError::NotFound { message },
-        Code::FailedPrecondition if message.starts_with("not paired") => TaplineError::NotPaired,
+        Code::NotFound => TaplineError::NotFound { reason },
+        Code::FailedPrecondition if reason.starts_with("not paired") => TaplineError::NotPaired,
         Code::FailedPrecondition | Code::PermissionDenied | Code::Aborted | Code::AlreadyExists => {
-            TaplineError::Refused { message }
+            TaplineError::Refused { reason }
         }
         Code::Ok | Code::Internal | Code::Unimplemented | Code::DataLoss => {
-            TaplineError::Internal { message }
+            TaplineError::Internal { reason }
         }
     }
 }

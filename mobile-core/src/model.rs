@@ -535,7 +535,7 @@ impl TryFrom<&pb::Couple> for CoupleInfo {
     type Error = TaplineError;
     fn try_from(c: &pb::Couple) -> Result<Self, TaplineError> {
         let partner = c.partner.as_ref().ok_or_else(|| TaplineError::Internal {
-            message: "couple without partner".into(),
+            reason: "couple without partner".into(),
         })?;
         Ok(CoupleInfo {
             couple_id: c.couple_id.clone(),

@@ -171,12 +171,12 @@ impl EventListener for FailingListener {
             panic!("a bug in the app's listener");
         }
         Err(TaplineError::Internal {
-            message: "the app's listener failed".into(),
+            reason: "the app's listener failed".into(),
         })
     }
     fn on_connection_state(&self, _state: ConnectionState) -> Result<(), TaplineError> {
         Err(TaplineError::Internal {
-            message: "also failing".into(),
+            reason: "also failing".into(),
         })
     }
 }
@@ -187,13 +187,13 @@ pub struct Http1Transport;
 impl HttpTransport for Http1Transport {
     fn send(&self, request: HttpRequest) -> Result<HttpResponse, TaplineError> {
         let net = |e: std::io::Error| TaplineError::Network {
-            message: e.to_string(),
+            reason: e.to_string(),
         };
         let rest = request
             .url
             .strip_prefix("http://")
             .ok_or(TaplineError::Network {
-                message: "http only".into(),
+                reason: "http only".into(),
             })?;
         let (host, path) = rest
             .split_once('/')
@@ -222,7 +222,7 @@ impl HttpTransport for Http1Transport {
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
             .ok_or(TaplineError::Network {
-                message: "bad response".into(),
+                reason: "bad response".into(),
             })?
             + 4;
         let head = String::from_utf8_lossy(&raw[..split]).to_string();

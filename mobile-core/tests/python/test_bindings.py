@@ -1,0 +1,225 @@
+"""The generated Python bindings of the mobile core, driving a real tapline-server.
+
+Two partners exchange taps through the bindings: Alice on the native transport with a Python
+listener, Bob on the gRPC-Web transport implemented here with the standard library (as a watch
+app would with its own HTTP stack). Standard library only.
+
+    TAPLINE_BINDINGS=target/bindings/python TAPLINE_SERVER_BIN=target/debug/tapline-server \
+        python3 mobile-core/tests/python/test_bindings.py
+"""
+
+import asyncio
+import http.client
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.parse
+
+sys.path.insert(0, os.environ.get("TAPLINE_BINDINGS", "target/bindings/python"))
+import tapline_core as tc  # noqa: E402
+
+PATIENCE = 15.0
+
+
+class Server:
+    """tapline-server on an ephemeral port with a temporary SQLite database."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="tapline-py-")
+        binary = os.environ.get("TAPLINE_SERVER_BIN", "target/debug/tapline-server")
+        self.proc = subprocess.Popen(
+            [binary, "--listen", "127.0.0.1:0", "--database-url", f"sqlite://{self.dir}/tapline.db", "--log-format", "json"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 30
+        self.url = None
+        while self.url is None:
+            line = self.proc.stderr.readline()
+            if not line or time.monotonic() > deadline:
+                raise RuntimeError("tapline-server did not start")
+            fields = json.loads(line).get("fields", {})
+            if "listen" in fields:
+                self.url = "http://" + fields["listen"]
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=15)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class QueueListener(tc.EventListener):
+    """Puts every event on a queue; can be told to fail."""
+
+    def __init__(self, fail=False):
+        self.events = queue.Queue()
+        self.states = queue.Queue()
+        self.fail = fail
+
+    def on_event(self, event):
+        self.events.put(event)
+        if self.fail:
+            raise tc.TaplineError.Internal("the app's listener failed")
+
+    def on_connection_state(self, state):
+        self.states.put(state)
+
+    def wait_for(self, predicate):
+        deadline = time.monotonic() + PATIENCE
+        while True:
+            event = self.events.get(timeout=max(0.01, deadline - time.monotonic()))
+            if predicate(event):
+                return event
+
+    def next_tap(self):
+        return self.wait_for(lambda e: e.is_tap_received()).tap
+
+
+class WebTransport(tc.HttpTransport):
+    """gRPC-Web through http.client: what a watch app does with URLSession or OkHttp."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def send(self, request):
+        self.calls += 1
+        url = urllib.parse.urlsplit(request.url)
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        try:
+            headers = {h.name: h.value for h in request.headers}
+            conn.request(request.method, url.path, body=bytes(request.body), headers=headers)
+            resp = conn.getresponse()
+            body = resp.read()
+            headers = [tc.HttpHeader(name=k, value=v) for k, v in resp.getheaders() if k.lower() != "transfer-encoding"]
+            return tc.HttpResponse(status=resp.status, headers=headers, body=body)
+        except OSError as e:
+            raise tc.TaplineError.Network(str(e))
+        finally:
+            conn.close()
+
+
+def config(server, kind, platform):
+    return tc.ClientConfig(
+        server_url=server.url,
+        data_dir=tempfile.mkdtemp(prefix="tapline-py-core-"),
+        device_kind=kind,
+        platform=platform,
+        device_name="python test",
+        poll_interval_ms=100,
+    )
+
+
+class BindingsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_partners_exchange_taps_over_both_transports(self):
+        async def scenario():
+            alice = tc.TaplineClient(config(self.server, tc.DeviceKind.PHONE, tc.Platform.ANDROID))
+            web = WebTransport()
+            bob = tc.TaplineClient.with_http_transport(config(self.server, tc.DeviceKind.WATCH, tc.Platform.WATCHOS), web)
+            await alice.create_account("Alice", "Europe/Paris")
+            account = await bob.create_account("Bob", "Pacific/Kiritimati")
+            self.assertEqual(account.time_zone, "Pacific/Kiritimati")
+            code = await alice.create_invite()
+            couple = await bob.accept_invite(code.code)
+            self.assertEqual(couple.partner.display_name, "Alice")
+
+            alice_events, bob_events = QueueListener(), QueueListener()
+            alice_sub = alice.subscribe(alice_events)
+            bob_sub = bob.subscribe(bob_events)
+            try:
+                await exchange(alice, bob, alice_events, bob_events, web)
+            finally:
+                alice_sub.cancel()
+                bob_sub.cancel()
+            self.assertFalse(bob_sub.is_active())
+
+        async def exchange(alice, bob, alice_events, bob_events, web):
+            alice_events.wait_for(lambda e: e.is_caught_up())
+            bob_events.wait_for(lambda e: e.is_caught_up())
+
+            # Alice -> Bob (native stream to gRPC-Web polling).
+            queued = alice.send_tap(tc.TapKind.HEARTBEAT, "from python", None)
+            self.assertTrue(queued.state.is_queued())
+            tap = bob_events.next_tap()
+            self.assertEqual(tap.kind, tc.TapKind.HEARTBEAT)
+            self.assertEqual(tap.note, "from python")
+            # Bob's core reported it delivered on its own, over gRPC-Web.
+            alice_events.wait_for(lambda e: e.is_tap_state_changed() and e.tap.state.is_delivered())
+
+            # Bob -> Alice with a custom rhythm.
+            rhythm = tc.rhythm_from_taps([0, 200, 350, 800])
+            bob.send_tap(tc.TapKind.CUSTOM, None, rhythm)
+            got = alice_events.next_tap()
+            self.assertEqual(got.kind, tc.TapKind.CUSTOM)
+            self.assertEqual(got.rhythm, rhythm)
+            self.assertGreater(web.calls, 3)
+
+            glance = bob.glance()
+            self.assertEqual(glance.partner_name, "Alice")
+            self.assertEqual(glance.last_tap.note, "from python")
+
+        asyncio.run(scenario())
+
+    def test_errors_come_back_typed(self):
+        async def scenario():
+            client = tc.TaplineClient(config(self.server, tc.DeviceKind.PHONE, tc.Platform.IOS))
+            with self.assertRaises(tc.TaplineError.Unauthenticated):
+                client.send_tap(tc.TapKind.TAP, None, None)
+            with self.assertRaises(tc.TaplineError.InvalidInput) as bad:
+                await client.create_account("Sam", "Mars/Olympus")
+            self.assertIn("time_zone", str(bad.exception))
+            await client.create_account("Sam", "Europe/London")
+            with self.assertRaises(tc.TaplineError.InvalidInput):
+                client.send_tap(tc.TapKind.TAP, "x" * 81, None)
+            with self.assertRaises(tc.TaplineError.NotFound):
+                await client.accept_invite("ZZZZZZZZ")
+
+        asyncio.run(scenario())
+
+    def test_a_failing_listener_keeps_receiving(self):
+        async def scenario():
+            alice = tc.TaplineClient(config(self.server, tc.DeviceKind.PHONE, tc.Platform.IOS))
+            bob = tc.TaplineClient(config(self.server, tc.DeviceKind.PHONE, tc.Platform.IOS))
+            await alice.create_account("Alice", "UTC")
+            await bob.create_account("Bob", "UTC")
+            await bob.accept_invite((await alice.create_invite()).code)
+            listener = QueueListener(fail=True)
+            sub = bob.subscribe(listener)
+            try:
+                for note in ["a", "b", "c"]:
+                    alice.send_tap(tc.TapKind.TAP, note, None)
+                notes = [listener.next_tap().note for _ in range(3)]
+                self.assertEqual(notes, ["a", "b", "c"])
+            finally:
+                sub.cancel()
+
+        asyncio.run(scenario())
+
+    def test_haptics_map_to_both_platforms(self):
+        pattern = tc.pattern_for(tc.TapKind.HEARTBEAT, None)
+        wave = tc.android_waveform(pattern)
+        self.assertEqual(len(wave.timings_ms), len(wave.amplitudes))
+        self.assertEqual(tc.pattern_from_waveform(wave), pattern)
+        events = tc.core_haptics_events(pattern)
+        self.assertEqual(len(events), sum(1 for s in pattern.segments if s.intensity > 0))
+        self.assertTrue(all(0.0 < e.intensity <= 1.0 for e in events))
+
+
+if __name__ == "__main__":
+    result = unittest.main(exit=False, verbosity=2).result
+    failed = len(result.failures) + len(result.errors)
+    print(f"python bindings: {result.testsRun - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
