@@ -1,7 +1,10 @@
 //! `tapline`: the terminal client. Everything goes through the mobile core's public API, so
 //! what works here works the same in the apps.
 
+mod calendar;
 mod render;
+mod ritual_words;
+mod rituals;
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -72,7 +75,8 @@ enum Command {
     },
     /// Show live events until Ctrl-C; taps from your partner are reported as seen.
     Listen,
-    /// Partner, their local time and quiet hours, unsent taps (works offline).
+    /// Partner, their local time and quiet hours, streak, a waiting check-in, unsent taps
+    /// (works offline).
     Status,
     /// Without a code: make a code that links another device. With a code: link this profile.
     Link {
@@ -104,6 +108,15 @@ enum Command {
     },
     /// End the couple.
     Unpair,
+    /// Your streak this month as a calendar; or pause it, or turn calm mode on or off.
+    Streak(rituals::StreakArgs),
+    /// Open check-ins; or ask your partner one, answer one, list the prompts.
+    Checkin(rituals::CheckinArgs),
+    /// Routines: a check-in or a reminder at a set time on chosen days, on each of your clocks.
+    Routine {
+        #[command(subcommand)]
+        action: rituals::RoutineAction,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,6 +171,7 @@ impl From<Kind> for TapKind {
 }
 
 /// A failure with the exit code it maps to.
+#[derive(Debug)]
 struct Failure {
     code: u8,
     message: String,
@@ -430,6 +444,9 @@ async fn run(cli: &Cli, out: &Out) -> Result<(), Failure> {
                 json!({ "unpaired": true }),
             );
         }
+        Command::Streak(args) => rituals::streak(&client, out, args).await?,
+        Command::Checkin(args) => rituals::checkin(&client, out, args).await?,
+        Command::Routine { action } => rituals::routine(&client, out, action).await?,
     }
     Ok(())
 }
@@ -484,6 +501,11 @@ async fn status(client: &TaplineClient, out: &Out) -> Result<(), Failure> {
         Err(TaplineError::Network { .. }) => false,
         Err(e) => return Err(e.into()),
     };
+    if online {
+        // Best effort: the glance shows what was last read if these fail.
+        let _ = client.streak().await;
+        let _ = client.checkins(true).await;
+    }
     let g = client.glance();
     let account = client.account();
     let mut lines = Vec::new();
@@ -510,6 +532,28 @@ async fn status(client: &TaplineClient, out: &Out) -> Result<(), Failure> {
             render::iso(t.sent_at)
         ));
     }
+    let partner = g.partner_name.as_deref().unwrap_or("your partner");
+    match g.streak_current {
+        Some(_) if g.streak_calm => lines.push(format!(
+            "Streak: calm mode · today: you {}, {partner} {}",
+            g.my_actions_today, g.partner_actions_today
+        )),
+        Some(n) => lines.push(format!(
+            "Streak: {n} day{} · freezes {} · today: you {}, {partner} {}",
+            if n == 1 { "" } else { "s" },
+            g.streak_freezes_held,
+            g.my_actions_today,
+            g.partner_actions_today
+        )),
+        None => {}
+    }
+    if let Some(c) = &g.pending_checkin {
+        lines.push(format!(
+            "Check-in waiting for you: “{}” — tapline checkin answer VALUE ({})",
+            c.prompt.text,
+            ritual_words::answer_help(&c.prompt)
+        ));
+    }
     lines.push(format!("Unsent taps: {}", g.unsent_count));
     if !online {
         lines.push("(offline: shown from this device's store)".into());
@@ -527,6 +571,14 @@ async fn status(client: &TaplineClient, out: &Out) -> Result<(), Failure> {
             })),
             "last_tap": g.last_tap.as_ref().map(render::received_json),
             "unsent": g.unsent_count,
+            "streak": g.streak_current.map(|current| json!({
+                "current": current,
+                "freezes_held": g.streak_freezes_held,
+                "calm": g.streak_calm,
+                "my_actions_today": g.my_actions_today,
+                "partner_actions_today": g.partner_actions_today,
+            })),
+            "pending_checkin": g.pending_checkin.as_ref().map(ritual_words::checkin_json),
         }),
     );
     Ok(())

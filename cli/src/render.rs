@@ -191,6 +191,13 @@ pub fn event_json(e: &ClientEvent) -> Value {
         }
         ClientEvent::CaughtUp => json!({ "event": "caught_up" }),
         ClientEvent::Reset => json!({ "event": "reset" }),
+        ClientEvent::StreakUpdated { .. }
+        | ClientEvent::CheckinUpdated { .. }
+        | ClientEvent::RoutineFired { .. }
+        | ClientEvent::RoutinesChanged { .. }
+        | ClientEvent::AnswerStateChanged { .. } => {
+            crate::ritual_words::event_json(e).unwrap_or(Value::Null)
+        }
     }
 }
 
@@ -232,6 +239,11 @@ pub fn event_line(e: &ClientEvent) -> Option<String> {
         }
         ClientEvent::CaughtUp => "(up to date)".into(),
         ClientEvent::Reset => "(history was reset; state refreshed)".into(),
+        ClientEvent::StreakUpdated { .. }
+        | ClientEvent::CheckinUpdated { .. }
+        | ClientEvent::RoutineFired { .. }
+        | ClientEvent::RoutinesChanged { .. }
+        | ClientEvent::AnswerStateChanged { .. } => return crate::ritual_words::event_line(e),
     })
 }
 

@@ -1,5 +1,6 @@
 //! The client object the apps hold: account and couple calls, the offline outbox, event
-//! subscriptions, `sync now` and the glance.
+//! subscriptions, `sync now` and the glance. Streaks, check-ins and routines are in
+//! [`crate::rituals`].
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -22,6 +23,7 @@ use crate::error::{CoreError, CoreResult, TaplineError};
 use crate::glance::{self, Glance};
 use crate::haptics;
 use crate::model::*;
+use crate::rituals;
 use crate::store::{Credentials, OutboxItem, OutboxKind, Store};
 use crate::transport::{self, GrpcService, HttpTransport};
 
@@ -51,7 +53,7 @@ pub(crate) fn runtime() -> &'static Runtime {
 
 /// Runs `fut` to completion on the core's runtime, even if the caller stops waiting (Kotlin
 /// cancels by dropping, Swift never cancels): a send or a store write is never cut in half.
-async fn run<T: Send + 'static>(
+pub(crate) async fn run<T: Send + 'static>(
     fut: impl std::future::Future<Output = CoreResult<T>> + Send + 'static,
 ) -> Result<T, TaplineError> {
     match runtime().spawn(fut).await {
@@ -60,7 +62,7 @@ async fn run<T: Send + 'static>(
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     millis(SystemTime::now())
 }
 
@@ -87,7 +89,8 @@ pub trait EventListener: Send + Sync {
 }
 
 enum Delivery {
-    Event(ClientEvent),
+    /// Boxed: some events are large, connection states are small.
+    Event(Box<ClientEvent>),
     State(ConnectionState),
 }
 
@@ -118,11 +121,11 @@ impl Drop for Subscription {
 
 pub(crate) struct Inner {
     config: ClientConfig,
-    store: Store,
-    grpc: GrpcService,
+    pub(crate) store: Store,
+    pub(crate) grpc: GrpcService,
     host_transport: bool,
     /// Rung when the outbox has something new, or the network is back.
-    outbox_wake: Arc<Notify>,
+    pub(crate) outbox_wake: Arc<Notify>,
     /// Rung when the network is back, to retry subscriptions at once.
     network_wake: Arc<Notify>,
     listeners: Mutex<Vec<mpsc::UnboundedSender<Delivery>>>,
@@ -138,7 +141,7 @@ impl Drop for Inner {
 /// The Tapline client of one device.
 #[derive(uniffi::Object)]
 pub struct TaplineClient {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 enum StreamEnd {
@@ -183,11 +186,11 @@ impl Inner {
         Ok(inner)
     }
 
-    fn creds(&self) -> CoreResult<Credentials> {
+    pub(crate) fn creds(&self) -> CoreResult<Credentials> {
         self.store.credentials()?.ok_or(CoreError::NotSignedIn)
     }
 
-    fn authed<T>(&self, msg: T) -> CoreResult<Request<T>> {
+    pub(crate) fn authed<T>(&self, msg: T) -> CoreResult<Request<T>> {
         let creds = self.creds()?;
         let mut req = Request::new(msg);
         req.set_timeout(CALL_TIMEOUT);
@@ -228,9 +231,9 @@ impl Inner {
         }
     }
 
-    fn dispatch(&self, event: ClientEvent) {
+    pub(crate) fn dispatch(&self, event: ClientEvent) {
         let mut listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
-        listeners.retain(|l| l.send(Delivery::Event(event.clone())).is_ok());
+        listeners.retain(|l| l.send(Delivery::Event(Box::new(event.clone()))).is_ok());
     }
 
     fn save_account(
@@ -325,6 +328,7 @@ impl Inner {
                 }
                 Payload::Unpaired(u) => {
                     Store::tx_set_couple(tx, None)?;
+                    Store::tx_clear_rituals(tx)?;
                     vec![ClientEvent::Unpaired {
                         by_partner: u.by_account_id != my_account,
                     }]
@@ -341,6 +345,10 @@ impl Inner {
                         partner: PartnerInfo::from(&partner),
                     }]
                 }
+                Payload::StreakUpdated(e) => rituals::on_streak_updated(tx, e, my_account)?,
+                Payload::CheckinUpdated(e) => rituals::on_checkin_updated(tx, e, my_account)?,
+                Payload::RoutineFired(e) => rituals::on_routine_fired(tx, e, my_account)?,
+                Payload::RoutinesChanged(e) => rituals::on_routines_changed(e, my_account),
                 Payload::CaughtUp(_) | Payload::Heartbeat(_) | Payload::Reset(_) => vec![],
             })
         })?;
@@ -438,7 +446,7 @@ impl Inner {
             match self.apply(event, &me) {
                 Ok(events) => {
                     for e in events {
-                        let _ = tx.send(Delivery::Event(e));
+                        let _ = tx.send(Delivery::Event(Box::new(e)));
                     }
                 }
                 Err(e) => return StreamEnd::Retry(format!("could not store an event: {e}")),
@@ -468,6 +476,10 @@ impl Inner {
                     self.taps().report_tap(self.authed(req)?).await?;
                     Ok(None)
                 }
+                OutboxKind::Answer => {
+                    self.send_answer(&item.payload).await?;
+                    Ok(None)
+                }
             }
         }
         .await
@@ -493,8 +505,14 @@ impl Inner {
             }
             Err(e) => self.store.mark_failed(&item.client_id, &e.to_string()),
         };
-        if let Ok(Some(tap)) = changed {
-            self.dispatch(ClientEvent::TapStateChanged { tap });
+        match item.kind {
+            OutboxKind::Tap => {
+                if let Ok(Some(tap)) = changed {
+                    self.dispatch(ClientEvent::TapStateChanged { tap });
+                }
+            }
+            OutboxKind::Answer => self.answer_moved(&item.client_id),
+            OutboxKind::Receipt => {}
         }
     }
 }
@@ -569,12 +587,12 @@ async fn subscription_loop(
                         let _ = tx.send(Delivery::State(ConnectionState::Live));
                     }
                     for e in events {
-                        let _ = tx.send(Delivery::Event(e));
+                        let _ = tx.send(Delivery::Event(Box::new(e)));
                     }
                     if !polled {
                         // Same contract as a stream: the backlog is in.
                         polled = true;
-                        let _ = tx.send(Delivery::Event(ClientEvent::CaughtUp));
+                        let _ = tx.send(Delivery::Event(Box::new(ClientEvent::CaughtUp)));
                     }
                     let poll =
                         Duration::from_millis(u64::from(inner.config.poll_interval_ms.max(50)));
@@ -1029,7 +1047,7 @@ impl TaplineClient {
                     // An error or a panic in the app's listener is its own business: keep going.
                     let _ignored =
                         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match d {
-                            Delivery::Event(e) => listener.on_event(e),
+                            Delivery::Event(e) => listener.on_event(*e),
                             Delivery::State(s) => listener.on_connection_state(s),
                         }));
                 }
@@ -1055,11 +1073,22 @@ impl TaplineClient {
     /// A no-network snapshot for complications and widgets.
     pub fn glance(&self) -> Glance {
         let store = &self.inner.store;
+        let creds = store.credentials().ok().flatten();
+        let me = creds.as_ref().map_or("", |c| c.account_id.as_str());
+        let couple = store.couple().ok().flatten();
+        let streak = store.streak().ok().flatten();
+        let received = store.received(20).unwrap_or_default();
+        let checkins = rituals::stored_checkins(store, me, true).unwrap_or_default();
         glance::compute(
-            store.credentials().ok().flatten().is_some(),
-            store.couple().ok().flatten().as_ref(),
-            &store.received(20).unwrap_or_default(),
-            store.unsent_count().unwrap_or(0),
+            glance::Inputs {
+                signed_in: creds.is_some(),
+                my_time_zone: creds.as_ref().map(|c| c.time_zone.as_str()),
+                couple: couple.as_ref(),
+                received: &received,
+                unsent_count: store.unsent_count().unwrap_or(0),
+                streak: streak.as_ref(),
+                checkins: &checkins,
+            },
             SystemTime::now(),
         )
     }

@@ -3,7 +3,8 @@
 //!
 //! - [`TaplineClient`]: account, couple and settings calls; taps through an offline outbox;
 //!   event subscriptions with a foreign [`EventListener`]; `sync_now` for push-woken watches;
-//!   a no-network [`Glance`].
+//!   a no-network [`Glance`]; streaks, check-ins (answers queued offline like taps) and
+//!   routines.
 //! - Two transports: native gRPC over HTTP/2, or gRPC-Web through the host's [`HttpTransport`].
 //! - [`haptics`]: one pattern format for Android waveforms and Core Haptics.
 
@@ -14,6 +15,7 @@ mod error;
 mod glance;
 pub mod haptics;
 mod model;
+mod rituals;
 mod store;
 mod transport;
 
@@ -21,4 +23,6 @@ pub use client::{EventListener, Subscription, TaplineClient};
 pub use error::TaplineError;
 pub use glance::Glance;
 pub use model::*;
+pub use rituals::answers::resolve_answer;
+pub use rituals::types::*;
 pub use transport::HttpTransport;

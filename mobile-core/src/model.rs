@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tapline_proto::v1 as pb;
 
 use crate::error::TaplineError;
+use crate::rituals::types::{CheckinInfo, LocalAnswer, RoutineInfo, StreakChange, StreakInfo};
 
 /// The kind of device this core runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -277,6 +278,43 @@ pub enum ClientEvent {
     PartnerUpdated {
         /// The partner as they are now.
         partner: PartnerInfo,
+    },
+    /// The streak moved (never sent in calm mode).
+    StreakUpdated {
+        /// The streak now.
+        streak: StreakInfo,
+        /// What moved it.
+        change: StreakChange,
+        /// For milestones: the days reached.
+        milestone_days: Option<u32>,
+        /// The day concerned, YYYY-MM-DD.
+        date: String,
+    },
+    /// A check-in was opened, answered by the partner (answer hidden), revealed or expired.
+    CheckinUpdated {
+        /// The check-in as it is now.
+        checkin: CheckinInfo,
+    },
+    /// A routine fired for this account now.
+    RoutineFired {
+        /// The routine (a reminder's text is in its spec).
+        routine: RoutineInfo,
+        /// For check-in routines: the check-in to answer.
+        checkin: Option<CheckinInfo>,
+    },
+    /// A routine was created, changed or deleted by either partner.
+    RoutinesChanged {
+        /// The routine's id.
+        routine_id: String,
+        /// The routine as it is now; `None` when deleted.
+        routine: Option<RoutineInfo>,
+        /// Whether it was deleted.
+        deleted: bool,
+    },
+    /// An answer this device queued was sent, or refused for good.
+    AnswerStateChanged {
+        /// The answer, with its new state.
+        answer: LocalAnswer,
     },
     /// Everything waiting for this device has arrived.
     CaughtUp,

@@ -1,5 +1,6 @@
 //! The local store (SQLite): credentials, the outbox, the event cursor, events already applied,
-//! received taps and the couple snapshot the glance reads. It survives app kills.
+//! received taps, and the couple, streak and check-in snapshots the glance reads. It survives
+//! app kills.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -10,6 +11,8 @@ use tapline_proto::v1 as pb;
 
 use crate::error::CoreResult;
 use crate::model::{HapticPattern, LocalTap, ReceivedTap, TapKind, TapState, from_millis};
+
+mod rituals;
 
 /// Received taps kept for history and the glance.
 const KEEP_RECEIVED: i64 = 200;
@@ -40,6 +43,8 @@ pub(crate) struct OutboxItem {
 pub(crate) enum OutboxKind {
     Tap,
     Receipt,
+    /// A check-in answer (payload: an encoded `AnswerCheckinRequest`).
+    Answer,
 }
 
 impl OutboxKind {
@@ -47,6 +52,15 @@ impl OutboxKind {
         match self {
             OutboxKind::Tap => "tap",
             OutboxKind::Receipt => "receipt",
+            OutboxKind::Answer => "answer",
+        }
+    }
+
+    fn parse(s: &str) -> OutboxKind {
+        match s {
+            "receipt" => OutboxKind::Receipt,
+            "answer" => OutboxKind::Answer,
+            _ => OutboxKind::Tap,
         }
     }
 }
@@ -108,7 +122,8 @@ impl Store {
              CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_ms);
              CREATE INDEX IF NOT EXISTS outbox_tap ON outbox (tap_id);
              CREATE TABLE IF NOT EXISTS seen_events (event_id TEXT PRIMARY KEY, n INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS received (tap_id TEXT PRIMARY KEY, payload BLOB NOT NULL, n INTEGER NOT NULL);",
+             CREATE TABLE IF NOT EXISTS received (tap_id TEXT PRIMARY KEY, payload BLOB NOT NULL, n INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS checkins (checkin_id TEXT PRIMARY KEY, payload BLOB NOT NULL, opened_ms INTEGER NOT NULL);",
         )?;
         Ok(Store {
             conn: Mutex::new(conn),
@@ -176,11 +191,13 @@ impl Store {
 
     /// Forgets the account (after this device was signed out).
     pub fn clear_credentials(&self) -> CoreResult<()> {
-        self.lock().execute(
-            "DELETE FROM kv WHERE key IN ('token', 'account_id', 'device_id', 'couple')",
-            [],
-        )?;
-        Ok(())
+        self.transaction(|tx| {
+            tx.execute(
+                "DELETE FROM kv WHERE key IN ('token', 'account_id', 'device_id', 'couple')",
+                [],
+            )?;
+            Self::tx_clear_rituals(tx)
+        })
     }
 
     /// The last event sequence number applied.
@@ -364,11 +381,7 @@ impl Store {
             Some((_, _, _, _, next)) if next > now_ms => Err(Some(next)),
             Some((client_id, kind, payload, attempts, _)) => Ok(OutboxItem {
                 client_id,
-                kind: if kind == "receipt" {
-                    OutboxKind::Receipt
-                } else {
-                    OutboxKind::Tap
-                },
+                kind: OutboxKind::parse(&kind),
                 payload,
                 attempts: attempts as u32,
             }),
@@ -381,7 +394,7 @@ impl Store {
         Ok(())
     }
 
-    /// Marks an item sent (a tap gets its server id; a receipt is done).
+    /// Marks an item sent (a tap gets its server id; a receipt or an answer is done).
     pub fn mark_sent(&self, client_id: &str, tap_id: Option<&str>) -> CoreResult<Option<LocalTap>> {
         let conn = self.lock();
         conn.execute(

@@ -249,6 +249,7 @@ pub async fn create_account(
     .bind(account.created_at_us)
     .execute(&mut *tx)
     .await?;
+    crate::streaks::record_zone(&mut tx, &account.id, now, account.zone.name()).await?;
     let (device, token) = insert_device(&mut tx, &account.id, device, now).await?;
     tx.commit().await?;
     tracing::info!(account = %account.id, device = %device.id, "account created");
@@ -498,8 +499,11 @@ pub async fn update_profile(
     if let Some(name) = name {
         account.display_name = name;
     }
-    if let Some(zone) = zone {
+    let moved = zone.filter(|z| *z != account.zone);
+    if let Some(zone) = moved {
         account.zone = zone;
+        // Travel: the new zone is in force from now on, for streak dates and routines.
+        crate::streaks::record_zone(&mut tx, &account.id, now, zone.name()).await?;
     }
     sqlx::query("UPDATE accounts SET display_name = $1, time_zone = $2 WHERE id = $3")
         .bind(&account.display_name)
@@ -507,6 +511,9 @@ pub async fn update_profile(
         .bind(&account.id)
         .execute(&mut *tx)
         .await?;
+    if moved.is_some() {
+        crate::routines::reschedule_account(&mut tx, &account, now).await?;
+    }
     let ring = tell_partner(&mut tx, &account, now).await?;
     tx.commit().await?;
     state.doorbell.ring(&ring);
@@ -576,6 +583,10 @@ pub async fn update_settings(
         .bind(&account.id)
         .execute(&mut *tx)
         .await?;
+    if quiet.is_some() {
+        // Routines wait for the end of quiet hours.
+        crate::routines::reschedule_account(&mut tx, &account, now).await?;
+    }
     let ring = tell_partner(&mut tx, &account, now).await?;
     tx.commit().await?;
     state.doorbell.ring(&ring);

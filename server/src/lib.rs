@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod checkins;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -12,8 +13,11 @@ pub mod delivery;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod jobs;
 pub mod pairing;
 pub mod ratelimit;
+pub mod routines;
+pub mod streaks;
 pub mod taps;
 
 use std::future::Future;
@@ -21,9 +25,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tapline_proto::v1::account_service_server::AccountServiceServer;
+use tapline_proto::v1::checkin_service_server::CheckinServiceServer;
 use tapline_proto::v1::event_service_server::EventServiceServer;
 use tapline_proto::v1::pairing_service_server::PairingServiceServer;
+use tapline_proto::v1::routine_service_server::RoutineServiceServer;
 use tapline_proto::v1::settings_service_server::SettingsServiceServer;
+use tapline_proto::v1::streak_service_server::StreakServiceServer;
 use tapline_proto::v1::tap_service_server::TapServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -50,6 +57,9 @@ pub struct Settings {
     pub heartbeat: Duration,
     /// How long open streams and calls may take to finish at shutdown.
     pub drain: Duration,
+    /// How often the background jobs (routines, check-in expiry) run; `None` runs none (tests
+    /// call [`jobs::tick`] themselves).
+    pub jobs_every: Option<Duration>,
 }
 
 impl Default for Settings {
@@ -59,6 +69,7 @@ impl Default for Settings {
             code_attempts_per_15_min: 10,
             heartbeat: delivery::stream::DEFAULT_HEARTBEAT,
             drain: Duration::from_secs(5),
+            jobs_every: Some(Duration::from_secs(1)),
         }
     }
 }
@@ -134,6 +145,9 @@ pub async fn serve(
         "tapline.v1.SettingsService",
         "tapline.v1.TapService",
         "tapline.v1.EventService",
+        "tapline.v1.StreakService",
+        "tapline.v1.CheckinService",
+        "tapline.v1.RoutineService",
     ];
     for name in names {
         health
@@ -184,9 +198,21 @@ pub async fn serve(
         .add_service(
             TapServiceServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES),
         )
-        .add_service(EventServiceServer::new(api).max_decoding_message_size(MAX_REQUEST_BYTES))
+        .add_service(
+            EventServiceServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            StreakServiceServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            CheckinServiceServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(RoutineServiceServer::new(api).max_decoding_message_size(MAX_REQUEST_BYTES))
         .serve_with_incoming_shutdown(incoming, signal);
 
+    if let Some(every) = state.settings.jobs_every {
+        tokio::spawn(jobs::run(state.clone(), every));
+    }
     let drain = state.settings.drain;
     let timed_out = async {
         state.shutdown.cancelled().await;

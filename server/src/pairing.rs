@@ -168,6 +168,7 @@ pub async fn unpair(state: &AppState, caller: &Caller) -> Result<()> {
         .bind(&couple_id)
         .execute(&mut *tx)
         .await?;
+    crate::routines::unschedule_couple(&mut tx, &couple_id).await?;
     sqlx::query("UPDATE accounts SET couple_id = NULL WHERE couple_id = $1")
         .bind(&couple_id)
         .execute(&mut *tx)

@@ -133,6 +133,8 @@ pub async fn send_tap(
         .filter(|d| *d != caller.device_id)
         .collect();
     items.extend(to_each(&own, &to_self));
+    // A tap is a qualifying action for the streak: same transaction, O(1).
+    items.extend(crate::streaks::record_action(&mut tx, &couple_id, &me.id, now).await?);
     let ring = append_all(&mut tx, items).await?;
     tx.commit().await?;
     state.doorbell.ring(&ring);

@@ -134,10 +134,44 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Starts a server on `backend` with default settings, or `None` when PostgreSQL is
-    /// unavailable outside CI.
+    /// Starts a server on `backend` with default settings (but no background jobs: tests
+    /// call [`TestServer::tick`]), or `None` when PostgreSQL is unavailable outside CI.
     pub async fn start(backend: Backend) -> Option<TestServer> {
-        Self::start_with(backend, Settings::default()).await
+        Self::start_with(
+            backend,
+            Settings {
+                jobs_every: None,
+                ..Settings::default()
+            },
+        )
+        .await
+    }
+
+    /// Runs the background jobs once at the clock's "now" (routine firings, expiries).
+    pub async fn tick(&self) -> tapline_server::jobs::TickReport {
+        tapline_server::jobs::tick(&self.state)
+            .await
+            .expect("jobs tick")
+    }
+
+    /// Another server process on the same database, sharing the clock (for multi-instance
+    /// tests). Stop it with [`TestServer::stop`] before finishing the first.
+    pub async fn second_instance(
+        &self,
+    ) -> (
+        AppState,
+        oneshot::Sender<()>,
+        JoinHandle<tapline_server::Result<()>>,
+        SocketAddr,
+    ) {
+        let (addr, state, stop, task) = launch(
+            &self.db.url,
+            self.clock.clone(),
+            self.settings.clone(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await;
+        (state, stop, task, addr)
     }
 
     /// Starts a server with these settings.
@@ -397,6 +431,11 @@ impl Device {
         }
     }
 
+    /// A channel that sends this device's token (for clients of any service).
+    pub fn authed_channel(&self) -> Authed {
+        self.authed()
+    }
+
     fn authed(&self) -> Authed {
         let value = format!("Bearer {}", self.token)
             .parse()
@@ -488,6 +527,16 @@ impl Events {
             .await
             .expect("an event within the patience bound")?;
         Ok(msg.map(|m| m.event.expect("every message carries an event")))
+    }
+
+    /// The next event whose payload matches, skipping others.
+    pub async fn wait_for(&mut self, pred: impl Fn(&Payload) -> bool) -> pb::Event {
+        loop {
+            let e = self.next().await;
+            if e.payload.as_ref().is_some_and(&pred) {
+                return e;
+            }
+        }
     }
 
     /// The next event that is not a heartbeat.

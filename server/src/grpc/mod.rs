@@ -1,9 +1,12 @@
 //! Thin gRPC handlers: authenticate, call the use case, wrap the answer.
 
 mod account;
+mod checkins;
 mod events;
 mod pairing;
+mod routines;
 mod settings;
+mod streaks;
 mod taps;
 
 use tonic::Request;

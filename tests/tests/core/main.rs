@@ -77,7 +77,12 @@ async fn taps_flow_between_two_cores(backend: Backend) {
         .send_tap(TapKind::Custom, None, Some(rhythm.clone()))
         .unwrap();
     let tap = watch_events.next_tap().await;
-    assert_eq!(tap.rhythm, Some(rhythm));
+    assert_eq!(tap.rhythm, Some(rhythm.clone()));
+    assert_eq!(
+        bob_events.next_tap().await.rhythm,
+        Some(rhythm),
+        "Bob's phone stored it too"
+    );
 
     // Bob's glance knows Alice and her last tap.
     let g = bob.glance();

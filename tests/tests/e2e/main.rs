@@ -3,6 +3,7 @@
 
 mod delivery;
 mod pairing;
+mod rituals;
 mod security;
 mod server;
 mod taps;

@@ -1,0 +1,587 @@
+//! Routines as stored: each partner's next firing, claimed once by compare-and-set, fired at
+//! the local time in the partner's own zone, past their quiet hours, made up after downtime
+//! when less than an hour late and otherwise skipped and recorded.
+
+use chrono::{DateTime, NaiveTime, Utc, Weekday};
+use prost::Message;
+use sqlx::{AnyConnection, Row};
+use tapline_proto::v1 as pb;
+use tapline_proto::v1::event::Payload;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::accounts::{self, AccountRow};
+use crate::auth::Caller;
+use crate::checkins;
+use crate::db::{timestamp_us, to_us};
+use crate::delivery::{account_devices, append_all, new_event};
+use crate::domain::prompts::{self, Category};
+use crate::domain::schedule::{self, CatchUp, WeekdaySet};
+use crate::domain::streaks::Side;
+use crate::domain::validate;
+use crate::error::{Error, Result};
+use crate::pairing::require_couple;
+use crate::streaks::{self, Sides};
+
+/// Longest reminder text, in characters.
+pub const MAX_REMINDER_CHARS: usize = 120;
+/// Firings listed per routine.
+const RECENT_FIRINGS: i64 = 6;
+
+/// A checked routine spec and what the scheduler needs of it.
+#[derive(Debug, Clone)]
+struct Spec {
+    wire: pb::RoutineSpec,
+    days: WeekdaySet,
+    time: NaiveTime,
+    category: Option<Category>,
+}
+
+fn weekday_from_pb(v: i32) -> Option<Weekday> {
+    Some(match pb::Weekday::try_from(v).ok()? {
+        pb::Weekday::Monday => Weekday::Mon,
+        pb::Weekday::Tuesday => Weekday::Tue,
+        pb::Weekday::Wednesday => Weekday::Wed,
+        pb::Weekday::Thursday => Weekday::Thu,
+        pb::Weekday::Friday => Weekday::Fri,
+        pb::Weekday::Saturday => Weekday::Sat,
+        pb::Weekday::Sunday => Weekday::Sun,
+        pb::Weekday::Unspecified => return None,
+    })
+}
+
+fn check_spec(spec: Option<pb::RoutineSpec>) -> Result<Spec> {
+    let mut wire = spec.ok_or_else(|| Error::invalid("spec", "is required"))?;
+    wire.name = validate::display_name("spec.name", &wire.name)?;
+    let kind = pb::RoutineKind::try_from(wire.kind).unwrap_or(pb::RoutineKind::Unspecified);
+    let mut category = None;
+    match kind {
+        pb::RoutineKind::Checkin => {
+            category = Some(
+                checkins::category_from_pb(wire.checkin_category).ok_or_else(|| {
+                    Error::invalid(
+                        "spec.checkin_category",
+                        "is required for a check-in routine",
+                    )
+                })?,
+            );
+            wire.reminder_text.clear();
+        }
+        pb::RoutineKind::Reminder => {
+            let text = wire.reminder_text.trim().to_owned();
+            if text.is_empty() {
+                return Err(Error::invalid(
+                    "spec.reminder_text",
+                    "is required for a reminder",
+                ));
+            }
+            validate::short_text("spec.reminder_text", &text, MAX_REMINDER_CHARS)?;
+            wire.reminder_text = text;
+            wire.checkin_category = 0;
+        }
+        pb::RoutineKind::Unspecified => {
+            return Err(Error::invalid("spec.kind", "must be checkin or reminder"));
+        }
+    }
+    if wire.days.is_empty() || wire.days.len() > 7 {
+        return Err(Error::invalid(
+            "spec.days",
+            "must name 1-7 days of the week",
+        ));
+    }
+    let mut days = WeekdaySet::EMPTY;
+    for d in &wire.days {
+        days.insert(
+            weekday_from_pb(*d)
+                .ok_or_else(|| Error::invalid("spec.days", "must be days of the week"))?,
+        );
+    }
+    wire.days.sort_unstable();
+    wire.days.dedup();
+    let t = wire
+        .time
+        .ok_or_else(|| Error::invalid("spec.time", "is required"))?;
+    let time = NaiveTime::from_hms_opt(t.hour, t.minute, 0)
+        .filter(|_| t.hour < 24 && t.minute < 60)
+        .ok_or_else(|| {
+            Error::invalid("spec.time", "must be a time of day: hour 0-23, minute 0-59")
+        })?;
+    Ok(Spec {
+        wire,
+        days,
+        time,
+        category,
+    })
+}
+
+/// A stored routine.
+#[derive(Debug, Clone)]
+struct Stored {
+    id: String,
+    couple_id: String,
+    spec: Spec,
+    created_by: String,
+    created_at_us: i64,
+}
+
+async fn load(conn: &mut AnyConnection, id: &str, couple_id: &str) -> Result<Stored> {
+    let row = sqlx::query("SELECT id, couple_id, spec, created_by, created_at_us FROM routines WHERE id = $1 AND couple_id = $2 AND deleted = 0")
+        .bind(id)
+        .bind(couple_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(Error::NotFound("routine"))?;
+    stored_from_row(&row)
+}
+
+fn stored_from_row(row: &sqlx::any::AnyRow) -> Result<Stored> {
+    let bytes: Vec<u8> = row.try_get("spec")?;
+    let wire = pb::RoutineSpec::decode(bytes.as_slice())
+        .map_err(|e| Error::Corrupt(format!("routine spec: {e}")))?;
+    Ok(Stored {
+        id: row.try_get("id")?,
+        couple_id: row.try_get("couple_id")?,
+        spec: check_spec(Some(wire))
+            .map_err(|e| Error::Corrupt(format!("stored routine spec: {e}")))?,
+        created_by: row.try_get("created_by")?,
+        created_at_us: row.try_get("created_at_us")?,
+    })
+}
+
+/// Sets (or clears, when paused) the next firing of `routine` for `account` after `after`.
+async fn schedule_for(
+    conn: &mut AnyConnection,
+    routine: &Stored,
+    account: &AccountRow,
+    after: DateTime<Utc>,
+) -> Result<()> {
+    let next = if routine.spec.wire.paused {
+        None
+    } else {
+        schedule::next_firing(after, account.zone, routine.spec.time, routine.spec.days)
+    };
+    match next {
+        Some(nominal) => {
+            let deliver = schedule::defer_past_quiet(nominal, account.zone, account.quiet);
+            sqlx::query(
+                "INSERT INTO routine_schedules (routine_id, account_id, nominal_us, deliver_us) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (routine_id, account_id) DO UPDATE SET nominal_us = excluded.nominal_us, deliver_us = excluded.deliver_us",
+            )
+            .bind(&routine.id)
+            .bind(&account.id)
+            .bind(to_us(nominal))
+            .bind(to_us(deliver))
+            .execute(conn)
+            .await?;
+        }
+        None => {
+            sqlx::query("DELETE FROM routine_schedules WHERE routine_id = $1 AND account_id = $2")
+                .bind(&routine.id)
+                .bind(&account.id)
+                .execute(conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Recomputes every routine of `account` (after a zone or quiet-hours change).
+pub async fn reschedule_account(
+    conn: &mut AnyConnection,
+    account: &AccountRow,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let Some(couple_id) = &account.couple_id else {
+        return Ok(());
+    };
+    let rows = sqlx::query("SELECT id, couple_id, spec, created_by, created_at_us FROM routines WHERE couple_id = $1 AND deleted = 0")
+        .bind(couple_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    for row in &rows {
+        let routine = stored_from_row(row)?;
+        schedule_for(conn, &routine, account, now).await?;
+    }
+    Ok(())
+}
+
+/// Stops every routine of a couple from firing (at unpairing).
+pub async fn unschedule_couple(conn: &mut AnyConnection, couple_id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM routine_schedules WHERE routine_id IN (SELECT id FROM routines WHERE couple_id = $1)")
+        .bind(couple_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn view(conn: &mut AnyConnection, r: &Stored, viewer: &str) -> Result<pb::Routine> {
+    let next: Option<i64> = sqlx::query(
+        "SELECT deliver_us FROM routine_schedules WHERE routine_id = $1 AND account_id = $2",
+    )
+    .bind(&r.id)
+    .bind(viewer)
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|row| row.try_get("deliver_us"))
+    .transpose()?;
+    let rows = sqlx::query(
+        "SELECT account_id, scheduled_us, fired_at_us, skipped FROM routine_firings WHERE routine_id = $1 ORDER BY scheduled_us DESC LIMIT $2",
+    )
+    .bind(&r.id)
+    .bind(RECENT_FIRINGS)
+    .fetch_all(&mut *conn)
+    .await?;
+    let recent_firings = rows
+        .iter()
+        .map(|f| {
+            Ok(pb::RoutineFiring {
+                account_id: f.try_get("account_id")?,
+                scheduled_for: Some(timestamp_us(f.try_get("scheduled_us")?)),
+                fired_at: f
+                    .try_get::<Option<i64>, _>("fired_at_us")?
+                    .map(timestamp_us),
+                skipped: f.try_get::<i64, _>("skipped")? != 0,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(pb::Routine {
+        routine_id: r.id.clone(),
+        spec: Some(r.spec.wire.clone()),
+        created_by_account_id: r.created_by.clone(),
+        created_at: Some(timestamp_us(r.created_at_us)),
+        next_firing: next.map(timestamp_us),
+        recent_firings,
+    })
+}
+
+/// Tells both partners a routine changed (each with their own next firing).
+async fn announce_change(
+    conn: &mut AnyConnection,
+    sides: &Sides,
+    routine: &Stored,
+    deleted: bool,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, pb::Event)>> {
+    let mut event = new_event(Payload::Heartbeat(pb::Heartbeat::default()), now);
+    let mut items = Vec::new();
+    for side in [Side::A, Side::B] {
+        let account = sides.account(side);
+        let routine_view = if deleted {
+            None
+        } else {
+            Some(view(conn, routine, account).await?)
+        };
+        event.payload = Some(Payload::RoutinesChanged(pb::RoutinesChanged {
+            routine: routine_view,
+            routine_id: routine.id.clone(),
+            deleted,
+        }));
+        for device in account_devices(conn, account).await? {
+            items.push((device, event.clone()));
+        }
+    }
+    Ok(items)
+}
+
+async fn schedule_both(
+    conn: &mut AnyConnection,
+    sides: &Sides,
+    routine: &Stored,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    for side in [Side::A, Side::B] {
+        let account = accounts::load(conn, sides.account(side)).await?;
+        schedule_for(conn, routine, &account, now).await?;
+    }
+    Ok(())
+}
+
+/// Creates a routine for the couple; both partners are told.
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    spec: Option<pb::RoutineSpec>,
+) -> Result<pb::CreateRoutineResponse> {
+    let spec = check_spec(spec)?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin_write().await?;
+    let (_, couple_id) = require_couple(&mut tx, &caller.account_id).await?;
+    let count: i64 =
+        sqlx::query("SELECT COUNT(*) AS n FROM routines WHERE couple_id = $1 AND deleted = 0")
+            .bind(&couple_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+    if count >= 50 {
+        return Err(Error::FailedPrecondition(
+            "a couple can keep at most 50 routines",
+        ));
+    }
+    let routine = Stored {
+        id: Uuid::now_v7().to_string(),
+        couple_id: couple_id.clone(),
+        spec,
+        created_by: caller.account_id.clone(),
+        created_at_us: to_us(now),
+    };
+    sqlx::query("INSERT INTO routines (id, couple_id, spec, created_by, created_at_us) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&routine.id)
+        .bind(&couple_id)
+        .bind(routine.spec.wire.encode_to_vec())
+        .bind(&caller.account_id)
+        .bind(routine.created_at_us)
+        .execute(&mut *tx)
+        .await?;
+    let sides = streaks::sides(&mut tx, &couple_id).await?;
+    schedule_both(&mut tx, &sides, &routine, now).await?;
+    let items = announce_change(&mut tx, &sides, &routine, false, now).await?;
+    let out = view(&mut tx, &routine, &caller.account_id).await?;
+    let ring = append_all(&mut tx, items).await?;
+    tx.commit().await?;
+    state.doorbell.ring(&ring);
+    Ok(pb::CreateRoutineResponse { routine: Some(out) })
+}
+
+/// Replaces a routine's spec (pausing or resuming it too); both partners are told.
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    req: pb::UpdateRoutineRequest,
+) -> Result<pb::UpdateRoutineResponse> {
+    let id = validate::id("routine_id", &req.routine_id)?;
+    let spec = check_spec(req.spec)?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin_write().await?;
+    let (_, couple_id) = require_couple(&mut tx, &caller.account_id).await?;
+    let mut routine = load(&mut tx, &id, &couple_id).await?;
+    routine.spec = spec;
+    sqlx::query("UPDATE routines SET spec = $1 WHERE id = $2")
+        .bind(routine.spec.wire.encode_to_vec())
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+    let sides = streaks::sides(&mut tx, &couple_id).await?;
+    schedule_both(&mut tx, &sides, &routine, now).await?;
+    let items = announce_change(&mut tx, &sides, &routine, false, now).await?;
+    let out = view(&mut tx, &routine, &caller.account_id).await?;
+    let ring = append_all(&mut tx, items).await?;
+    tx.commit().await?;
+    state.doorbell.ring(&ring);
+    Ok(pb::UpdateRoutineResponse { routine: Some(out) })
+}
+
+/// Deletes a routine; both partners are told. Its history is kept.
+pub async fn delete(state: &AppState, caller: &Caller, routine_id: &str) -> Result<()> {
+    let id = validate::id("routine_id", routine_id)?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin_write().await?;
+    let (_, couple_id) = require_couple(&mut tx, &caller.account_id).await?;
+    let routine = load(&mut tx, &id, &couple_id).await?;
+    sqlx::query("UPDATE routines SET deleted = 1 WHERE id = $1")
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM routine_schedules WHERE routine_id = $1")
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+    let sides = streaks::sides(&mut tx, &couple_id).await?;
+    let items = announce_change(&mut tx, &sides, &routine, true, now).await?;
+    let ring = append_all(&mut tx, items).await?;
+    tx.commit().await?;
+    state.doorbell.ring(&ring);
+    Ok(())
+}
+
+/// The couple's routines, with the caller's next firing of each.
+pub async fn list(state: &AppState, caller: &Caller) -> Result<pb::ListRoutinesResponse> {
+    let mut conn = state.db.pool().acquire().await?;
+    let (_, couple_id) = require_couple(&mut conn, &caller.account_id).await?;
+    let rows = sqlx::query("SELECT id, couple_id, spec, created_by, created_at_us FROM routines WHERE couple_id = $1 AND deleted = 0 ORDER BY created_at_us")
+        .bind(&couple_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut routines = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let r = stored_from_row(row)?;
+        routines.push(view(&mut conn, &r, &caller.account_id).await?);
+    }
+    Ok(pb::ListRoutinesResponse { routines })
+}
+
+/// What one pass of the scheduler did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Fired {
+    /// Firings delivered.
+    pub fired: u32,
+    /// Firings skipped (more than an hour late).
+    pub skipped: u32,
+}
+
+/// Fires every routine due at `now`. Safe to run from several instances at once: each firing
+/// is claimed by a compare-and-set of its schedule row, and recorded under a unique key.
+pub async fn fire_due(state: &AppState, now: DateTime<Utc>) -> Result<Fired> {
+    let mut out = Fired::default();
+    let due = sqlx::query(
+        "SELECT routine_id, account_id, nominal_us, deliver_us FROM routine_schedules WHERE deliver_us <= $1 ORDER BY deliver_us LIMIT 200",
+    )
+    .bind(to_us(now))
+    .fetch_all(state.db.pool())
+    .await?;
+    for row in &due {
+        let routine_id: String = row.try_get("routine_id")?;
+        let account_id: String = row.try_get("account_id")?;
+        let nominal: i64 = row.try_get("nominal_us")?;
+        let deliver: i64 = row.try_get("deliver_us")?;
+        match fire_one(state, &routine_id, &account_id, nominal, deliver, now).await? {
+            Some(CatchUp::FireNow) => out.fired += 1,
+            Some(CatchUp::Skip) => out.skipped += 1,
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+async fn fire_one(
+    state: &AppState,
+    routine_id: &str,
+    account_id: &str,
+    nominal_us: i64,
+    deliver_us: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<CatchUp>> {
+    let mut tx = state.db.begin_write().await?;
+    let account = accounts::load(&mut tx, account_id).await?;
+    let Some(couple_id) = account.couple_id.clone() else {
+        sqlx::query("DELETE FROM routine_schedules WHERE routine_id = $1 AND account_id = $2")
+            .bind(routine_id)
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        return Ok(None);
+    };
+    let routine = match load(&mut tx, routine_id, &couple_id).await {
+        Ok(r) => r,
+        Err(Error::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    // Claim: move the schedule on, only if nobody else did.
+    let nominal = crate::db::from_us(nominal_us);
+    let next = schedule::next_firing(nominal, account.zone, routine.spec.time, routine.spec.days);
+    let claimed = match next {
+        Some(n) => {
+            let d = schedule::defer_past_quiet(n, account.zone, account.quiet);
+            sqlx::query("UPDATE routine_schedules SET nominal_us = $1, deliver_us = $2 WHERE routine_id = $3 AND account_id = $4 AND nominal_us = $5")
+                .bind(to_us(n))
+                .bind(to_us(d))
+                .bind(routine_id)
+                .bind(account_id)
+                .bind(nominal_us)
+                .execute(&mut *tx)
+                .await?
+        }
+        None => {
+            sqlx::query("DELETE FROM routine_schedules WHERE routine_id = $1 AND account_id = $2 AND nominal_us = $3")
+                .bind(routine_id)
+                .bind(account_id)
+                .bind(nominal_us)
+                .execute(&mut *tx)
+                .await?
+        }
+    };
+    if claimed.rows_affected() == 0 {
+        return Ok(None);
+    }
+    let decision = schedule::catch_up(crate::db::from_us(deliver_us), now);
+    let recorded = sqlx::query(
+        "INSERT INTO routine_firings (routine_id, account_id, scheduled_us, fired_at_us, skipped) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (routine_id, account_id, scheduled_us) DO NOTHING",
+    )
+    .bind(routine_id)
+    .bind(account_id)
+    .bind(deliver_us)
+    .bind((decision == CatchUp::FireNow).then_some(to_us(now)))
+    .bind(i64::from(decision == CatchUp::Skip))
+    .execute(&mut *tx)
+    .await?;
+    if recorded.rows_affected() == 0 {
+        tx.commit().await?;
+        return Ok(None);
+    }
+    let mut items = Vec::new();
+    if decision == CatchUp::FireNow {
+        let sides = streaks::sides(&mut tx, &couple_id).await?;
+        let me = sides.side_of(account_id);
+        let checkin = match routine.spec.category {
+            Some(category) => {
+                Some(routine_checkin(&mut tx, &routine, &sides, me, category, now).await?)
+            }
+            None => None,
+        };
+        if let Some(c) = &checkin {
+            sqlx::query("UPDATE routine_firings SET checkin_id = $1 WHERE routine_id = $2 AND account_id = $3 AND scheduled_us = $4")
+                .bind(&c.id)
+                .bind(routine_id)
+                .bind(account_id)
+                .bind(deliver_us)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let fired = pb::RoutineFired {
+            routine: Some(view(&mut tx, &routine, account_id).await?),
+            checkin: checkin.as_ref().map(|c| checkins::view(c, me)),
+        };
+        let event = new_event(Payload::RoutineFired(fired), now);
+        for device in account_devices(&mut tx, account_id).await? {
+            items.push((device, event.clone()));
+        }
+    } else {
+        tracing::info!(
+            routine = routine_id,
+            account = account_id,
+            "routine firing skipped: more than an hour late"
+        );
+    }
+    let ring = append_all(&mut tx, items).await?;
+    tx.commit().await?;
+    state.doorbell.ring(&ring);
+    Ok(Some(decision))
+}
+
+/// The check-in a firing asks `me` to answer: the one the partner's firing of this routine
+/// opened and `me` has not been asked yet, or a new one.
+async fn routine_checkin(
+    conn: &mut AnyConnection,
+    routine: &Stored,
+    sides: &Sides,
+    me: Side,
+    category: Category,
+    now: DateTime<Utc>,
+) -> Result<checkins::Stored> {
+    let account_id = sides.account(me);
+    let open = sqlx::query(
+        "SELECT c.id FROM checkins c WHERE c.routine_id = $1 AND c.phase = 'open' AND NOT EXISTS \
+         (SELECT 1 FROM routine_firings f WHERE f.checkin_id = c.id AND f.account_id = $2) ORDER BY c.opened_at_us DESC LIMIT 1",
+    )
+    .bind(&routine.id)
+    .bind(account_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(row) = open {
+        let id: String = row.try_get("id")?;
+        return checkins::load(conn, &id, &routine.couple_id).await;
+    }
+    let today = streaks::local_today(conn, account_id, now).await?;
+    let prompt = prompts::pick(category, streaks::couple_uuid(&routine.couple_id), today);
+    checkins::open(
+        conn,
+        &routine.couple_id,
+        prompt,
+        None,
+        None,
+        Some(&routine.id),
+        now,
+    )
+    .await
+}

@@ -1,0 +1,670 @@
+//! The couple's streak as stored: one state row per couple, one row per (couple, date), the
+//! partners' zone histories and pauses. The rules themselves live in [`crate::domain::streaks`].
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{AnyConnection, Row};
+use tapline_proto::v1 as pb;
+use tapline_proto::v1::event::Payload;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::db::{from_us, to_us};
+use crate::delivery::{account_devices, append_all, new_event};
+use crate::domain::streaks::{
+    self as engine, DayRecord, DayStatus, MILESTONES, Outcome, PauseRange, Side, StreakState,
+    ZoneHistory,
+};
+use crate::error::{Error, Result};
+use crate::pairing::require_couple;
+
+/// The two members of a couple: side A is `couples.account_a`.
+#[derive(Debug, Clone)]
+pub struct Sides {
+    /// The couple.
+    pub couple_id: String,
+    /// Side A's account.
+    pub a: String,
+    /// Side B's account.
+    pub b: String,
+}
+
+impl Sides {
+    /// The side of `account_id`.
+    pub fn side_of(&self, account_id: &str) -> Side {
+        if self.a == account_id {
+            Side::A
+        } else {
+            Side::B
+        }
+    }
+
+    /// The account on `side`.
+    pub fn account(&self, side: Side) -> &str {
+        match side {
+            Side::A => &self.a,
+            Side::B => &self.b,
+        }
+    }
+}
+
+/// Loads the members of a couple.
+pub async fn sides(conn: &mut AnyConnection, couple_id: &str) -> Result<Sides> {
+    let row = sqlx::query("SELECT account_a, account_b FROM couples WHERE id = $1")
+        .bind(couple_id)
+        .fetch_one(conn)
+        .await?;
+    Ok(Sides {
+        couple_id: couple_id.to_owned(),
+        a: row.try_get("account_a")?,
+        b: row.try_get("account_b")?,
+    })
+}
+
+/// Serialises writers of one couple's streak and check-ins: takes the couple row's lock on
+/// PostgreSQL (a no-op write; SQLite write transactions are serial already). Take it before
+/// any device rows, as every writer does, so writers cannot deadlock.
+pub async fn lock_couple(conn: &mut AnyConnection, couple_id: &str) -> Result<()> {
+    sqlx::query("UPDATE couples SET ended_by = ended_by WHERE id = $1")
+        .bind(couple_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records that `account_id` is in `zone` from `at` on.
+pub async fn record_zone(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    at: DateTime<Utc>,
+    zone: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO zone_history (account_id, from_us, zone) VALUES ($1, $2, $3) \
+         ON CONFLICT (account_id, from_us) DO UPDATE SET zone = excluded.zone",
+    )
+    .bind(account_id)
+    .bind(to_us(at))
+    .bind(zone)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn zone_history(conn: &mut AnyConnection, account_id: &str) -> Result<ZoneHistory> {
+    let rows = sqlx::query(
+        "SELECT from_us, zone FROM zone_history WHERE account_id = $1 ORDER BY from_us",
+    )
+    .bind(account_id)
+    .fetch_all(conn)
+    .await?;
+    let mut segments = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let zone: String = r.try_get("zone")?;
+        let tz = zone
+            .parse()
+            .map_err(|_| Error::Corrupt(format!("zone {zone:?}")))?;
+        segments.push((from_us(r.try_get("from_us")?), tz));
+    }
+    ZoneHistory::from_segments(segments)
+        .ok_or_else(|| Error::Corrupt(format!("no zone history for {account_id}")))
+}
+
+fn parse_day(s: &str) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| Error::Corrupt(format!("date {s:?}")))
+}
+
+fn day_str(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+/// Everything the streak of one couple needs, loaded once per transaction.
+struct Loaded {
+    sides: Sides,
+    a: ZoneHistory,
+    b: ZoneHistory,
+    state: StreakState,
+    pauses: Vec<(String, PauseRange, String)>,
+}
+
+impl Loaded {
+    fn history(&self, side: Side) -> &ZoneHistory {
+        match side {
+            Side::A => &self.a,
+            Side::B => &self.b,
+        }
+    }
+
+    fn paused(&self, date: NaiveDate) -> bool {
+        self.pauses.iter().any(|(_, p, _)| p.contains(date))
+    }
+}
+
+async fn load(conn: &mut AnyConnection, couple_id: &str) -> Result<Loaded> {
+    let sides = sides(conn, couple_id).await?;
+    let a = zone_history(conn, &sides.a).await?;
+    let b = zone_history(conn, &sides.b).await?;
+    let row = sqlx::query(
+        "SELECT first_day, settled_through, current_days, longest_days, freezes, calm FROM couple_streaks WHERE couple_id = $1",
+    )
+    .bind(couple_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let state = match row {
+        Some(r) => StreakState {
+            first_day: parse_day(&r.try_get::<String, _>("first_day")?)?,
+            settled_through: parse_day(&r.try_get::<String, _>("settled_through")?)?,
+            current: r.try_get::<i64, _>("current_days")? as u32,
+            longest: r.try_get::<i64, _>("longest_days")? as u32,
+            freezes: r.try_get::<i64, _>("freezes")? as u32,
+            calm: r.try_get::<i64, _>("calm")? != 0,
+        },
+        None => {
+            // Created on first use: the first day is the later of the two local dates at pairing.
+            let paired: i64 = sqlx::query("SELECT created_at_us FROM couples WHERE id = $1")
+                .bind(couple_id)
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get("created_at_us")?;
+            StreakState::new(engine::first_day(&a, &b, from_us(paired)))
+        }
+    };
+    let rows = sqlx::query("SELECT id, from_day, to_day, by_account FROM streak_pauses WHERE couple_id = $1 AND cancelled = 0")
+        .bind(couple_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut pauses = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let range = PauseRange {
+            from: parse_day(&r.try_get::<String, _>("from_day")?)?,
+            to: parse_day(&r.try_get::<String, _>("to_day")?)?,
+        };
+        pauses.push((r.try_get("id")?, range, r.try_get("by_account")?));
+    }
+    Ok(Loaded {
+        sides,
+        a,
+        b,
+        state,
+        pauses,
+    })
+}
+
+async fn save_state(conn: &mut AnyConnection, couple_id: &str, s: &StreakState) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO couple_streaks (couple_id, first_day, settled_through, current_days, longest_days, freezes, calm) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (couple_id) DO UPDATE SET \
+         settled_through = excluded.settled_through, current_days = excluded.current_days, \
+         longest_days = excluded.longest_days, freezes = excluded.freezes, calm = excluded.calm",
+    )
+    .bind(couple_id)
+    .bind(day_str(s.first_day))
+    .bind(day_str(s.settled_through))
+    .bind(i64::from(s.current))
+    .bind(i64::from(s.longest))
+    .bind(i64::from(s.freezes))
+    .bind(i64::from(s.calm))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn day_from_row(r: &sqlx::any::AnyRow) -> Result<DayRecord> {
+    let status: String = r.try_get("status")?;
+    Ok(DayRecord {
+        date: parse_day(&r.try_get::<String, _>("day")?)?,
+        actions_a: r.try_get::<i64, _>("actions_a")? as u32,
+        actions_b: r.try_get::<i64, _>("actions_b")? as u32,
+        status: status
+            .parse()
+            .map_err(|_| Error::Corrupt(format!("day status {status:?}")))?,
+    })
+}
+
+async fn days_between(
+    conn: &mut AnyConnection,
+    couple_id: &str,
+    after: NaiveDate,
+    through: NaiveDate,
+) -> Result<Vec<DayRecord>> {
+    let rows = sqlx::query(
+        "SELECT day, actions_a, actions_b, status FROM streak_days WHERE couple_id = $1 AND day > $2 AND day <= $3 ORDER BY day",
+    )
+    .bind(couple_id)
+    .bind(day_str(after))
+    .bind(day_str(through))
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(day_from_row).collect()
+}
+
+async fn load_day(conn: &mut AnyConnection, couple_id: &str, date: NaiveDate) -> Result<DayRecord> {
+    let prev = date.pred_opt().unwrap_or(date);
+    Ok(days_between(conn, couple_id, prev, date)
+        .await?
+        .pop()
+        .unwrap_or_else(|| DayRecord::new(date)))
+}
+
+async fn save_day(conn: &mut AnyConnection, couple_id: &str, d: &DayRecord) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO streak_days (couple_id, day, actions_a, actions_b, status) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (couple_id, day) DO UPDATE SET actions_a = excluded.actions_a, \
+         actions_b = excluded.actions_b, status = excluded.status",
+    )
+    .bind(couple_id)
+    .bind(day_str(d.date))
+    .bind(i64::from(d.actions_a))
+    .bind(i64::from(d.actions_b))
+    .bind(d.status.as_str())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Settles every date that is over for both partners at `now`. O(dates settled).
+async fn settle(
+    conn: &mut AnyConnection,
+    l: &mut Loaded,
+    now: DateTime<Utc>,
+) -> Result<Vec<Outcome>> {
+    let through = engine::settle_through(&l.a, &l.b, now);
+    if through <= l.state.settled_through {
+        return Ok(Vec::new());
+    }
+    let mut stored: HashMap<NaiveDate, DayRecord> =
+        days_between(conn, &l.sides.couple_id, l.state.settled_through, through)
+            .await?
+            .into_iter()
+            .map(|d| (d.date, d))
+            .collect();
+    let (a, b, pauses) = (&l.a, &l.b, &l.pauses);
+    let settlement = l.state.settle(
+        through,
+        |d| stored.remove(&d),
+        |d| pauses.iter().any(|(_, p, _)| p.contains(d)),
+        |side, d| match side {
+            Side::A => a.lived(d),
+            Side::B => b.lived(d),
+        },
+    );
+    for record in &settlement.records {
+        save_day(conn, &l.sides.couple_id, record).await?;
+    }
+    Ok(settlement.outcomes)
+}
+
+/// The streak as `viewer` sees it at `now`.
+async fn view(
+    conn: &mut AnyConnection,
+    l: &Loaded,
+    viewer: Side,
+    now: DateTime<Utc>,
+) -> Result<pb::Streak> {
+    let person_day = |side: Side, record: &DayRecord| pb::PersonDay {
+        date: day_str(record.date),
+        actions: record.actions(side),
+    };
+    let today_a = l.a.local_date_at(now);
+    let today_b = l.b.local_date_at(now);
+    let rec_a = load_day(conn, &l.sides.couple_id, today_a).await?;
+    let rec_b = if today_b == today_a {
+        rec_a.clone()
+    } else {
+        load_day(conn, &l.sides.couple_id, today_b).await?
+    };
+    let (mine, theirs) = match viewer {
+        Side::A => (person_day(Side::A, &rec_a), person_day(Side::B, &rec_b)),
+        Side::B => (person_day(Side::B, &rec_b), person_day(Side::A, &rec_a)),
+    };
+    let latest_today = today_a.min(today_b);
+    let pauses = l
+        .pauses
+        .iter()
+        .filter(|(_, p, _)| p.to >= latest_today)
+        .map(|(id, p, by)| pb::Pause {
+            pause_id: id.clone(),
+            from_date: day_str(p.from),
+            to_date: day_str(p.to),
+            by_account_id: by.clone(),
+        })
+        .collect();
+    let s = &l.state;
+    if s.calm {
+        // No counts in calm mode; the dates are still there for calendars.
+        let date_only = |d: pb::PersonDay| pb::PersonDay {
+            date: d.date,
+            actions: 0,
+        };
+        return Ok(pb::Streak {
+            calm: true,
+            pauses,
+            me_today: Some(date_only(mine)),
+            partner_today: Some(date_only(theirs)),
+            ..Default::default()
+        });
+    }
+    Ok(pb::Streak {
+        calm: false,
+        current: s.current,
+        longest: s.longest,
+        freezes_held: s.freezes,
+        days_to_next_freeze: if s.freezes >= engine::MAX_FREEZES {
+            0
+        } else {
+            engine::DAYS_PER_FREEZE - s.freeze_progress()
+        },
+        next_milestone: MILESTONES
+            .iter()
+            .copied()
+            .find(|m| *m > s.current)
+            .unwrap_or(0),
+        me_today: Some(mine),
+        partner_today: Some(theirs),
+        pauses,
+    })
+}
+
+fn describe(o: &Outcome) -> (pb::StreakChange, u32, Option<NaiveDate>) {
+    match *o {
+        Outcome::StreakGrew { date, .. } => (pb::StreakChange::Grew, 0, Some(date)),
+        Outcome::Milestone { days } => (pb::StreakChange::Milestone, days, None),
+        Outcome::FreezeEarned { .. } => (pb::StreakChange::FreezeEarned, 0, None),
+        Outcome::FreezeUsed { date } => (pb::StreakChange::FreezeUsed, 0, Some(date)),
+        Outcome::StreakBroken { date, .. } => (pb::StreakChange::Broken, 0, Some(date)),
+    }
+}
+
+/// Events for both partners' devices: one per change, each with the streak as that partner
+/// sees it. Nothing in calm mode, except the switch itself.
+async fn announce(
+    conn: &mut AnyConnection,
+    l: &Loaded,
+    changes: &[(pb::StreakChange, u32, Option<NaiveDate>)],
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, pb::Event)>> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut items = Vec::new();
+    let views = [
+        view(conn, l, Side::A, now).await?,
+        view(conn, l, Side::B, now).await?,
+    ];
+    let devices = [
+        account_devices(conn, &l.sides.a).await?,
+        account_devices(conn, &l.sides.b).await?,
+    ];
+    for (change, milestone, date) in changes {
+        let mut event = new_event(Payload::Heartbeat(pb::Heartbeat::default()), now);
+        for (view, devices) in views.iter().zip(&devices) {
+            event.payload = Some(Payload::StreakUpdated(pb::StreakUpdated {
+                streak: Some(view.clone()),
+                change: *change as i32,
+                milestone_days: *milestone,
+                date: date.map(day_str).unwrap_or_default(),
+            }));
+            items.extend(devices.iter().map(|d| (d.clone(), event.clone())));
+        }
+    }
+    Ok(items)
+}
+
+/// Counts a qualifying action (a tap, an answer) by `account_id` at `now`, inside the action's
+/// own transaction: settles what is over, stamps the actor's local date, and returns the
+/// events to append. One indexed read and write of the day, one of the state: O(1).
+pub async fn record_action(
+    conn: &mut AnyConnection,
+    couple_id: &str,
+    account_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, pb::Event)>> {
+    lock_couple(conn, couple_id).await?;
+    let mut l = load(conn, couple_id).await?;
+    let mut outcomes = settle(conn, &mut l, now).await?;
+    let side = l.sides.side_of(account_id);
+    let date = l.history(side).local_date_at(now);
+    let mut day = load_day(conn, couple_id, date).await?;
+    let paused = l.paused(date);
+    outcomes.extend(l.state.record_action(&mut day, side, paused));
+    save_day(conn, couple_id, &day).await?;
+    save_state(conn, couple_id, &l.state).await?;
+    let changes: Vec<_> = outcomes.iter().map(describe).collect();
+    announce(conn, &l, &changes, now).await
+}
+
+/// The caller's streak now (settling first, and announcing what settling found).
+pub async fn get_streak(state: &AppState, caller: &Caller) -> Result<pb::GetStreakResponse> {
+    let now = state.clock.now();
+    let mut tx = state.db.begin_write().await?;
+    let (_, couple_id) = require_couple(&mut tx, &caller.account_id).await?;
+    lock_couple(&mut tx, &couple_id).await?;
+    let mut l = load(&mut tx, &couple_id).await?;
+    let outcomes = settle(&mut tx, &mut l, now).await?;
+    save_state(&mut tx, &couple_id, &l.state).await?;
+    let changes: Vec<_> = outcomes.iter().map(describe).collect();
+    let items = announce(&mut tx, &l, &changes, now).await?;
+    let streak = view(&mut tx, &l, l.sides.side_of(&caller.account_id), now).await?;
+    let ring = append_all(&mut tx, items).await?;
+    tx.commit().await?;
+    state.doorbell.ring(&ring);
+    Ok(pb::GetStreakResponse {
+        streak: Some(streak),
+    })
+}
+
+/// One month of the couple's history, as the caller sees it.
+pub async fn history(
+    state: &AppState,
+    caller: &Caller,
+    year: i32,
+    month: u32,
+) -> Result<pb::GetStreakHistoryResponse> {
+    if !(1..=12).contains(&month) {
+        return Err(Error::invalid("month", "must be 1-12"));
+    }
+    if !(2000..=2200).contains(&year) {
+        return Err(Error::invalid("year", "must be 2000-2200"));
+    }
+    // Settle first so the month shows what is final.
+    get_streak(state, caller).await?;
+    let now = state.clock.now();
+    let mut conn = state.db.pool().acquire().await?;
+    let (_, couple_id) = require_couple(&mut conn, &caller.account_id).await?;
+    let l = load(&mut conn, &couple_id).await?;
+    let (first, last) = engine::month_bounds(year, month)
+        .ok_or_else(|| Error::invalid("month", "must be a real month"))?;
+    let rows = days_between(
+        &mut conn,
+        &couple_id,
+        first.pred_opt().unwrap_or(first),
+        last,
+    )
+    .await?;
+    let latest = l.a.local_date_at(now).max(l.b.local_date_at(now));
+    let me = l.sides.side_of(&caller.account_id);
+    let days = engine::calendar_month(&l.state, year, month, rows)
+        .into_iter()
+        .filter(|d| d.date <= latest)
+        .map(|d| pb::StreakDay {
+            date: day_str(d.date),
+            status: status_to_pb(d.status) as i32,
+            my_actions: d.actions(me),
+            partner_actions: d.actions(me.other()),
+        })
+        .collect();
+    Ok(pb::GetStreakHistoryResponse { days })
+}
+
+fn status_to_pb(s: DayStatus) -> pb::DayStatus {
+    match s {
+        DayStatus::Open => pb::DayStatus::Open,
+        DayStatus::Connected => pb::DayStatus::Connected,
+        DayStatus::Frozen => pb::DayStatus::Frozen,
+        DayStatus::Paused => pb::DayStatus::Paused,
+        DayStatus::Skipped => pb::DayStatus::Skipped,
+        DayStatus::Missed => pb::DayStatus::Missed,
+    }
+}
+
+fn input_day(field: &'static str, s: &str) -> Result<NaiveDate> {
+    if s.len() != 10 {
+        return Err(Error::invalid(field, "must be a date YYYY-MM-DD"));
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| Error::invalid(field, "must be a date YYYY-MM-DD"))
+}
+
+/// A change of the streak's settings.
+enum SettingsChange {
+    Pause {
+        id: String,
+        from: NaiveDate,
+        to: NaiveDate,
+    },
+    Cancel {
+        id: String,
+    },
+    Calm(bool),
+}
+
+/// Settles, applies `change` (checking it against the settled state), saves, and tells both
+/// partners, in one transaction.
+async fn change_settings(
+    state: &AppState,
+    caller: &Caller,
+    change: SettingsChange,
+) -> Result<pb::Streak> {
+    let now = state.clock.now();
+    let mut tx = state.db.begin_write().await?;
+    let (_, couple_id) = require_couple(&mut tx, &caller.account_id).await?;
+    lock_couple(&mut tx, &couple_id).await?;
+    let mut l = load(&mut tx, &couple_id).await?;
+    let outcomes = settle(&mut tx, &mut l, now).await?;
+    let me = l.sides.side_of(&caller.account_id);
+    let today = l.history(me).local_date_at(now);
+    let was_calm = l.state.calm;
+    match change {
+        SettingsChange::Pause { id, from, to } => {
+            let range = PauseRange::request(&l.state, today, from, to)
+                .map_err(|e| Error::invalid("from_date", e.to_string()))?;
+            sqlx::query(
+                "INSERT INTO streak_pauses (id, couple_id, from_day, to_day, by_account, created_at_us) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&id)
+            .bind(&couple_id)
+            .bind(day_str(range.from))
+            .bind(day_str(range.to))
+            .bind(&caller.account_id)
+            .bind(to_us(now))
+            .execute(&mut *tx)
+            .await?;
+            l.pauses.push((id, range, caller.account_id.clone()));
+        }
+        SettingsChange::Cancel { id } => {
+            let i = l
+                .pauses
+                .iter()
+                .position(|(p, _, _)| *p == id)
+                .ok_or(Error::NotFound("pause"))?;
+            let from = l.pauses[i].1.from;
+            if from <= today || l.state.is_settled(from) {
+                return Err(Error::FailedPrecondition(
+                    "this pause has started; it runs to its end",
+                ));
+            }
+            sqlx::query("UPDATE streak_pauses SET cancelled = 1 WHERE id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            l.pauses.remove(i);
+        }
+        SettingsChange::Calm(calm) => l.state.calm = calm,
+    }
+    save_state(&mut tx, &couple_id, &l.state).await?;
+    let mut changes: Vec<_> = outcomes.iter().map(describe).collect();
+    changes.push((pb::StreakChange::Settings, 0, None));
+    // Switching calm mode on is still said (so both apps hide the streak); then nothing more.
+    let items = if l.state.calm && !was_calm {
+        l.state.calm = false;
+        let items = announce(&mut tx, &l, &[(pb::StreakChange::Settings, 0, None)], now).await;
+        l.state.calm = true;
+        let mut items = items?;
+        for (_, e) in &mut items {
+            if let Some(Payload::StreakUpdated(u)) = &mut e.payload {
+                u.streak = Some(pb::Streak {
+                    calm: true,
+                    ..Default::default()
+                });
+            }
+        }
+        items
+    } else if l.state.calm {
+        Vec::new()
+    } else {
+        announce(&mut tx, &l, &changes, now).await?
+    };
+    let streak = view(&mut tx, &l, me, now).await?;
+    let ring = append_all(&mut tx, items).await?;
+    tx.commit().await?;
+    state.doorbell.ring(&ring);
+    Ok(streak)
+}
+
+/// Schedules a pause; both partners are told.
+pub async fn schedule_pause(
+    state: &AppState,
+    caller: &Caller,
+    req: pb::SchedulePauseRequest,
+) -> Result<pb::SchedulePauseResponse> {
+    let from = input_day("from_date", &req.from_date)?;
+    let to = input_day("to_date", &req.to_date)?;
+    let id = Uuid::now_v7().to_string();
+    let streak = change_settings(
+        state,
+        caller,
+        SettingsChange::Pause {
+            id: id.clone(),
+            from,
+            to,
+        },
+    )
+    .await?;
+    let pause = streak.pauses.into_iter().find(|p| p.pause_id == id);
+    Ok(pb::SchedulePauseResponse { pause })
+}
+
+/// Cancels a pause that has not started.
+pub async fn cancel_pause(state: &AppState, caller: &Caller, pause_id: &str) -> Result<()> {
+    let id = crate::domain::validate::id("pause_id", pause_id)?;
+    change_settings(state, caller, SettingsChange::Cancel { id }).await?;
+    Ok(())
+}
+
+/// Turns calm mode on or off.
+pub async fn set_calm(
+    state: &AppState,
+    caller: &Caller,
+    calm: bool,
+) -> Result<pb::SetCalmModeResponse> {
+    let streak = change_settings(state, caller, SettingsChange::Calm(calm)).await?;
+    Ok(pb::SetCalmModeResponse {
+        streak: Some(streak),
+    })
+}
+
+/// Today's local date of an account (for picking prompts).
+pub async fn local_today(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    now: DateTime<Utc>,
+) -> Result<NaiveDate> {
+    Ok(zone_history(conn, account_id).await?.local_date_at(now))
+}
+
+/// A stable number for a couple (for picking prompts).
+pub fn couple_uuid(couple_id: &str) -> Uuid {
+    Uuid::try_parse(couple_id).unwrap_or_else(|_| Uuid::nil())
+}
