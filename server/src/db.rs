@@ -32,6 +32,7 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    url: String,
 }
 
 /// A write transaction.
@@ -89,12 +90,17 @@ impl Db {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        Ok(Db { pool, backend })
+        Ok(Db { pool, backend, url })
     }
 
     /// The pool, for reads and single statements.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The URL it was opened with (for extra connections such as the cluster listener).
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// The backend in use.

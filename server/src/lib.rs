@@ -210,6 +210,9 @@ pub async fn serve(
         .add_service(RoutineServiceServer::new(api).max_decoding_message_size(MAX_REQUEST_BYTES))
         .serve_with_incoming_shutdown(incoming, signal);
 
+    if state.db.backend() == db::Backend::Postgres {
+        delivery::cluster::start(state.clone()).await?;
+    }
     if let Some(every) = state.settings.jobs_every {
         tokio::spawn(jobs::run(state.clone(), every));
     }

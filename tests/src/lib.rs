@@ -423,6 +423,15 @@ impl Device {
         self.channel = server.channel().await;
     }
 
+    /// Connects to another server instance (same database).
+    pub async fn connect_to(&mut self, addr: SocketAddr) {
+        self.channel = Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect");
+    }
+
     /// The same device presenting another token.
     pub fn with_token(&self, token: &str) -> Device {
         Device {

@@ -80,6 +80,13 @@ impl Doorbell {
         }
     }
 
+    /// Rings every live stream here (after a lost cross-instance doorbell: re-read, lose nothing).
+    pub fn ring_all(&self) {
+        for slot in self.lock().values() {
+            slot.notify.notify_one();
+        }
+    }
+
     /// Ends the live stream of a signed-out device.
     pub fn revoke(&self, device_id: &str) {
         if let Some(slot) = self.lock().remove(device_id) {

@@ -4,6 +4,7 @@
 //! the change that caused it, numbered by the device's own gap-free sequence (`devices.next_seq`,
 //! bumped inside that transaction). Devices are told only after commit (see [`doorbell`]).
 
+pub mod cluster;
 pub mod doorbell;
 pub mod stream;
 
@@ -75,6 +76,9 @@ pub async fn append_all(
         rung.push(device_id);
     }
     rung.dedup();
+    if !rung.is_empty() && conn.backend_name() == "PostgreSQL" {
+        cluster::notify(conn, &rung).await?;
+    }
     Ok(rung)
 }
 

@@ -235,3 +235,49 @@ async fn fetch_pages_through_the_same_events(backend: Backend) {
     );
     server.finish().await;
 }
+
+/// Two server processes on one PostgreSQL: partners connected to different instances get each
+/// other's taps at once (the heartbeat is 25 s, longer than the test waits, so only the
+/// cross-instance doorbell can deliver them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partners_on_two_instances_get_each_others_taps() {
+    let Some(server) = TestServer::start(Backend::Postgres).await else {
+        return;
+    };
+    let (_second, stop, task, second_addr) = server.second_instance().await;
+    let c = server.couple().await;
+    let (alice, mut bob, mut bob_watch) = (c.alice, c.bob, c.bob_watch);
+    bob.connect_to(second_addr).await;
+    bob_watch.connect_to(second_addr).await;
+    let (mut alice_events, _) = alice.subscribe_caught_up(0).await;
+    let (mut bob_events, _) = bob.subscribe_caught_up(0).await;
+    let (mut watch_events, _) = bob_watch.subscribe_caught_up(0).await;
+
+    let sent = alice
+        .tap(pb::TapKind::Heartbeat, "across")
+        .await
+        .unwrap()
+        .tap
+        .unwrap();
+    for events in [&mut bob_events, &mut watch_events] {
+        let (_, got) = events.next_tap().await;
+        assert_eq!(got.tap.unwrap().tap_id, sent.tap_id);
+    }
+    let back = bob
+        .tap(pb::TapKind::Kiss, "and back")
+        .await
+        .unwrap()
+        .tap
+        .unwrap();
+    let (_, got) = alice_events.next_tap().await;
+    assert_eq!(got.tap.unwrap().tap_id, back.tap_id);
+    let (_, own) = watch_events.next_tap().await;
+    assert!(
+        own.from_self,
+        "Bob's watch shows what his phone sent, on the same instance"
+    );
+    drop((bob_events, watch_events));
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    server.finish().await;
+}

@@ -1,0 +1,91 @@
+//! The doorbell across server instances on one PostgreSQL: a transaction that wrote inbox rows
+//! sends one `NOTIFY` with the devices to ring (PostgreSQL delivers it only if and when the
+//! transaction commits), and every instance listens and rings its own live streams. A lost
+//! notification only means "read again": after the listener reconnects, every local stream is
+//! rung.
+
+use std::time::Duration;
+
+use sqlx::AnyConnection;
+use sqlx::postgres::PgListener;
+
+use crate::AppState;
+use crate::error::Result;
+
+/// The channel instances listen on.
+pub const CHANNEL: &str = "tapline_doorbell";
+/// Device ids per notification (PostgreSQL's payload limit is 8000 bytes).
+const IDS_PER_NOTIFY: usize = 150;
+
+/// Queues the doorbell for `devices`, sent at commit. One notification per 150 devices.
+pub async fn notify(conn: &mut AnyConnection, devices: &[String]) -> Result<()> {
+    for chunk in devices.chunks(IDS_PER_NOTIFY) {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(chunk.join(","))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Starts listening for other instances' doorbells (before the server accepts connections, so
+/// no doorbell is missed), then keeps listening in the background until shutdown.
+pub async fn start(state: AppState) -> Result<()> {
+    let listener = connect(&state).await?;
+    tokio::spawn(listen(state, listener));
+    Ok(())
+}
+
+async fn connect(state: &AppState) -> std::result::Result<PgListener, sqlx::Error> {
+    let mut l = PgListener::connect(state.db.url()).await?;
+    l.listen(CHANNEL).await?;
+    Ok(l)
+}
+
+async fn listen(state: AppState, mut listener: PgListener) {
+    loop {
+        loop {
+            let next = tokio::select! {
+                n = listener.try_recv() => n,
+                _ = state.shutdown.cancelled() => return,
+            };
+            match next {
+                Ok(Some(n)) => {
+                    let ids: Vec<String> = n
+                        .payload()
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                    state.doorbell.ring(&ids);
+                }
+                // Reconnected underneath: notifications may have been lost.
+                Ok(None) => state.doorbell.ring_all(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cluster doorbell: listener failed; reconnecting");
+                    break;
+                }
+            }
+        }
+        listener = loop {
+            if wait(&state, Duration::from_millis(500)).await {
+                return;
+            }
+            match connect(&state).await {
+                Ok(l) => break l,
+                Err(e) => tracing::warn!(error = %e, "cluster doorbell: cannot listen; retrying"),
+            }
+        };
+        // Whatever was notified while we were away: everyone reads again.
+        state.doorbell.ring_all();
+    }
+}
+
+/// Sleeps unless the server drains first; true when draining.
+async fn wait(state: &AppState, d: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => false,
+        _ = state.shutdown.cancelled() => true,
+    }
+}
