@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::db::{timestamp_us, to_us};
-use crate::delivery::{account_devices, append_all, new_event, to_each};
+use crate::delivery::{account_devices, commit, new_event, to_each};
 use crate::domain::codes::{hash_secret, new_code, new_token, normalize_code};
 use crate::domain::quiet::{QuietHours, person_clock};
 use crate::domain::validate;
@@ -457,12 +457,12 @@ pub async fn redeem_link_code(
     })
 }
 
-/// Tells the partner (if any) that `account` changed, inside `tx`.
+/// The events that tell the partner (if any) that `account` changed.
 async fn tell_partner(
     conn: &mut AnyConnection,
     account: &AccountRow,
     now: DateTime<Utc>,
-) -> Result<Vec<String>> {
+) -> Result<Vec<(String, pb::Event)>> {
     let Some(couple_id) = &account.couple_id else {
         return Ok(vec![]);
     };
@@ -474,7 +474,7 @@ async fn tell_partner(
         }),
         now,
     );
-    append_all(conn, to_each(&devices, &event)).await
+    Ok(to_each(&devices, &event))
 }
 
 /// Changes the caller's name and/or zone; the partner is told.
@@ -514,9 +514,8 @@ pub async fn update_profile(
     if moved.is_some() {
         crate::routines::reschedule_account(&mut tx, &account, now).await?;
     }
-    let ring = tell_partner(&mut tx, &account, now).await?;
-    tx.commit().await?;
-    state.doorbell.ring(&ring);
+    let items = tell_partner(&mut tx, &account, now).await?;
+    commit(state, tx, items).await?;
     Ok(pb::UpdateProfileResponse {
         account: Some(account.to_proto()),
     })
@@ -587,9 +586,8 @@ pub async fn update_settings(
         // Routines wait for the end of quiet hours.
         crate::routines::reschedule_account(&mut tx, &account, now).await?;
     }
-    let ring = tell_partner(&mut tx, &account, now).await?;
-    tx.commit().await?;
-    state.doorbell.ring(&ring);
+    let items = tell_partner(&mut tx, &account, now).await?;
+    commit(state, tx, items).await?;
     Ok(pb::UpdateSettingsResponse {
         settings: Some(account.settings()),
     })

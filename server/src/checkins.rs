@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::db::{from_us, timestamp_us, to_us};
-use crate::delivery::{account_devices, append_all, new_event};
+use crate::delivery::{account_devices, commit, new_event};
 use crate::domain::checkins::{
     Answer, AnswerOutcome, CheckinError, CheckinState, PartnerAnswer, Phase,
 };
@@ -372,9 +372,7 @@ pub async fn ask_partner(
     )
     .await?;
     let items = events_for(&mut tx, &c, &sides, &[Side::A, Side::B], now).await?;
-    let ring = append_all(&mut tx, items).await?;
-    tx.commit().await?;
-    state.doorbell.ring(&ring);
+    commit(state, tx, items).await?;
     Ok(pb::AskPartnerResponse {
         checkin: Some(view(&c, me)),
     })
@@ -411,9 +409,7 @@ pub async fn answer(
     save(&mut tx, &c).await?;
     let mut items = events_for(&mut tx, &c, &sides, &[Side::A, Side::B], now).await?;
     items.extend(streaks::record_action(&mut tx, &couple_id, &caller.account_id, now).await?);
-    let ring = append_all(&mut tx, items).await?;
-    tx.commit().await?;
-    state.doorbell.ring(&ring);
+    commit(state, tx, items).await?;
     Ok(pb::AnswerCheckinResponse {
         checkin: Some(view(&c, me)),
     })
@@ -484,9 +480,7 @@ pub async fn expire_due(state: &AppState, now: DateTime<Utc>) -> Result<u32> {
         }
         let sides = streaks::sides(&mut tx, &couple_id).await?;
         let items = events_for(&mut tx, &c, &sides, &[Side::A, Side::B], now).await?;
-        let ring = append_all(&mut tx, items).await?;
-        tx.commit().await?;
-        state.doorbell.ring(&ring);
+        commit(state, tx, items).await?;
         expired += 1;
     }
     Ok(expired)

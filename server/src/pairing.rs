@@ -10,7 +10,7 @@ use crate::AppState;
 use crate::accounts::{self, AccountRow, create_code, redeem_code};
 use crate::auth::Caller;
 use crate::db::{timestamp_us, to_us};
-use crate::delivery::{account_devices, append_all, new_event, to_each};
+use crate::delivery::{account_devices, commit, new_event, to_each};
 use crate::error::{Error, Result};
 
 /// How long an invite code lives.
@@ -118,9 +118,7 @@ pub async fn accept_invite(
         }));
         items.extend(to_each(&devices, &event));
     }
-    let ring = append_all(&mut tx, items).await?;
-    tx.commit().await?;
-    state.doorbell.ring(&ring);
+    commit(state, tx, items).await?;
     tracing::info!(couple = %couple_id, "paired");
     Ok(pb::AcceptInviteResponse {
         couple: Some(couple_view(&couple_id, since, &inviter, now)),
@@ -184,9 +182,7 @@ pub async fn unpair(state: &AppState, caller: &Caller) -> Result<()> {
     for account in [&caller.account_id, &partner.id] {
         items.extend(to_each(&account_devices(&mut tx, account).await?, &event));
     }
-    let ring = append_all(&mut tx, items).await?;
-    tx.commit().await?;
-    state.doorbell.ring(&ring);
+    commit(state, tx, items).await?;
     tracing::info!(couple = %couple_id, "unpaired");
     Ok(())
 }

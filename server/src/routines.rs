@@ -14,7 +14,7 @@ use crate::accounts::{self, AccountRow};
 use crate::auth::Caller;
 use crate::checkins;
 use crate::db::{timestamp_us, to_us};
-use crate::delivery::{account_devices, append_all, new_event};
+use crate::delivery::{account_devices, commit, new_event};
 use crate::domain::prompts::{self, Category};
 use crate::domain::schedule::{self, CatchUp, WeekdaySet};
 use crate::domain::streaks::Side;
@@ -336,9 +336,7 @@ pub async fn create(
     schedule_both(&mut tx, &sides, &routine, now).await?;
     let items = announce_change(&mut tx, &sides, &routine, false, now).await?;
     let out = view(&mut tx, &routine, &caller.account_id).await?;
-    let ring = append_all(&mut tx, items).await?;
-    tx.commit().await?;
-    state.doorbell.ring(&ring);
+    commit(state, tx, items).await?;
     Ok(pb::CreateRoutineResponse { routine: Some(out) })
 }
 
@@ -364,9 +362,7 @@ pub async fn update(
     schedule_both(&mut tx, &sides, &routine, now).await?;
     let items = announce_change(&mut tx, &sides, &routine, false, now).await?;
     let out = view(&mut tx, &routine, &caller.account_id).await?;
-    let ring = append_all(&mut tx, items).await?;
-    tx.commit().await?;
-    state.doorbell.ring(&ring);
+    commit(state, tx, items).await?;
     Ok(pb::UpdateRoutineResponse { routine: Some(out) })
 }
 
@@ -387,9 +383,7 @@ pub async fn delete(state: &AppState, caller: &Caller, routine_id: &str) -> Resu
         .await?;
     let sides = streaks::sides(&mut tx, &couple_id).await?;
     let items = announce_change(&mut tx, &sides, &routine, true, now).await?;
-    let ring = append_all(&mut tx, items).await?;
-    tx.commit().await?;
-    state.doorbell.ring(&ring);
+    commit(state, tx, items).await?;
     Ok(())
 }
 
@@ -543,9 +537,7 @@ async fn fire_one(
             "routine firing skipped: more than an hour late"
         );
     }
-    let ring = append_all(&mut tx, items).await?;
-    tx.commit().await?;
-    state.doorbell.ring(&ring);
+    commit(state, tx, items).await?;
     Ok(Some(decision))
 }
 

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::db::{from_us, to_us};
-use crate::delivery::{account_devices, append_all, new_event};
+use crate::delivery::{account_devices, commit, new_event};
 use crate::domain::streaks::{
     self as engine, DayRecord, DayStatus, MILESTONES, Outcome, PauseRange, Side, StreakState,
     ZoneHistory,
@@ -447,9 +447,7 @@ pub async fn get_streak(state: &AppState, caller: &Caller) -> Result<pb::GetStre
     let changes: Vec<_> = outcomes.iter().map(describe).collect();
     let items = announce(&mut tx, &l, &changes, now).await?;
     let streak = view(&mut tx, &l, l.sides.side_of(&caller.account_id), now).await?;
-    let ring = append_all(&mut tx, items).await?;
-    tx.commit().await?;
-    state.doorbell.ring(&ring);
+    commit(state, tx, items).await?;
     Ok(pb::GetStreakResponse {
         streak: Some(streak),
     })
@@ -607,9 +605,7 @@ async fn change_settings(
         announce(&mut tx, &l, &changes, now).await?
     };
     let streak = view(&mut tx, &l, me, now).await?;
-    let ring = append_all(&mut tx, items).await?;
-    tx.commit().await?;
-    state.doorbell.ring(&ring);
+    commit(state, tx, items).await?;
     Ok(streak)
 }
 

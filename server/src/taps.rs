@@ -10,7 +10,7 @@ use crate::AppState;
 use crate::accounts;
 use crate::auth::Caller;
 use crate::db::{timestamp_us, to_us};
-use crate::delivery::{account_devices, append_all, new_event, to_each};
+use crate::delivery::{account_devices, commit, new_event, to_each};
 use crate::domain::taps::{NewTap, validate_send};
 use crate::domain::validate;
 use crate::error::{Error, Result};
@@ -135,9 +135,7 @@ pub async fn send_tap(
     items.extend(to_each(&own, &to_self));
     // A tap is a qualifying action for the streak: same transaction, O(1).
     items.extend(crate::streaks::record_action(&mut tx, &couple_id, &me.id, now).await?);
-    let ring = append_all(&mut tx, items).await?;
-    tx.commit().await?;
-    state.doorbell.ring(&ring);
+    commit(state, tx, items).await?;
     Ok(pb::SendTapResponse {
         tap: Some(tap),
         duplicate: false,
@@ -220,7 +218,7 @@ pub async fn report_tap(
     .bind(to_us(now))
     .execute(&mut *tx)
     .await?;
-    let mut ring = Vec::new();
+    let mut items = Vec::new();
     let announce = kind == pb::ReceiptKind::Delivered || me.receipts_enabled;
     if inserted.rows_affected() == 1 && announce {
         let receipt = pb::TapReceipt {
@@ -229,10 +227,11 @@ pub async fn report_tap(
             at: Some(timestamp_us(to_us(now))),
         };
         let event = new_event(Payload::TapReceipt(receipt), now);
-        let devices = account_devices(&mut tx, &tap.sender_account_id).await?;
-        ring = append_all(&mut tx, to_each(&devices, &event)).await?;
+        items = to_each(
+            &account_devices(&mut tx, &tap.sender_account_id).await?,
+            &event,
+        );
     }
-    tx.commit().await?;
-    state.doorbell.ring(&ring);
+    commit(state, tx, items).await?;
     Ok(())
 }

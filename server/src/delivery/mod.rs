@@ -82,6 +82,19 @@ pub async fn append_all(
     Ok(rung)
 }
 
+/// Appends `items` to their devices' inboxes, commits, and only then rings the doorbells: the
+/// end of every transaction that tells devices something.
+pub async fn commit(
+    state: &crate::AppState,
+    mut tx: crate::db::Tx,
+    items: Vec<(String, Event)>,
+) -> Result<()> {
+    let ring = append_all(&mut tx, items).await?;
+    tx.commit().await?;
+    state.doorbell.ring(&ring);
+    Ok(())
+}
+
 /// The same event for every device in `devices`.
 pub fn to_each(devices: &[String], event: &Event) -> Vec<(String, Event)> {
     devices.iter().map(|d| (d.clone(), event.clone())).collect()
