@@ -1,6 +1,7 @@
 //! The streak month as a terminal calendar: weeks as rows, Monday to Sunday, each date marked
 //! with how it ended.
 
+use chrono::{Datelike, NaiveDate};
 use tapline_core::{DayStatus, StreakDayInfo};
 
 const MONTHS: [&str; 12] = [
@@ -25,36 +26,23 @@ const CELL: usize = 4;
 pub const LEGEND: &str =
     "● connected  ❄ frozen  ‖ paused  ↷ skipped  ✗ missed  ○ open  · future  < today";
 
-/// Whether `year` is a leap year (proleptic Gregorian).
-fn is_leap(year: i32) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
 /// Days in `month` (1-12) of `year`.
 pub fn days_in_month(year: i32, month: u32) -> u32 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
+    let first = NaiveDate::from_ymd_opt(year, month, 1);
+    let next = if month == 12 {
+        NaiveDate::from_ymd_opt(year + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(year, month + 1, 1)
+    };
+    match (first, next) {
+        (Some(f), Some(n)) => (n - f).num_days() as u32,
+        _ => 0,
     }
-}
-
-/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
-fn days_from_civil(year: i32, month: u32, day: u32) -> i64 {
-    let y = i64::from(year) - i64::from(month <= 2);
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// Monday = 0 ... Sunday = 6.
 pub fn weekday(year: i32, month: u32, day: u32) -> u32 {
-    // 1970-01-01 was a Thursday (3).
-    (days_from_civil(year, month, day) + 3).rem_euclid(7) as u32
+    NaiveDate::from_ymd_opt(year, month, day).map_or(0, |d| d.weekday().num_days_from_monday())
 }
 
 /// Parses YYYY-MM.

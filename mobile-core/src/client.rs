@@ -731,10 +731,7 @@ impl TaplineClient {
                 .create_link_code(inner.authed(pb::CreateLinkCodeRequest {})?)
                 .await?
                 .into_inner();
-            Ok(ShortCode {
-                code: resp.code,
-                expires_at: system_time(resp.expires_at.as_ref()),
-            })
+            Ok(ShortCode::from_wire(resp.code, resp.expires_at.as_ref()))
         })
         .await
     }
@@ -826,10 +823,7 @@ impl TaplineClient {
                 .create_invite(inner.authed(pb::CreateInviteRequest {})?)
                 .await?
                 .into_inner();
-            Ok(ShortCode {
-                code: resp.code,
-                expires_at: system_time(resp.expires_at.as_ref()),
-            })
+            Ok(ShortCode::from_wire(resp.code, resp.expires_at.as_ref()))
         })
         .await
     }

@@ -392,6 +392,18 @@ pub(crate) fn from_millis(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
 }
 
+impl ShortCode {
+    pub(crate) fn from_wire(
+        code: String,
+        expires_at: Option<&prost_types::Timestamp>,
+    ) -> ShortCode {
+        ShortCode {
+            code,
+            expires_at: system_time(expires_at),
+        }
+    }
+}
+
 impl TapKind {
     pub(crate) fn to_wire(self) -> pb::TapKind {
         match self {
