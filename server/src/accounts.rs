@@ -100,7 +100,11 @@ macro_rules! account_select {
     };
 }
 
-fn account_from_row(row: &sqlx::any::AnyRow) -> Result<AccountRow> {
+/// The columns [`account_from_row`] reads, for queries built elsewhere.
+pub(crate) const ACCOUNT_COLUMNS: &str = "id, display_name, time_zone, quiet_start_min, quiet_end_min, receipts_enabled, couple_id, created_at_us";
+
+/// An account from a row with [`ACCOUNT_COLUMNS`].
+pub(crate) fn account_from_row(row: &sqlx::any::AnyRow) -> Result<AccountRow> {
     let zone: String = row.try_get("time_zone")?;
     let start: Option<i64> = row.try_get("quiet_start_min")?;
     let end: Option<i64> = row.try_get("quiet_end_min")?;

@@ -162,6 +162,41 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// SQL built at run time for a batch. Only for text made of constant SQL and [`placeholders`]:
+/// every value is bound, never spliced in.
+pub fn built(sql: String) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(sql)
+}
+
+/// `n` numbered placeholders from `$first` on, comma-separated: `$3, $4, $5`. For `IN (...)`
+/// lists and set-based statements built for a batch.
+pub fn placeholders(first: usize, n: usize) -> String {
+    let mut s = String::with_capacity(n * 5);
+    for i in first..first + n {
+        if i > first {
+            s.push_str(", ");
+        }
+        s.push('$');
+        s.push_str(&i.to_string());
+    }
+    s
+}
+
+/// `rows` parenthesised tuples of `cols` numbered placeholders from `$1`, for a multi-row
+/// `VALUES`: `($1, $2), ($3, $4)`.
+pub fn value_rows(rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        s.push_str(&placeholders(1 + r * cols, cols));
+        s.push(')');
+    }
+    s
+}
+
 /// Microseconds since the Unix epoch, as stored.
 pub fn to_us(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
@@ -198,6 +233,13 @@ mod tests {
     fn passwords_are_redacted() {
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn placeholders_are_numbered_from_the_first() {
+        assert_eq!(placeholders(3, 3), "$3, $4, $5");
+        assert_eq!(placeholders(1, 0), "");
+        assert_eq!(value_rows(2, 2), "($1, $2), ($3, $4)");
     }
 
     #[test]

@@ -46,6 +46,10 @@ pub enum Error {
     /// A migration failure at start-up.
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The group commit this request was part of failed; the cause was logged once for the
+    /// whole batch. Nothing of the batch was stored, so a retry is safe.
+    #[error("the group commit failed")]
+    CommitFailed,
     /// A stored value could not be read back (logged, never sent).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
@@ -93,6 +97,7 @@ impl From<Error> for Status {
             Error::Database(_)
             | Error::Migrate(_)
             | Error::Corrupt(_)
+            | Error::CommitFailed
             | Error::Io(_)
             | Error::Transport(_) => {
                 tracing::error!(error = %err, "request failed");

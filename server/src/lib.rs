@@ -98,6 +98,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Cancelled when the server starts draining.
     pub shutdown: CancellationToken,
+    /// The group commit for taps and acks.
+    pub writer: delivery::writer::Writer,
 }
 
 impl std::fmt::Debug for AppState {
@@ -119,10 +121,12 @@ impl AppState {
                 Duration::from_secs(15 * 60),
             ),
         };
+        let doorbell = delivery::doorbell::Doorbell::default();
         AppState {
+            writer: delivery::writer::Writer::start(db.clone(), doorbell.clone()),
             db,
             clock,
-            doorbell: Default::default(),
+            doorbell,
             limits: Arc::new(limits),
             settings: Arc::new(settings),
             shutdown: CancellationToken::new(),

@@ -413,8 +413,7 @@ async fn announce(
 }
 
 /// Counts a qualifying action (a tap, an answer) by `account_id` at `now`, inside the action's
-/// own transaction: settles what is over, stamps the actor's local date, and returns the
-/// events to append. One indexed read and write of the day, one of the state: O(1).
+/// own transaction: locks the couple, then as [`record_actions`].
 pub async fn record_action(
     conn: &mut AnyConnection,
     couple_id: &str,
@@ -422,17 +421,298 @@ pub async fn record_action(
     now: DateTime<Utc>,
 ) -> Result<Vec<(String, pb::Event)>> {
     lock_couple(conn, couple_id).await?;
-    let mut l = load(conn, couple_id).await?;
-    let mut outcomes = settle(conn, &mut l, now).await?;
-    let side = l.sides.side_of(account_id);
-    let date = l.history(side).local_date_at(now);
-    let mut day = load_day(conn, couple_id, date).await?;
-    let paused = l.paused(date);
-    outcomes.extend(l.state.record_action(&mut day, side, paused));
-    save_day(conn, couple_id, &day).await?;
-    save_state(conn, couple_id, &l.state).await?;
-    let changes: Vec<_> = outcomes.iter().map(describe).collect();
-    announce(conn, &l, &changes, now).await
+    record_actions(
+        conn,
+        &[Action {
+            couple_id,
+            account_id,
+            now,
+        }],
+    )
+    .await
+}
+
+/// One qualifying action: who, in which couple, when.
+#[derive(Debug, Clone, Copy)]
+pub struct Action<'a> {
+    /// The actor's couple.
+    pub couple_id: &'a str,
+    /// The actor.
+    pub account_id: &'a str,
+    /// When it happened.
+    pub now: DateTime<Utc>,
+}
+
+/// One couple's streak during a batch: what was loaded, the unsettled dates, and what changed.
+struct Pending {
+    l: Loaded,
+    /// Stored dates after `settled_through` (as loaded, then as changed).
+    open: HashMap<NaiveDate, DayRecord>,
+    /// Dates to write back.
+    dirty: HashMap<NaiveDate, DayRecord>,
+    outcomes: Vec<Outcome>,
+    last_now: DateTime<Utc>,
+}
+
+/// Counts qualifying actions, in order, inside the caller's transaction (the couples must be
+/// locked already): settles what is over, stamps each actor's local date, and returns the
+/// events to append. Set-based: whatever the number of actions and couples, five indexed reads
+/// load the couples' state and unsettled dates, and two multi-row writes store the day and
+/// state rows; only a change worth announcing (a settled date, a milestone) costs more.
+pub async fn record_actions(
+    conn: &mut AnyConnection,
+    actions: &[Action<'_>],
+) -> Result<Vec<(String, pb::Event)>> {
+    if actions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut couples: Vec<&str> = actions.iter().map(|a| a.couple_id).collect();
+    couples.sort_unstable();
+    couples.dedup();
+    let mut pending = load_many(conn, &couples).await?;
+    for action in actions {
+        let p = pending
+            .get_mut(action.couple_id)
+            .ok_or_else(|| Error::Corrupt(format!("couple {} vanished", action.couple_id)))?;
+        let now = action.now;
+        p.last_now = p.last_now.max(now);
+        let through = engine::settle_through(&p.l.a, &p.l.b, now);
+        if through > p.l.state.settled_through {
+            let open = &mut p.open;
+            let (a, b, pauses) = (&p.l.a, &p.l.b, &p.l.pauses);
+            let settlement = p.l.state.settle(
+                through,
+                |d| open.remove(&d),
+                |d| pauses.iter().any(|(_, r, _)| r.contains(d)),
+                |side, d| match side {
+                    Side::A => a.lived(d),
+                    Side::B => b.lived(d),
+                },
+            );
+            for record in settlement.records {
+                p.dirty.insert(record.date, record);
+            }
+            p.outcomes.extend(settlement.outcomes);
+        }
+        let side = p.l.sides.side_of(action.account_id);
+        let date = p.l.history(side).local_date_at(now);
+        let mut day = match p.open.get(&date).or_else(|| p.dirty.get(&date)) {
+            Some(d) => d.clone(),
+            // A date settled before this batch (the actor flew back over the date line).
+            None if date <= p.l.state.settled_through => {
+                load_day(conn, action.couple_id, date).await?
+            }
+            None => DayRecord::new(date),
+        };
+        let paused = p.l.paused(date);
+        let outcomes = p.l.state.record_action(&mut day, side, paused);
+        p.outcomes.extend(outcomes);
+        if date > p.l.state.settled_through {
+            p.open.insert(date, day.clone());
+        }
+        p.dirty.insert(date, day);
+    }
+    save_many(conn, &pending).await?;
+    let mut items = Vec::new();
+    for couple in couples {
+        let p = &pending[couple];
+        if p.outcomes.is_empty() {
+            continue;
+        }
+        let changes: Vec<_> = p.outcomes.iter().map(describe).collect();
+        items.extend(announce(conn, &p.l, &changes, p.last_now).await?);
+    }
+    Ok(items)
+}
+
+/// Loads the streak of every couple in `couples` (sorted, distinct) with five statements.
+async fn load_many(conn: &mut AnyConnection, couples: &[&str]) -> Result<HashMap<String, Pending>> {
+    let list = crate::db::placeholders(1, couples.len());
+    let bind_all = |sql: String| {
+        let mut q = sqlx::query(crate::db::built(sql)).persistent(false);
+        for c in couples {
+            q = q.bind(*c);
+        }
+        q
+    };
+    let rows = bind_all(format!(
+        "SELECT id, account_a, account_b, created_at_us FROM couples WHERE id IN ({list})"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut members: Vec<(Sides, i64)> = Vec::with_capacity(rows.len());
+    for r in &rows {
+        members.push((
+            Sides {
+                couple_id: r.try_get("id")?,
+                a: r.try_get("account_a")?,
+                b: r.try_get("account_b")?,
+            },
+            r.try_get("created_at_us")?,
+        ));
+    }
+    // Zone histories of both members of every couple.
+    let accounts: Vec<&str> = members
+        .iter()
+        .flat_map(|(s, _)| [s.a.as_str(), s.b.as_str()])
+        .collect();
+    let sql = format!(
+        "SELECT account_id, from_us, zone FROM zone_history WHERE account_id IN ({}) ORDER BY account_id, from_us",
+        crate::db::placeholders(1, accounts.len())
+    );
+    let mut q = sqlx::query(crate::db::built(sql)).persistent(false);
+    for a in &accounts {
+        q = q.bind(*a);
+    }
+    let mut segments: HashMap<String, Vec<(DateTime<Utc>, chrono_tz::Tz)>> = HashMap::new();
+    for r in q.fetch_all(&mut *conn).await? {
+        let zone: String = r.try_get("zone")?;
+        let tz = zone
+            .parse()
+            .map_err(|_| Error::Corrupt(format!("zone {zone:?}")))?;
+        segments
+            .entry(r.try_get("account_id")?)
+            .or_default()
+            .push((from_us(r.try_get("from_us")?), tz));
+    }
+    let mut history = |account: &str| {
+        ZoneHistory::from_segments(segments.remove(account).unwrap_or_default())
+            .ok_or_else(|| Error::Corrupt(format!("no zone history for {account}")))
+    };
+    let mut states: HashMap<String, StreakState> = HashMap::new();
+    for r in bind_all(format!(
+        "SELECT couple_id, first_day, settled_through, current_days, longest_days, freezes, calm \
+         FROM couple_streaks WHERE couple_id IN ({list})"
+    ))
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        states.insert(
+            r.try_get("couple_id")?,
+            StreakState {
+                first_day: parse_day(&r.try_get::<String, _>("first_day")?)?,
+                settled_through: parse_day(&r.try_get::<String, _>("settled_through")?)?,
+                current: r.try_get::<i64, _>("current_days")? as u32,
+                longest: r.try_get::<i64, _>("longest_days")? as u32,
+                freezes: r.try_get::<i64, _>("freezes")? as u32,
+                calm: r.try_get::<i64, _>("calm")? != 0,
+            },
+        );
+    }
+    let mut pauses: HashMap<String, Vec<(String, PauseRange, String)>> = HashMap::new();
+    for r in bind_all(format!(
+        "SELECT couple_id, id, from_day, to_day, by_account FROM streak_pauses \
+         WHERE couple_id IN ({list}) AND cancelled = 0"
+    ))
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        let range = PauseRange {
+            from: parse_day(&r.try_get::<String, _>("from_day")?)?,
+            to: parse_day(&r.try_get::<String, _>("to_day")?)?,
+        };
+        pauses.entry(r.try_get("couple_id")?).or_default().push((
+            r.try_get("id")?,
+            range,
+            r.try_get("by_account")?,
+        ));
+    }
+    // Only unsettled dates: a handful per couple, however long the history.
+    let mut open: HashMap<String, HashMap<NaiveDate, DayRecord>> = HashMap::new();
+    for r in bind_all(format!(
+        "SELECT d.couple_id, d.day, d.actions_a, d.actions_b, d.status FROM streak_days d \
+         JOIN couple_streaks s ON s.couple_id = d.couple_id \
+         WHERE d.couple_id IN ({list}) AND d.day > s.settled_through"
+    ))
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        let day = day_from_row(&r)?;
+        open.entry(r.try_get("couple_id")?)
+            .or_default()
+            .insert(day.date, day);
+    }
+    let mut pending = HashMap::with_capacity(members.len());
+    for (sides, paired_us) in members {
+        let a = history(&sides.a)?;
+        let b = history(&sides.b)?;
+        let state = match states.remove(&sides.couple_id) {
+            Some(s) => s,
+            // Created on first use: the first day is the later of the two local dates at pairing.
+            None => StreakState::new(engine::first_day(&a, &b, from_us(paired_us))),
+        };
+        let couple_id = sides.couple_id.clone();
+        let p = Pending {
+            open: open.remove(&couple_id).unwrap_or_default(),
+            dirty: HashMap::new(),
+            outcomes: Vec::new(),
+            last_now: DateTime::<Utc>::MIN_UTC,
+            l: Loaded {
+                pauses: pauses.remove(&couple_id).unwrap_or_default(),
+                sides,
+                a,
+                b,
+                state,
+            },
+        };
+        pending.insert(couple_id, p);
+    }
+    Ok(pending)
+}
+
+/// Rows per multi-row streak write (7 parameters each).
+const STREAK_ROWS_PER_WRITE: usize = 500;
+
+/// Writes the changed day rows and every touched state row back, a few statements in all.
+async fn save_many(conn: &mut AnyConnection, pending: &HashMap<String, Pending>) -> Result<()> {
+    let days: Vec<(&str, &DayRecord)> = pending
+        .iter()
+        .flat_map(|(c, p)| p.dirty.values().map(move |d| (c.as_str(), d)))
+        .collect();
+    for chunk in days.chunks(STREAK_ROWS_PER_WRITE) {
+        let sql = format!(
+            "INSERT INTO streak_days (couple_id, day, actions_a, actions_b, status) VALUES {} \
+             ON CONFLICT (couple_id, day) DO UPDATE SET actions_a = excluded.actions_a, \
+             actions_b = excluded.actions_b, status = excluded.status",
+            crate::db::value_rows(chunk.len(), 5)
+        );
+        let mut q = sqlx::query(crate::db::built(sql)).persistent(false);
+        for (couple, d) in chunk {
+            q = q
+                .bind(*couple)
+                .bind(day_str(d.date))
+                .bind(i64::from(d.actions_a))
+                .bind(i64::from(d.actions_b))
+                .bind(d.status.as_str());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    let states: Vec<(&str, &StreakState)> = pending
+        .iter()
+        .map(|(c, p)| (c.as_str(), &p.l.state))
+        .collect();
+    for chunk in states.chunks(STREAK_ROWS_PER_WRITE) {
+        let sql = format!(
+            "INSERT INTO couple_streaks (couple_id, first_day, settled_through, current_days, longest_days, freezes, calm) \
+             VALUES {} ON CONFLICT (couple_id) DO UPDATE SET \
+             settled_through = excluded.settled_through, current_days = excluded.current_days, \
+             longest_days = excluded.longest_days, freezes = excluded.freezes, calm = excluded.calm",
+            crate::db::value_rows(chunk.len(), 7)
+        );
+        let mut q = sqlx::query(crate::db::built(sql)).persistent(false);
+        for (couple, s) in chunk {
+            q = q
+                .bind(*couple)
+                .bind(day_str(s.first_day))
+                .bind(day_str(s.settled_through))
+                .bind(i64::from(s.current))
+                .bind(i64::from(s.longest))
+                .bind(i64::from(s.freezes))
+                .bind(i64::from(s.calm));
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// The caller's streak now (settling first, and announcing what settling found).

@@ -6,15 +6,19 @@ use tapline_proto::v1 as pb;
 use tapline_proto::v1::event::Payload;
 use uuid::Uuid;
 
+use std::collections::{HashMap, HashSet};
+
 use crate::AppState;
-use crate::accounts;
+use crate::accounts::{self, ACCOUNT_COLUMNS, AccountRow};
 use crate::auth::Caller;
-use crate::db::{timestamp_us, to_us};
+use crate::db::{self, timestamp_us, to_us};
+use crate::delivery::writer::TapJob;
 use crate::delivery::{account_devices, commit, new_event, to_each};
 use crate::domain::taps::{NewTap, validate_send};
 use crate::domain::validate;
 use crate::error::{Error, Result};
 use crate::pairing::require_couple;
+use crate::streaks::{self, Action};
 
 macro_rules! tap_select {
     ($where:literal) => {
@@ -58,99 +62,191 @@ async fn find_by_client_id(
     row.map(|r| tap_from_row(&r).map(|(t, _)| t)).transpose()
 }
 
-/// Sends a tap: stores it once under (device, client id), writes it into every recipient
-/// device's inbox in the same transaction, then rings their doorbells.
+/// Sends a tap: validates it, takes it from the sender's rate limit, and hands it to the group
+/// commit ([`apply_batch`]), which answers after the durable commit.
 pub async fn send_tap(
     state: &AppState,
     caller: &Caller,
     req: pb::SendTapRequest,
 ) -> Result<pb::SendTapResponse> {
     let new = validate_send(&req)?;
-    let client_tap_id = new.client_tap_id.to_string();
-
-    // A retry of a stored tap answers with the first result, even when rate limited.
-    let mut conn = state.db.pool().acquire().await?;
-    if let Some(tap) = find_by_client_id(&mut conn, &caller.device_id, &client_tap_id).await? {
-        let (me, couple_id) = require_couple(&mut conn, &caller.account_id).await?;
-        let partner = accounts::partner(&mut conn, &couple_id, &me.id).await?;
-        return Ok(pb::SendTapResponse {
-            tap: Some(tap),
-            duplicate: true,
-            partner_clock: Some(partner.clock(state.clock.now())),
-        });
-    }
-    drop(conn);
-
     let now = state.clock.now();
-    state
-        .limits
-        .taps
-        .take(&caller.account_id, now)
-        .map_err(|retry_after| Error::RateLimited {
+    if let Err(retry_after) = state.limits.taps.take(&caller.account_id, now) {
+        // A retry of a stored tap answers with the first result, even when rate limited.
+        let mut conn = state.db.pool().acquire().await?;
+        let client_tap_id = new.client_tap_id.to_string();
+        if let Some(tap) = find_by_client_id(&mut conn, &caller.device_id, &client_tap_id).await? {
+            let (me, couple_id) = require_couple(&mut conn, &caller.account_id).await?;
+            let partner = accounts::partner(&mut conn, &couple_id, &me.id).await?;
+            return Ok(pb::SendTapResponse {
+                tap: Some(tap),
+                duplicate: true,
+                partner_clock: Some(partner.clock(now)),
+            });
+        }
+        return Err(Error::RateLimited {
             what: "too many taps",
             retry_after,
-        })?;
-
-    let mut tx = state.db.begin_write().await?;
-    let (me, couple_id) = require_couple(&mut tx, &caller.account_id).await?;
-    let partner = accounts::partner(&mut tx, &couple_id, &me.id).await?;
-    let tap = insert_tap(&mut tx, caller, &couple_id, &new, now).await?;
-    let Some(tap) = tap else {
-        // A concurrent retry stored it first.
-        drop(tx);
-        let mut conn = state.db.pool().acquire().await?;
-        let tap = find_by_client_id(&mut conn, &caller.device_id, &client_tap_id)
-            .await?
-            .ok_or(Error::Corrupt("tap vanished after a conflict".into()))?;
-        return Ok(pb::SendTapResponse {
-            tap: Some(tap),
-            duplicate: true,
-            partner_clock: Some(partner.clock(now)),
         });
-    };
-
-    let partner_clock = partner.clock(now);
-    // One event (one id) for every recipient; only the sender's own copies differ.
-    let to_partner = new_event(
-        Payload::TapReceived(pb::TapReceived {
-            tap: Some(tap.clone()),
-            silent: partner_clock.in_quiet_hours,
-            from_self: false,
-        }),
-        now,
-    );
-    let mut to_self = to_partner.clone();
-    // The sender's other devices show what was sent, without buzzing.
-    to_self.payload = Some(Payload::TapReceived(pb::TapReceived {
-        tap: Some(tap.clone()),
-        silent: true,
-        from_self: true,
-    }));
-    let mut items = to_each(&account_devices(&mut tx, &partner.id).await?, &to_partner);
-    let own: Vec<String> = account_devices(&mut tx, &me.id)
-        .await?
-        .into_iter()
-        .filter(|d| *d != caller.device_id)
-        .collect();
-    items.extend(to_each(&own, &to_self));
-    // A tap is a qualifying action for the streak: same transaction, O(1).
-    items.extend(crate::streaks::record_action(&mut tx, &couple_id, &me.id, now).await?);
-    commit(state, tx, items).await?;
-    Ok(pb::SendTapResponse {
-        tap: Some(tap),
-        duplicate: false,
-        partner_clock: Some(partner_clock),
-    })
+    }
+    state
+        .writer
+        .send_tap(TapJob {
+            caller: caller.clone(),
+            new,
+            now,
+        })
+        .await
 }
 
-async fn insert_tap(
+/// Applies a batch of taps inside the group commit's transaction, set-based: locks the
+/// senders' couples (PostgreSQL, in id order), reads every member and device in two
+/// statements, stores every tap in one `INSERT` (a tap already stored under its device and
+/// client id is answered as a duplicate, never stored twice), counts the taps for the streaks
+/// ([`streaks::record_actions`]) and returns each job's answer with the events to append: to
+/// the partner's devices, and silently to the sender's other devices.
+pub async fn apply_batch(
     conn: &mut AnyConnection,
-    caller: &Caller,
-    couple_id: &str,
-    new: &NewTap,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<Option<pb::Tap>> {
-    let tap = pb::Tap {
+    jobs: &[TapJob],
+) -> Result<(Vec<Result<pb::SendTapResponse>>, Vec<(String, pb::Event)>)> {
+    if jobs.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let mut answers: Vec<Option<Result<pb::SendTapResponse>>> = jobs.iter().map(|_| None).collect();
+    let mut senders: Vec<&str> = jobs.iter().map(|j| j.caller.account_id.as_str()).collect();
+    senders.sort_unstable();
+    senders.dedup();
+    let list = db::placeholders(1, senders.len());
+    let bind_senders = |sql: String| {
+        let mut q = sqlx::query(db::built(sql)).persistent(false);
+        for a in &senders {
+            q = q.bind(*a);
+        }
+        q
+    };
+    if conn.backend_name() == "PostgreSQL" {
+        // The same lock every writer of a couple's streak takes first (see `lock_couple`).
+        bind_senders(format!(
+            "SELECT id FROM couples WHERE id IN (SELECT couple_id FROM accounts WHERE id IN ({list})) \
+             ORDER BY id FOR UPDATE"
+        ))
+        .execute(&mut *conn)
+        .await?;
+    }
+    let mut members: HashMap<String, AccountRow> = HashMap::new();
+    for row in bind_senders(format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE couple_id IN \
+         (SELECT couple_id FROM accounts WHERE id IN ({list}))"
+    ))
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        let account = accounts::account_from_row(&row)?;
+        members.insert(account.id.clone(), account);
+    }
+    let mut devices: HashMap<String, Vec<String>> = HashMap::new();
+    if !members.is_empty() {
+        let ids: Vec<&str> = members.keys().map(String::as_str).collect();
+        let sql = format!(
+            "SELECT id, account_id FROM devices WHERE account_id IN ({}) AND revoked_at_us IS NULL ORDER BY id",
+            db::placeholders(1, ids.len())
+        );
+        let mut q = sqlx::query(db::built(sql)).persistent(false);
+        for id in &ids {
+            q = q.bind(*id);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            devices
+                .entry(row.try_get("account_id")?)
+                .or_default()
+                .push(row.try_get("id")?);
+        }
+    }
+    // Each paired sender's partner.
+    let partner_of = |account: &str| -> Option<&AccountRow> {
+        let me = members.get(account)?;
+        me.couple_id.as_ref()?;
+        members
+            .values()
+            .find(|p| p.id != me.id && p.couple_id == me.couple_id)
+    };
+    // Store every tap of a paired sender in one statement.
+    let mut stored: Vec<(usize, pb::Tap)> = Vec::with_capacity(jobs.len());
+    for (i, job) in jobs.iter().enumerate() {
+        if partner_of(&job.caller.account_id).is_some() {
+            stored.push((i, new_tap(&job.caller, &job.new, job.now)));
+        } else {
+            answers[i] = Some(Err(Error::FailedPrecondition(
+                "not paired: pair with your partner first",
+            )));
+        }
+    }
+    let inserted = insert_taps(conn, jobs, &members, &stored).await?;
+    let mut items = Vec::new();
+    let mut actions = Vec::new();
+    for (i, tap) in stored {
+        let job = &jobs[i];
+        let me = &members[&job.caller.account_id];
+        let partner = partner_of(&job.caller.account_id).expect("checked above");
+        let partner_clock = partner.clock(job.now);
+        if !inserted.contains(tap.tap_id.as_str()) {
+            // Stored before (a retry), or earlier in this very batch.
+            let first = find_by_client_id(conn, &job.caller.device_id, &tap.client_tap_id)
+                .await?
+                .ok_or(Error::Corrupt("tap vanished after a conflict".into()))?;
+            answers[i] = Some(Ok(pb::SendTapResponse {
+                tap: Some(first),
+                duplicate: true,
+                partner_clock: Some(partner_clock),
+            }));
+            continue;
+        }
+        // One event (one id) for every recipient; only the sender's own copies differ.
+        let to_partner = new_event(
+            Payload::TapReceived(pb::TapReceived {
+                tap: Some(tap.clone()),
+                silent: partner_clock.in_quiet_hours,
+                from_self: false,
+            }),
+            job.now,
+        );
+        let mut to_self = to_partner.clone();
+        // The sender's other devices show what was sent, without buzzing.
+        to_self.payload = Some(Payload::TapReceived(pb::TapReceived {
+            tap: Some(tap.clone()),
+            silent: true,
+            from_self: true,
+        }));
+        if let Some(ds) = devices.get(&partner.id) {
+            items.extend(to_each(ds, &to_partner));
+        }
+        if let Some(ds) = devices.get(&me.id) {
+            for d in ds.iter().filter(|d| **d != job.caller.device_id) {
+                items.push((d.clone(), to_self.clone()));
+            }
+        }
+        // A tap is a qualifying action for the streak: same transaction.
+        actions.push(Action {
+            couple_id: me.couple_id.as_deref().unwrap_or_default(),
+            account_id: &job.caller.account_id,
+            now: job.now,
+        });
+        answers[i] = Some(Ok(pb::SendTapResponse {
+            tap: Some(tap),
+            duplicate: false,
+            partner_clock: Some(partner_clock),
+        }));
+    }
+    items.extend(streaks::record_actions(conn, &actions).await?);
+    let answers = answers
+        .into_iter()
+        .map(|a| a.unwrap_or(Err(Error::Corrupt("a tap job was not answered".into()))))
+        .collect();
+    Ok((answers, items))
+}
+
+fn new_tap(caller: &Caller, new: &NewTap, now: chrono::DateTime<chrono::Utc>) -> pb::Tap {
+    pb::Tap {
         tap_id: Uuid::now_v7().to_string(),
         client_tap_id: new.client_tap_id.to_string(),
         sender_account_id: caller.account_id.clone(),
@@ -159,23 +255,46 @@ async fn insert_tap(
         rhythm: new.rhythm.clone(),
         note: new.note.clone(),
         sent_at: Some(timestamp_us(to_us(now))),
-    };
-    let inserted = sqlx::query(
-        "INSERT INTO taps (id, couple_id, sender_account_id, sender_device_id, client_tap_id, kind, rhythm, note, created_at_us) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (sender_device_id, client_tap_id) DO NOTHING",
-    )
-    .bind(&tap.tap_id)
-    .bind(couple_id)
-    .bind(&tap.sender_account_id)
-    .bind(&tap.sender_device_id)
-    .bind(&tap.client_tap_id)
-    .bind(i64::from(tap.kind))
-    .bind(tap.rhythm.as_ref().map(Message::encode_to_vec))
-    .bind(&tap.note)
-    .bind(to_us(now))
-    .execute(conn)
-    .await?;
-    Ok((inserted.rows_affected() == 1).then_some(tap))
+    }
+}
+
+/// Rows per multi-row tap `INSERT` (9 parameters each).
+const TAP_ROWS_PER_INSERT: usize = 500;
+
+/// Inserts the taps, skipping any already stored under (device, client id); returns the ids
+/// of those inserted.
+async fn insert_taps(
+    conn: &mut AnyConnection,
+    jobs: &[TapJob],
+    members: &HashMap<String, AccountRow>,
+    stored: &[(usize, pb::Tap)],
+) -> Result<HashSet<String>> {
+    let mut inserted = HashSet::with_capacity(stored.len());
+    for chunk in stored.chunks(TAP_ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO taps (id, couple_id, sender_account_id, sender_device_id, client_tap_id, kind, rhythm, note, created_at_us) \
+             VALUES {} ON CONFLICT (sender_device_id, client_tap_id) DO NOTHING RETURNING id",
+            db::value_rows(chunk.len(), 9)
+        );
+        let mut q = sqlx::query(db::built(sql)).persistent(false);
+        for (i, tap) in chunk {
+            let couple_id = members[&jobs[*i].caller.account_id].couple_id.clone();
+            q = q
+                .bind(tap.tap_id.as_str())
+                .bind(couple_id)
+                .bind(tap.sender_account_id.as_str())
+                .bind(tap.sender_device_id.as_str())
+                .bind(tap.client_tap_id.as_str())
+                .bind(i64::from(tap.kind))
+                .bind(tap.rhythm.as_ref().map(Message::encode_to_vec))
+                .bind(tap.note.as_str())
+                .bind(to_us(jobs[*i].now));
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            inserted.insert(row.try_get::<String, _>("id")?);
+        }
+    }
+    Ok(inserted)
 }
 
 /// Records that a tap the caller's partner sent was delivered to, felt or seen by the caller.

@@ -17,15 +17,26 @@ pub const CHANNEL: &str = "tapline_doorbell";
 /// Device ids per notification (PostgreSQL's payload limit is 8000 bytes).
 const IDS_PER_NOTIFY: usize = 150;
 
-/// Queues the doorbell for `devices`, sent at commit. One notification per 150 devices.
+/// Queues the doorbell for `devices`, sent at commit: one statement per committed batch, one
+/// notification per 150 devices (PostgreSQL's payload limit). The cost of `NOTIFY` is the
+/// commit-time queue lock, taken once per transaction however many notifications it holds.
 pub async fn notify(conn: &mut AnyConnection, devices: &[String]) -> Result<()> {
-    for chunk in devices.chunks(IDS_PER_NOTIFY) {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(chunk.join(","))
-            .execute(&mut *conn)
-            .await?;
+    if devices.is_empty() {
+        return Ok(());
     }
+    let chunks: Vec<String> = devices
+        .chunks(IDS_PER_NOTIFY)
+        .map(|c| c.join(","))
+        .collect();
+    let calls: Vec<String> = (0..chunks.len())
+        .map(|i| format!("pg_notify($1, ${})", i + 2))
+        .collect();
+    let sql = format!("SELECT {}", calls.join(", "));
+    let mut q = sqlx::query(crate::db::built(sql)).bind(CHANNEL);
+    for c in chunks {
+        q = q.bind(c);
+    }
+    q.execute(&mut *conn).await?;
     Ok(())
 }
 

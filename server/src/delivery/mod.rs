@@ -7,6 +7,9 @@
 pub mod cluster;
 pub mod doorbell;
 pub mod stream;
+pub mod writer;
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use prost::Message;
@@ -14,7 +17,7 @@ use sqlx::{AnyConnection, Row};
 use tapline_proto::v1::{Event, event::Payload};
 use uuid::Uuid;
 
-use crate::db::{Db, timestamp_us, to_us};
+use crate::db::{self, Db, timestamp_us, to_us};
 use crate::error::{Error, Result};
 
 /// Largest batch read from an inbox at once.
@@ -43,41 +46,121 @@ pub async fn account_devices(conn: &mut AnyConnection, account_id: &str) -> Resu
         .collect()
 }
 
-/// Appends each `(device, event)` to that device's inbox and returns the devices to ring after
-/// commit. Devices are locked in id order so concurrent writers cannot deadlock on PostgreSQL.
+/// Rows per multi-row inbox `INSERT` (5 parameters each, well under both databases' limits).
+const INBOX_ROWS_PER_INSERT: usize = 500;
+
+/// Appends each `(device, event)` to that device's inbox, in order per device, and returns the
+/// devices to ring after commit (see [`ring_cluster`] for other instances). The device rows
+/// are locked first, in id order.
 pub async fn append_all(
+    conn: &mut AnyConnection,
+    items: Vec<(String, Event)>,
+) -> Result<Vec<String>> {
+    let mut devices: Vec<&str> = items.iter().map(|(d, _)| d.as_str()).collect();
+    devices.sort_unstable();
+    devices.dedup();
+    lock_devices(conn, &devices).await?;
+    append_locked(conn, items).await
+}
+
+/// Locks device rows (sorted, distinct ids) on PostgreSQL, in id order, so writers that lock
+/// several devices cannot deadlock (SQLite write transactions are serial already). Every
+/// writer takes its couple locks before its device locks.
+pub async fn lock_devices(conn: &mut AnyConnection, devices: &[&str]) -> Result<()> {
+    if devices.is_empty() || conn.backend_name() != "PostgreSQL" {
+        return Ok(());
+    }
+    let sql = format!(
+        "SELECT id FROM devices WHERE id IN ({}) ORDER BY id FOR UPDATE",
+        db::placeholders(1, devices.len())
+    );
+    let mut q = sqlx::query(db::built(sql)).persistent(false);
+    for d in devices {
+        q = q.bind(*d);
+    }
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Queues the cross-instance doorbell for `devices` on PostgreSQL, delivered only if and when
+/// the transaction commits: one statement per transaction.
+pub async fn ring_cluster(conn: &mut AnyConnection, devices: &[String]) -> Result<()> {
+    if devices.is_empty() || conn.backend_name() != "PostgreSQL" {
+        return Ok(());
+    }
+    cluster::notify(conn, devices).await
+}
+
+/// [`append_all`] for device rows the caller has locked already. Set-based, whatever the
+/// number of items: one statement bumps every device's `next_seq` and returns it, then
+/// multi-row inserts write the rows.
+pub async fn append_locked(
     conn: &mut AnyConnection,
     mut items: Vec<(String, Event)>,
 ) -> Result<Vec<String>> {
-    items.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut rung = Vec::with_capacity(items.len());
-    for (device_id, event) in items {
-        let seq: i64 = sqlx::query(
-            "UPDATE devices SET next_seq = next_seq + 1 WHERE id = $1 RETURNING next_seq",
-        )
-        .bind(&device_id)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("next_seq")?;
-        let created_at_us = event
-            .created_at
-            .as_ref()
-            .map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1000);
-        sqlx::query(
-            "INSERT INTO inbox (device_id, seq, event_id, payload, created_at_us) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&device_id)
-        .bind(seq)
-        .bind(&event.event_id)
-        .bind(event.encode_to_vec())
-        .bind(created_at_us)
-        .execute(&mut *conn)
-        .await?;
-        rung.push(device_id);
+    if items.is_empty() {
+        return Ok(Vec::new());
     }
-    rung.dedup();
-    if !rung.is_empty() && conn.backend_name() == "PostgreSQL" {
-        cluster::notify(conn, &rung).await?;
+    // Stable: each device's events keep their order.
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut counts: Vec<(&str, i64)> = Vec::new();
+    for (device, _) in &items {
+        match counts.last_mut() {
+            Some((d, n)) if *d == device.as_str() => *n += 1,
+            _ => counts.push((device.as_str(), 1)),
+        }
+    }
+    let mut case = String::with_capacity(counts.len() * 20);
+    for i in 0..counts.len() {
+        case.push_str(&format!(" WHEN ${} THEN ${}", 2 * i + 1, 2 * i + 2));
+    }
+    let sql = format!(
+        "UPDATE devices SET next_seq = next_seq + CASE id{case} ELSE 0 END WHERE id IN ({}) \
+         RETURNING id, next_seq",
+        db::placeholders(2 * counts.len() + 1, counts.len())
+    );
+    let mut q = sqlx::query(db::built(sql)).persistent(false);
+    for (d, n) in &counts {
+        q = q.bind(*d).bind(*n);
+    }
+    for (d, _) in &counts {
+        q = q.bind(*d);
+    }
+    let rows = q.fetch_all(&mut *conn).await?;
+    let mut last: HashMap<String, i64> = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        last.insert(row.try_get("id")?, row.try_get("next_seq")?);
+    }
+    // The first seq of each device's new events.
+    let mut next: HashMap<&str, i64> = HashMap::with_capacity(counts.len());
+    for (d, n) in &counts {
+        let newest = *last
+            .get(*d)
+            .ok_or_else(|| Error::Corrupt(format!("device {d} vanished during append")))?;
+        next.insert(d, newest - n + 1);
+    }
+    let rung: Vec<String> = counts.iter().map(|(d, _)| (*d).to_owned()).collect();
+    for chunk in items.chunks(INBOX_ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO inbox (device_id, seq, event_id, payload, created_at_us) VALUES {}",
+            db::value_rows(chunk.len(), 5)
+        );
+        let mut q = sqlx::query(db::built(sql)).persistent(false);
+        for (device_id, event) in chunk {
+            let seq = next.get_mut(device_id.as_str()).expect("counted above");
+            let created_at_us = event
+                .created_at
+                .as_ref()
+                .map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1000);
+            q = q
+                .bind(device_id.as_str())
+                .bind(*seq)
+                .bind(event.event_id.as_str())
+                .bind(event.encode_to_vec())
+                .bind(created_at_us);
+            *seq += 1;
+        }
+        q.execute(&mut *conn).await?;
     }
     Ok(rung)
 }
@@ -90,6 +173,7 @@ pub async fn commit(
     items: Vec<(String, Event)>,
 ) -> Result<()> {
     let ring = append_all(&mut tx, items).await?;
+    ring_cluster(&mut tx, &ring).await?;
     tx.commit().await?;
     state.doorbell.ring(&ring);
     Ok(())
@@ -142,39 +226,4 @@ pub async fn read_after(db: &Db, device_id: &str, after: u64, limit: u32) -> Res
             Ok(event)
         })
         .collect()
-}
-
-/// Acknowledges everything up to `seq` and forgets it. Acking an older seq again is a no-op;
-/// acking beyond the newest event is refused.
-pub async fn ack(db: &Db, device_id: &str, seq: u64) -> Result<()> {
-    let mut tx = db.begin_write().await?;
-    let row = sqlx::query("SELECT acked_seq, next_seq FROM devices WHERE id = $1")
-        .bind(device_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(Error::Unauthenticated)?;
-    let acked = row.try_get::<i64, _>("acked_seq")? as u64;
-    let next = row.try_get::<i64, _>("next_seq")? as u64;
-    if seq > next {
-        return Err(Error::invalid(
-            "seq",
-            format!("must not be beyond the newest event ({next})"),
-        ));
-    }
-    if seq <= acked {
-        return Ok(());
-    }
-    let seq = seq as i64;
-    sqlx::query("UPDATE devices SET acked_seq = $1 WHERE id = $2")
-        .bind(seq)
-        .bind(device_id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM inbox WHERE device_id = $1 AND seq <= $2")
-        .bind(device_id)
-        .bind(seq)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(())
 }

@@ -69,7 +69,10 @@ impl EventService for Api {
         req: Request<AckEventsRequest>,
     ) -> Result<Response<AckEventsResponse>, Status> {
         let caller = self.caller(&req).await?;
-        delivery::ack(&self.state.db, &caller.device_id, req.get_ref().seq).await?;
+        self.state
+            .writer
+            .ack(&caller.device_id, req.get_ref().seq)
+            .await?;
         Ok(Response::new(AckEventsResponse {}))
     }
 }

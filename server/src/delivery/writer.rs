@@ -1,0 +1,231 @@
+//! Group commit: one writer task per server instance applies the hot writes (taps and acks)
+//! in batches, one transaction per batch.
+//!
+//! A request hands its job to the writer and waits for the answer. The writer takes the first
+//! waiting job, then everything else that arrived meanwhile (up to [`MAX_JOBS`]), applies them
+//! all in one transaction with set-based statements, commits once (one fsync on SQLite, one
+//! commit and at most one `NOTIFY` statement on PostgreSQL), rings the doorbells, and only then
+//! answers each job. So a request is answered only after its durable commit, the cost of a
+//! commit is shared by everything that arrived while the previous one was running, and the
+//! batch grows with the load instead of throughput being capped by fsync.
+//!
+//! A job that breaks a rule (not paired, an ack beyond the newest event) gets its own error
+//! without touching the batch. A database failure fails the whole batch: nothing of it was
+//! stored, every job in it gets an internal error, and each client's retry is safe (taps are
+//! idempotent by client id, acks by seq).
+
+use chrono::{DateTime, Utc};
+use sqlx::{AnyConnection, Row};
+use tapline_proto::v1 as pb;
+use tokio::sync::{mpsc, oneshot};
+
+use super::doorbell::Doorbell;
+use super::{append_locked, lock_devices, ring_cluster};
+use crate::auth::Caller;
+use crate::db::{self, Db};
+use crate::domain::taps::NewTap;
+use crate::error::{Error, Result};
+
+/// Most jobs in one batch.
+pub const MAX_JOBS: usize = 512;
+/// Jobs waiting for the writer before senders wait for room.
+const QUEUE: usize = 8192;
+
+/// A tap to store and deliver.
+#[derive(Debug)]
+pub struct TapJob {
+    /// The sender.
+    pub caller: Caller,
+    /// The validated tap.
+    pub new: NewTap,
+    /// When it was sent.
+    pub now: DateTime<Utc>,
+}
+
+enum Job {
+    Tap(TapJob, oneshot::Sender<Result<pb::SendTapResponse>>),
+    Ack {
+        device_id: String,
+        seq: u64,
+        reply: oneshot::Sender<Result<()>>,
+    },
+}
+
+/// The handle requests use to reach the writer; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer task on the current tokio runtime. It stops when every handle is
+    /// dropped, after finishing what was queued.
+    pub fn start(db: Db, doorbell: Doorbell) -> Writer {
+        let (jobs, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run(rx, db, doorbell));
+        Writer { jobs }
+    }
+
+    /// Stores and delivers a tap; answers after the commit.
+    pub async fn send_tap(&self, job: TapJob) -> Result<pb::SendTapResponse> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Tap(job, reply)).await?;
+        answer.await.map_err(|_| Error::CommitFailed)?
+    }
+
+    /// Acknowledges everything up to `seq` on `device_id` and forgets it. Acking an older seq
+    /// again is a no-op; acking beyond the newest event is refused.
+    pub async fn ack(&self, device_id: &str, seq: u64) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Ack {
+            device_id: device_id.to_owned(),
+            seq,
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| Error::CommitFailed)?
+    }
+
+    async fn submit(&self, job: Job) -> Result<()> {
+        self.jobs.send(job).await.map_err(|_| Error::ShuttingDown)
+    }
+}
+
+async fn run(mut rx: mpsc::Receiver<Job>, db: Db, doorbell: Doorbell) {
+    let mut jobs = Vec::with_capacity(MAX_JOBS);
+    while rx.recv_many(&mut jobs, MAX_JOBS).await > 0 {
+        apply(&db, &doorbell, std::mem::take(&mut jobs)).await;
+    }
+}
+
+/// Applies one batch in one transaction and answers every job in it.
+async fn apply(db: &Db, doorbell: &Doorbell, jobs: Vec<Job>) {
+    let mut taps = Vec::new();
+    let mut tap_replies = Vec::new();
+    let mut acks = Vec::new();
+    for job in jobs {
+        match job {
+            Job::Tap(job, reply) => {
+                taps.push(job);
+                tap_replies.push(reply);
+            }
+            Job::Ack {
+                device_id,
+                seq,
+                reply,
+            } => acks.push((device_id, seq, reply)),
+        }
+    }
+    match write(db, &taps, &acks).await {
+        Ok((tap_answers, ack_answers, ring)) => {
+            doorbell.ring(&ring);
+            for (reply, answer) in tap_replies.into_iter().zip(tap_answers) {
+                let _ = reply.send(answer);
+            }
+            for ((_, _, reply), answer) in acks.into_iter().zip(ack_answers) {
+                let _ = reply.send(answer);
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, taps = taps.len(), acks = acks.len(), "group commit failed");
+            for reply in tap_replies {
+                let _ = reply.send(Err(Error::CommitFailed));
+            }
+            for (_, _, reply) in acks {
+                let _ = reply.send(Err(Error::CommitFailed));
+            }
+        }
+    }
+}
+
+type Answers = (
+    Vec<Result<pb::SendTapResponse>>,
+    Vec<Result<()>>,
+    Vec<String>,
+);
+
+async fn write(
+    db: &Db,
+    taps: &[TapJob],
+    acks: &[(String, u64, oneshot::Sender<Result<()>>)],
+) -> Result<Answers> {
+    let mut tx = db.begin_write().await?;
+    let (tap_answers, items) = crate::taps::apply_batch(&mut tx, taps).await?;
+    // Every device row this batch writes, locked in one ordered statement after the couples.
+    let mut devices: Vec<&str> = items
+        .iter()
+        .map(|(d, _)| d.as_str())
+        .chain(acks.iter().map(|(d, _, _)| d.as_str()))
+        .collect();
+    devices.sort_unstable();
+    devices.dedup();
+    lock_devices(&mut tx, &devices).await?;
+    let ring = append_locked(&mut tx, items).await?;
+    let ack_answers = apply_acks(&mut tx, acks).await?;
+    ring_cluster(&mut tx, &ring).await?;
+    tx.commit().await?;
+    Ok((tap_answers, ack_answers, ring))
+}
+
+async fn apply_acks(
+    conn: &mut AnyConnection,
+    acks: &[(String, u64, oneshot::Sender<Result<()>>)],
+) -> Result<Vec<Result<()>>> {
+    if acks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut devices: Vec<&str> = acks.iter().map(|(d, _, _)| d.as_str()).collect();
+    devices.sort_unstable();
+    devices.dedup();
+    let sql = format!(
+        "SELECT id, acked_seq, next_seq FROM devices WHERE id IN ({})",
+        db::placeholders(1, devices.len())
+    );
+    let mut q = sqlx::query(db::built(sql)).persistent(false);
+    for d in &devices {
+        q = q.bind(*d);
+    }
+    let mut cursors = std::collections::HashMap::new();
+    for row in q.fetch_all(&mut *conn).await? {
+        let id: String = row.try_get("id")?;
+        let acked = row.try_get::<i64, _>("acked_seq")? as u64;
+        let next = row.try_get::<i64, _>("next_seq")? as u64;
+        cursors.insert(id, (acked, acked, next));
+    }
+    let mut answers = Vec::with_capacity(acks.len());
+    for (device, seq, _) in acks {
+        let Some((_, acked, next)) = cursors.get_mut(device.as_str()) else {
+            answers.push(Err(Error::Unauthenticated));
+            continue;
+        };
+        if *seq > *next {
+            answers.push(Err(Error::invalid(
+                "seq",
+                format!("must not be beyond the newest event ({next})"),
+            )));
+            continue;
+        }
+        if *seq > *acked {
+            *acked = *seq;
+        }
+        answers.push(Ok(()));
+    }
+    // One update and one prune per device that moved, whatever the number of acks.
+    for (device, (was, acked, _)) in &cursors {
+        if acked == was {
+            continue;
+        }
+        let seq = *acked as i64;
+        sqlx::query("UPDATE devices SET acked_seq = $1 WHERE id = $2")
+            .bind(seq)
+            .bind(device.as_str())
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("DELETE FROM inbox WHERE device_id = $1 AND seq <= $2")
+            .bind(device.as_str())
+            .bind(seq)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(answers)
+}
