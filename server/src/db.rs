@@ -27,10 +27,12 @@ pub enum Backend {
     Postgres,
 }
 
-/// A connection pool and its backend.
+/// A connection pool and its backend, plus the group commit's own connection.
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
+    /// One connection for the group commit, so a batch never queues behind readers.
+    batch: AnyPool,
     backend: Backend,
     url: String,
 }
@@ -59,40 +61,62 @@ impl Db {
             url.to_owned()
         };
         let options = AnyConnectOptions::from_str(&url)?;
-        let pool = match backend {
-            Backend::Sqlite => {
-                AnyPoolOptions::new()
-                    .max_connections(4)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            // WAL for concurrent readers; FULL so an acknowledged tap survives
-                            // power loss; foreign keys on; wait for the write lock, don't fail.
-                            conn.execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
-                            )
-                            .await?;
-                            Ok(())
-                        })
-                    })
-                    .connect_with(options)
-                    .await?
-            }
-            Backend::Postgres => {
-                AnyPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect_with(options)
-                    .await?
-            }
-        };
+        let pool = pool_options(backend, 4, 16)
+            .connect_with(options.clone())
+            .await?;
         match backend {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        Ok(Db { pool, backend, url })
+        let batch = pool_options(backend, 1, 1)
+            .min_connections(1)
+            .connect_with(options)
+            .await?;
+        Ok(Db {
+            pool,
+            batch,
+            backend,
+            url,
+        })
     }
 
+    /// Begins the group commit's transaction on its own connection (see [`Db::begin_write`]).
+    pub async fn begin_batch(&self) -> Result<Tx> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.batch.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.batch.begin().await?,
+        })
+    }
+}
+
+/// Pool options per backend: `sqlite` or `postgres` connections at most.
+fn pool_options(backend: Backend, sqlite: u32, postgres: u32) -> AnyPoolOptions {
+    match backend {
+        // No ping before each acquire: a broken connection fails its query, which is
+        // reported; the ping would cost every query a round trip.
+        Backend::Sqlite => AnyPoolOptions::new()
+            .max_connections(sqlite)
+            .test_before_acquire(false)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL for concurrent readers; FULL so an acknowledged tap survives power
+                    // loss; foreign keys on; wait for the write lock, don't fail.
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            }),
+        Backend::Postgres => AnyPoolOptions::new()
+            .max_connections(postgres)
+            .test_before_acquire(false)
+            .acquire_timeout(Duration::from_secs(10)),
+    }
+}
+
+impl Db {
     /// The pool, for reads and single statements.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
@@ -117,8 +141,9 @@ impl Db {
         })
     }
 
-    /// Closes the pool, waiting for connections to be returned.
+    /// Closes the pools, waiting for connections to be returned.
     pub async fn close(&self) {
+        self.batch.close().await;
         self.pool.close().await;
     }
 }
@@ -162,39 +187,97 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// SQL built at run time for a batch. Only for text made of constant SQL and [`placeholders`]:
-/// every value is bound, never spliced in.
-pub fn built(sql: String) -> sqlx::AssertSqlSafe<String> {
-    sqlx::AssertSqlSafe(sql)
+/// Whether `conn` is SQLite (for [`built`]).
+pub fn is_sqlite(conn: &sqlx::AnyConnection) -> bool {
+    conn.backend_name() == "SQLite"
 }
 
-/// `n` numbered placeholders from `$first` on, comma-separated: `$3, $4, $5`. For `IN (...)`
-/// lists and set-based statements built for a batch.
-pub fn placeholders(first: usize, n: usize) -> String {
-    let mut s = String::with_capacity(n * 5);
-    for i in first..first + n {
-        if i > first {
-            s.push_str(", ");
+/// SQL built at run time for a batch, for SQLite (`sqlite`, see [`is_sqlite`]) or PostgreSQL. Only for text made of constant SQL
+/// and [`placeholders`] used once each, in order: every value is bound, never spliced in.
+///
+/// On SQLite the numbered placeholders become plain `?`: SQLite finds a numbered parameter's
+/// name by a linear scan, so binding a statement with n of them costs O(n²), which a
+/// multi-row insert of a few thousand values turns into milliseconds.
+pub fn built(sqlite: bool, sql: String) -> sqlx::AssertSqlSafe<String> {
+    if sqlite {
+        sqlx::AssertSqlSafe(positional(&sql))
+    } else {
+        sqlx::AssertSqlSafe(sql)
+    }
+}
+
+/// `$1, $2, ...` (in order, once each) as `?`.
+fn positional(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    let mut expected = 1usize;
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            let mut n = 0usize;
+            while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                n = n * 10 + d as usize;
+                chars.next();
+            }
+            debug_assert_eq!(n, expected, "placeholders must be used once each, in order");
+            expected += 1;
+            out.push('?');
+        } else {
+            out.push(c);
         }
-        s.push('$');
-        s.push_str(&i.to_string());
+    }
+    out
+}
+
+/// A set of values passed as one JSON array parameter `$1`, whatever its size, so a batch
+/// statement has fixed text (prepared once, cached) and one bind: `IN (SELECT ...)` over the
+/// array's strings.
+pub fn json_list(sqlite: bool) -> &'static str {
+    if sqlite {
+        "SELECT value FROM json_each($1)"
+    } else {
+        "SELECT jsonb_array_elements_text($1::jsonb)"
+    }
+}
+
+/// Rows passed as one JSON array of arrays `$1`: a table source `j` whose column `value` is
+/// one row; `j.value ->> N` is its field N (text; wrap numbers in `CAST(... AS BIGINT)` and
+/// hex blobs in [`unhex`]).
+pub fn json_rows(sqlite: bool) -> &'static str {
+    if sqlite {
+        "json_each($1) AS j"
+    } else {
+        "jsonb_array_elements($1::jsonb) AS j"
+    }
+}
+
+/// `expr` (hex text) as bytes.
+pub fn unhex(sqlite: bool, expr: &str) -> String {
+    if sqlite {
+        format!("unhex({expr})")
+    } else {
+        format!("decode({expr}, 'hex')")
+    }
+}
+
+/// Lowercase hex of `bytes`, for blobs inside a JSON parameter.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
     }
     s
 }
 
-/// `rows` parenthesised tuples of `cols` numbered placeholders from `$1`, for a multi-row
-/// `VALUES`: `($1, $2), ($3, $4)`.
-pub fn value_rows(rows: usize, cols: usize) -> String {
-    let mut s = String::with_capacity(rows * cols * 5);
-    for r in 0..rows {
-        if r > 0 {
-            s.push_str(", ");
-        }
-        s.push('(');
-        s.push_str(&placeholders(1 + r * cols, cols));
-        s.push(')');
-    }
-    s
+/// `items` as the JSON array text of a batch parameter.
+pub fn json(items: Vec<serde_json::Value>) -> String {
+    serde_json::Value::Array(items).to_string()
+}
+
+/// Strings as the JSON array text of a [`json_list`] parameter.
+pub fn json_strs<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    json(items.into_iter().map(serde_json::Value::from).collect())
 }
 
 /// Microseconds since the Unix epoch, as stored.
@@ -236,10 +319,17 @@ mod tests {
     }
 
     #[test]
-    fn placeholders_are_numbered_from_the_first() {
-        assert_eq!(placeholders(3, 3), "$3, $4, $5");
-        assert_eq!(placeholders(1, 0), "");
-        assert_eq!(value_rows(2, 2), "($1, $2), ($3, $4)");
+    fn batch_parameters() {
+        assert_eq!(hex(&[0, 0xab, 0x10]), "00ab10");
+        assert_eq!(
+            json(vec![serde_json::json!(["a", 1, null])]),
+            r#"[["a",1,null]]"#
+        );
+        assert_eq!(json_strs(["x", "y\""]), r#"["x","y\""]"#);
+        assert_eq!(
+            positional("SELECT x FROM t WHERE a IN ($1, $2) AND b = $3"),
+            "SELECT x FROM t WHERE a IN (?, ?) AND b = ?"
+        );
     }
 
     #[test]

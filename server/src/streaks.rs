@@ -527,14 +527,11 @@ pub async fn record_actions(
 
 /// Loads the streak of every couple in `couples` (sorted, distinct) with five statements.
 async fn load_many(conn: &mut AnyConnection, couples: &[&str]) -> Result<HashMap<String, Pending>> {
-    let list = crate::db::placeholders(1, couples.len());
-    let bind_all = |sql: String| {
-        let mut q = sqlx::query(crate::db::built(sql)).persistent(false);
-        for c in couples {
-            q = q.bind(*c);
-        }
-        q
-    };
+    let sqlite = crate::db::is_sqlite(conn);
+    let list = crate::db::json_list(sqlite);
+    let couples_json = crate::db::json_strs(couples.iter().copied());
+    let bind_all =
+        |sql: String| sqlx::query(crate::db::built(sqlite, sql)).bind(couples_json.clone());
     let rows = bind_all(format!(
         "SELECT id, account_a, account_b, created_at_us FROM couples WHERE id IN ({list})"
     ))
@@ -557,13 +554,11 @@ async fn load_many(conn: &mut AnyConnection, couples: &[&str]) -> Result<HashMap
         .flat_map(|(s, _)| [s.a.as_str(), s.b.as_str()])
         .collect();
     let sql = format!(
-        "SELECT account_id, from_us, zone FROM zone_history WHERE account_id IN ({}) ORDER BY account_id, from_us",
-        crate::db::placeholders(1, accounts.len())
+        "SELECT account_id, from_us, zone FROM zone_history WHERE account_id IN ({list}) \
+         ORDER BY account_id, from_us"
     );
-    let mut q = sqlx::query(crate::db::built(sql)).persistent(false);
-    for a in &accounts {
-        q = q.bind(*a);
-    }
+    let q = sqlx::query(crate::db::built(sqlite, sql))
+        .bind(crate::db::json_strs(accounts.iter().copied()));
     let mut segments: HashMap<String, Vec<(DateTime<Utc>, chrono_tz::Tz)>> = HashMap::new();
     for r in q.fetch_all(&mut *conn).await? {
         let zone: String = r.try_get("zone")?;
@@ -660,58 +655,64 @@ async fn load_many(conn: &mut AnyConnection, couples: &[&str]) -> Result<HashMap
     Ok(pending)
 }
 
-/// Rows per multi-row streak write (7 parameters each).
-const STREAK_ROWS_PER_WRITE: usize = 500;
-
-/// Writes the changed day rows and every touched state row back, a few statements in all.
+/// Writes the changed day rows and every touched state row back: two statements.
 async fn save_many(conn: &mut AnyConnection, pending: &HashMap<String, Pending>) -> Result<()> {
-    let days: Vec<(&str, &DayRecord)> = pending
+    let sqlite = crate::db::is_sqlite(conn);
+    let rows = crate::db::json_rows(sqlite);
+    let days: Vec<serde_json::Value> = pending
         .iter()
-        .flat_map(|(c, p)| p.dirty.values().map(move |d| (c.as_str(), d)))
+        .flat_map(|(c, p)| {
+            p.dirty.values().map(move |d| {
+                serde_json::json!([
+                    c,
+                    day_str(d.date),
+                    d.actions_a,
+                    d.actions_b,
+                    d.status.as_str()
+                ])
+            })
+        })
         .collect();
-    for chunk in days.chunks(STREAK_ROWS_PER_WRITE) {
+    if !days.is_empty() {
         let sql = format!(
-            "INSERT INTO streak_days (couple_id, day, actions_a, actions_b, status) VALUES {} \
+            "INSERT INTO streak_days (couple_id, day, actions_a, actions_b, status) \
+             SELECT j.value ->> 0, j.value ->> 1, CAST(j.value ->> 2 AS BIGINT), \
+             CAST(j.value ->> 3 AS BIGINT), j.value ->> 4 FROM {rows} WHERE true \
              ON CONFLICT (couple_id, day) DO UPDATE SET actions_a = excluded.actions_a, \
-             actions_b = excluded.actions_b, status = excluded.status",
-            crate::db::value_rows(chunk.len(), 5)
+             actions_b = excluded.actions_b, status = excluded.status"
         );
-        let mut q = sqlx::query(crate::db::built(sql)).persistent(false);
-        for (couple, d) in chunk {
-            q = q
-                .bind(*couple)
-                .bind(day_str(d.date))
-                .bind(i64::from(d.actions_a))
-                .bind(i64::from(d.actions_b))
-                .bind(d.status.as_str());
-        }
-        q.execute(&mut *conn).await?;
+        sqlx::query(crate::db::built(sqlite, sql))
+            .bind(crate::db::json(days))
+            .execute(&mut *conn)
+            .await?;
     }
-    let states: Vec<(&str, &StreakState)> = pending
+    let states: Vec<serde_json::Value> = pending
         .iter()
-        .map(|(c, p)| (c.as_str(), &p.l.state))
+        .map(|(c, p)| {
+            let s = &p.l.state;
+            serde_json::json!([
+                c,
+                day_str(s.first_day),
+                day_str(s.settled_through),
+                s.current,
+                s.longest,
+                s.freezes,
+                i64::from(s.calm)
+            ])
+        })
         .collect();
-    for chunk in states.chunks(STREAK_ROWS_PER_WRITE) {
-        let sql = format!(
-            "INSERT INTO couple_streaks (couple_id, first_day, settled_through, current_days, longest_days, freezes, calm) \
-             VALUES {} ON CONFLICT (couple_id) DO UPDATE SET \
-             settled_through = excluded.settled_through, current_days = excluded.current_days, \
-             longest_days = excluded.longest_days, freezes = excluded.freezes, calm = excluded.calm",
-            crate::db::value_rows(chunk.len(), 7)
-        );
-        let mut q = sqlx::query(crate::db::built(sql)).persistent(false);
-        for (couple, s) in chunk {
-            q = q
-                .bind(*couple)
-                .bind(day_str(s.first_day))
-                .bind(day_str(s.settled_through))
-                .bind(i64::from(s.current))
-                .bind(i64::from(s.longest))
-                .bind(i64::from(s.freezes))
-                .bind(i64::from(s.calm));
-        }
-        q.execute(&mut *conn).await?;
-    }
+    let sql = format!(
+        "INSERT INTO couple_streaks (couple_id, first_day, settled_through, current_days, longest_days, freezes, calm) \
+         SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, CAST(j.value ->> 3 AS BIGINT), \
+         CAST(j.value ->> 4 AS BIGINT), CAST(j.value ->> 5 AS BIGINT), CAST(j.value ->> 6 AS BIGINT) \
+         FROM {rows} WHERE true ON CONFLICT (couple_id) DO UPDATE SET \
+         settled_through = excluded.settled_through, current_days = excluded.current_days, \
+         longest_days = excluded.longest_days, freezes = excluded.freezes, calm = excluded.calm"
+    );
+    sqlx::query(crate::db::built(sqlite, sql))
+        .bind(crate::db::json(states))
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

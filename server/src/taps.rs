@@ -109,6 +109,7 @@ pub async fn apply_batch(
     conn: &mut AnyConnection,
     jobs: &[TapJob],
 ) -> Result<(Vec<Result<pb::SendTapResponse>>, Vec<(String, pb::Event)>)> {
+    let sqlite = crate::db::is_sqlite(conn);
     if jobs.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
@@ -116,14 +117,9 @@ pub async fn apply_batch(
     let mut senders: Vec<&str> = jobs.iter().map(|j| j.caller.account_id.as_str()).collect();
     senders.sort_unstable();
     senders.dedup();
-    let list = db::placeholders(1, senders.len());
-    let bind_senders = |sql: String| {
-        let mut q = sqlx::query(db::built(sql)).persistent(false);
-        for a in &senders {
-            q = q.bind(*a);
-        }
-        q
-    };
+    let list = db::json_list(sqlite);
+    let senders_json = db::json_strs(senders.iter().copied());
+    let bind_senders = |sql: String| sqlx::query(db::built(sqlite, sql)).bind(senders_json.clone());
     if conn.backend_name() == "PostgreSQL" {
         // The same lock every writer of a couple's streak takes first (see `lock_couple`).
         bind_senders(format!(
@@ -148,13 +144,10 @@ pub async fn apply_batch(
     if !members.is_empty() {
         let ids: Vec<&str> = members.keys().map(String::as_str).collect();
         let sql = format!(
-            "SELECT id, account_id FROM devices WHERE account_id IN ({}) AND revoked_at_us IS NULL ORDER BY id",
-            db::placeholders(1, ids.len())
+            "SELECT id, account_id FROM devices WHERE account_id IN ({list}) \
+             AND revoked_at_us IS NULL ORDER BY id"
         );
-        let mut q = sqlx::query(db::built(sql)).persistent(false);
-        for id in &ids {
-            q = q.bind(*id);
-        }
+        let q = sqlx::query(db::built(sqlite, sql)).bind(db::json_strs(ids.iter().copied()));
         for row in q.fetch_all(&mut *conn).await? {
             devices
                 .entry(row.try_get("account_id")?)
@@ -258,41 +251,49 @@ fn new_tap(caller: &Caller, new: &NewTap, now: chrono::DateTime<chrono::Utc>) ->
     }
 }
 
-/// Rows per multi-row tap `INSERT` (9 parameters each).
-const TAP_ROWS_PER_INSERT: usize = 500;
-
-/// Inserts the taps, skipping any already stored under (device, client id); returns the ids
-/// of those inserted.
+/// Inserts the taps in one statement, skipping any already stored under (device, client id);
+/// returns the ids of those inserted.
 async fn insert_taps(
     conn: &mut AnyConnection,
     jobs: &[TapJob],
     members: &HashMap<String, AccountRow>,
     stored: &[(usize, pb::Tap)],
 ) -> Result<HashSet<String>> {
+    let sqlite = db::is_sqlite(conn);
     let mut inserted = HashSet::with_capacity(stored.len());
-    for chunk in stored.chunks(TAP_ROWS_PER_INSERT) {
-        let sql = format!(
-            "INSERT INTO taps (id, couple_id, sender_account_id, sender_device_id, client_tap_id, kind, rhythm, note, created_at_us) \
-             VALUES {} ON CONFLICT (sender_device_id, client_tap_id) DO NOTHING RETURNING id",
-            db::value_rows(chunk.len(), 9)
-        );
-        let mut q = sqlx::query(db::built(sql)).persistent(false);
-        for (i, tap) in chunk {
-            let couple_id = members[&jobs[*i].caller.account_id].couple_id.clone();
-            q = q
-                .bind(tap.tap_id.as_str())
-                .bind(couple_id)
-                .bind(tap.sender_account_id.as_str())
-                .bind(tap.sender_device_id.as_str())
-                .bind(tap.client_tap_id.as_str())
-                .bind(i64::from(tap.kind))
-                .bind(tap.rhythm.as_ref().map(Message::encode_to_vec))
-                .bind(tap.note.as_str())
-                .bind(to_us(jobs[*i].now));
-        }
-        for row in q.fetch_all(&mut *conn).await? {
-            inserted.insert(row.try_get::<String, _>("id")?);
-        }
+    if stored.is_empty() {
+        return Ok(inserted);
+    }
+    let rows = stored
+        .iter()
+        .map(|(i, tap)| {
+            serde_json::json!([
+                tap.tap_id,
+                members[&jobs[*i].caller.account_id].couple_id,
+                tap.sender_account_id,
+                tap.sender_device_id,
+                tap.client_tap_id,
+                tap.kind,
+                tap.rhythm.as_ref().map(|r| db::hex(&r.encode_to_vec())),
+                tap.note,
+                to_us(jobs[*i].now)
+            ])
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO taps (id, couple_id, sender_account_id, sender_device_id, client_tap_id, kind, rhythm, note, created_at_us) \
+         SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, \
+         CAST(j.value ->> 5 AS BIGINT), {}, j.value ->> 7, CAST(j.value ->> 8 AS BIGINT) FROM {} \
+         WHERE true ON CONFLICT (sender_device_id, client_tap_id) DO NOTHING RETURNING id",
+        db::unhex(sqlite, "j.value ->> 6"),
+        db::json_rows(sqlite)
+    );
+    for row in sqlx::query(db::built(sqlite, sql))
+        .bind(db::json(rows))
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        inserted.insert(row.try_get::<String, _>("id")?);
     }
     Ok(inserted)
 }

@@ -32,7 +32,7 @@ pub async fn notify(conn: &mut AnyConnection, devices: &[String]) -> Result<()> 
         .map(|i| format!("pg_notify($1, ${})", i + 2))
         .collect();
     let sql = format!("SELECT {}", calls.join(", "));
-    let mut q = sqlx::query(crate::db::built(sql)).bind(CHANNEL);
+    let mut q = sqlx::query(crate::db::built(false, sql)).bind(CHANNEL);
     for c in chunks {
         q = q.bind(c);
     }

@@ -46,9 +46,6 @@ pub async fn account_devices(conn: &mut AnyConnection, account_id: &str) -> Resu
         .collect()
 }
 
-/// Rows per multi-row inbox `INSERT` (5 parameters each, well under both databases' limits).
-const INBOX_ROWS_PER_INSERT: usize = 500;
-
 /// Appends each `(device, event)` to that device's inbox, in order per device, and returns the
 /// devices to ring after commit (see [`ring_cluster`] for other instances). The device rows
 /// are locked first, in id order.
@@ -72,13 +69,12 @@ pub async fn lock_devices(conn: &mut AnyConnection, devices: &[&str]) -> Result<
     }
     let sql = format!(
         "SELECT id FROM devices WHERE id IN ({}) ORDER BY id FOR UPDATE",
-        db::placeholders(1, devices.len())
+        db::json_list(false)
     );
-    let mut q = sqlx::query(db::built(sql)).persistent(false);
-    for d in devices {
-        q = q.bind(*d);
-    }
-    q.execute(&mut *conn).await?;
+    sqlx::query(db::built(false, sql))
+        .bind(db::json_strs(devices.iter().copied()))
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -91,13 +87,13 @@ pub async fn ring_cluster(conn: &mut AnyConnection, devices: &[String]) -> Resul
     cluster::notify(conn, devices).await
 }
 
-/// [`append_all`] for device rows the caller has locked already. Set-based, whatever the
-/// number of items: one statement bumps every device's `next_seq` and returns it, then
-/// multi-row inserts write the rows.
+/// [`append_all`] for device rows the caller has locked already. Two statements whatever the
+/// number of items: one bumps every device's `next_seq` and returns it, one inserts the rows.
 pub async fn append_locked(
     conn: &mut AnyConnection,
     mut items: Vec<(String, Event)>,
 ) -> Result<Vec<String>> {
+    let sqlite = crate::db::is_sqlite(conn);
     if items.is_empty() {
         return Ok(Vec::new());
     }
@@ -110,23 +106,22 @@ pub async fn append_locked(
             _ => counts.push((device.as_str(), 1)),
         }
     }
-    let mut case = String::with_capacity(counts.len() * 20);
-    for i in 0..counts.len() {
-        case.push_str(&format!(" WHEN ${} THEN ${}", 2 * i + 1, 2 * i + 2));
-    }
-    let sql = format!(
-        "UPDATE devices SET next_seq = next_seq + CASE id{case} ELSE 0 END WHERE id IN ({}) \
-         RETURNING id, next_seq",
-        db::placeholders(2 * counts.len() + 1, counts.len())
+    let counts_json = db::json(
+        counts
+            .iter()
+            .map(|(d, n)| serde_json::json!([d, n]))
+            .collect(),
     );
-    let mut q = sqlx::query(db::built(sql)).persistent(false);
-    for (d, n) in &counts {
-        q = q.bind(*d).bind(*n);
-    }
-    for (d, _) in &counts {
-        q = q.bind(*d);
-    }
-    let rows = q.fetch_all(&mut *conn).await?;
+    let sql = format!(
+        "UPDATE devices SET next_seq = next_seq + v.n FROM \
+         (SELECT j.value ->> 0 AS dev, CAST(j.value ->> 1 AS BIGINT) AS n FROM {}) AS v \
+         WHERE devices.id = v.dev RETURNING id, next_seq",
+        db::json_rows(sqlite)
+    );
+    let rows = sqlx::query(db::built(sqlite, sql))
+        .bind(counts_json)
+        .fetch_all(&mut *conn)
+        .await?;
     let mut last: HashMap<String, i64> = HashMap::with_capacity(rows.len());
     for row in &rows {
         last.insert(row.try_get("id")?, row.try_get("next_seq")?);
@@ -140,28 +135,33 @@ pub async fn append_locked(
         next.insert(d, newest - n + 1);
     }
     let rung: Vec<String> = counts.iter().map(|(d, _)| (*d).to_owned()).collect();
-    for chunk in items.chunks(INBOX_ROWS_PER_INSERT) {
-        let sql = format!(
-            "INSERT INTO inbox (device_id, seq, event_id, payload, created_at_us) VALUES {}",
-            db::value_rows(chunk.len(), 5)
-        );
-        let mut q = sqlx::query(db::built(sql)).persistent(false);
-        for (device_id, event) in chunk {
-            let seq = next.get_mut(device_id.as_str()).expect("counted above");
-            let created_at_us = event
-                .created_at
-                .as_ref()
-                .map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1000);
-            q = q
-                .bind(device_id.as_str())
-                .bind(*seq)
-                .bind(event.event_id.as_str())
-                .bind(event.encode_to_vec())
-                .bind(created_at_us);
-            *seq += 1;
-        }
-        q.execute(&mut *conn).await?;
+    let mut rows = Vec::with_capacity(items.len());
+    for (device_id, event) in &items {
+        let seq = next.get_mut(device_id.as_str()).expect("counted above");
+        let created_at_us = event
+            .created_at
+            .as_ref()
+            .map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1000);
+        rows.push(serde_json::json!([
+            device_id,
+            *seq,
+            event.event_id,
+            db::hex(&event.encode_to_vec()),
+            created_at_us
+        ]));
+        *seq += 1;
     }
+    let sql = format!(
+        "INSERT INTO inbox (device_id, seq, event_id, payload, created_at_us) \
+         SELECT j.value ->> 0, CAST(j.value ->> 1 AS BIGINT), j.value ->> 2, {}, \
+         CAST(j.value ->> 4 AS BIGINT) FROM {}",
+        db::unhex(sqlite, "j.value ->> 3"),
+        db::json_rows(sqlite)
+    );
+    sqlx::query(db::built(sqlite, sql))
+        .bind(db::json(rows))
+        .execute(&mut *conn)
+        .await?;
     Ok(rung)
 }
 

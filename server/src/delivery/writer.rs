@@ -116,7 +116,15 @@ async fn apply(db: &Db, doorbell: &Doorbell, jobs: Vec<Job>) {
             } => acks.push((device_id, seq, reply)),
         }
     }
-    match write(db, &taps, &acks).await {
+    let started = std::time::Instant::now();
+    let result = write(db, &taps, &acks).await;
+    tracing::debug!(
+        taps = taps.len(),
+        acks = acks.len(),
+        micros = started.elapsed().as_micros() as u64,
+        "batch committed"
+    );
+    match result {
         Ok((tap_answers, ack_answers, ring)) => {
             doorbell.ring(&ring);
             for (reply, answer) in tap_replies.into_iter().zip(tap_answers) {
@@ -149,8 +157,11 @@ async fn write(
     taps: &[TapJob],
     acks: &[(String, u64, oneshot::Sender<Result<()>>)],
 ) -> Result<Answers> {
-    let mut tx = db.begin_write().await?;
+    let t0 = std::time::Instant::now();
+    let mut tx = db.begin_batch().await?;
+    let t1 = t0.elapsed().as_micros() as u64;
     let (tap_answers, items) = crate::taps::apply_batch(&mut tx, taps).await?;
+    let t2 = t0.elapsed().as_micros() as u64;
     // Every device row this batch writes, locked in one ordered statement after the couples.
     let mut devices: Vec<&str> = items
         .iter()
@@ -161,9 +172,19 @@ async fn write(
     devices.dedup();
     lock_devices(&mut tx, &devices).await?;
     let ring = append_locked(&mut tx, items).await?;
+    let t3 = t0.elapsed().as_micros() as u64;
     let ack_answers = apply_acks(&mut tx, acks).await?;
+    let t4 = t0.elapsed().as_micros() as u64;
     ring_cluster(&mut tx, &ring).await?;
     tx.commit().await?;
+    tracing::debug!(
+        t1,
+        t2,
+        t3,
+        t4,
+        t5 = t0.elapsed().as_micros() as u64,
+        "phases"
+    );
     Ok((tap_answers, ack_answers, ring))
 }
 
@@ -171,6 +192,7 @@ async fn apply_acks(
     conn: &mut AnyConnection,
     acks: &[(String, u64, oneshot::Sender<Result<()>>)],
 ) -> Result<Vec<Result<()>>> {
+    let sqlite = crate::db::is_sqlite(conn);
     if acks.is_empty() {
         return Ok(Vec::new());
     }
@@ -179,12 +201,9 @@ async fn apply_acks(
     devices.dedup();
     let sql = format!(
         "SELECT id, acked_seq, next_seq FROM devices WHERE id IN ({})",
-        db::placeholders(1, devices.len())
+        db::json_list(sqlite)
     );
-    let mut q = sqlx::query(db::built(sql)).persistent(false);
-    for d in &devices {
-        q = q.bind(*d);
-    }
+    let q = sqlx::query(db::built(sqlite, sql)).bind(db::json_strs(devices.iter().copied()));
     let mut cursors = std::collections::HashMap::new();
     for row in q.fetch_all(&mut *conn).await? {
         let id: String = row.try_get("id")?;
@@ -210,22 +229,42 @@ async fn apply_acks(
         }
         answers.push(Ok(()));
     }
-    // One update and one prune per device that moved, whatever the number of acks.
-    for (device, (was, acked, _)) in &cursors {
-        if acked == was {
-            continue;
-        }
-        let seq = *acked as i64;
-        sqlx::query("UPDATE devices SET acked_seq = $1 WHERE id = $2")
-            .bind(seq)
-            .bind(device.as_str())
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("DELETE FROM inbox WHERE device_id = $1 AND seq <= $2")
-            .bind(device.as_str())
-            .bind(seq)
-            .execute(&mut *conn)
-            .await?;
+    // One update and one prune for every device that moved, whatever the number of acks.
+    let moved: Vec<serde_json::Value> = cursors
+        .iter()
+        .filter(|(_, (was, acked, _))| acked != was)
+        .map(|(d, (_, acked, _))| serde_json::json!([d, *acked as i64]))
+        .collect();
+    if moved.is_empty() {
+        return Ok(answers);
     }
+    let moved = db::json(moved);
+    let rows = db::json_rows(sqlite);
+    let sql = format!(
+        "UPDATE devices SET acked_seq = v.upto FROM \
+         (SELECT j.value ->> 0 AS dev, CAST(j.value ->> 1 AS BIGINT) AS upto FROM {rows}) AS v \
+         WHERE devices.id = v.dev"
+    );
+    sqlx::query(db::built(sqlite, sql))
+        .bind(moved.clone())
+        .execute(&mut *conn)
+        .await?;
+    // Acked rows are forgotten: an index range per device.
+    let sql = if sqlite {
+        format!(
+            "DELETE FROM inbox WHERE rowid IN (SELECT i.rowid FROM {rows} \
+             JOIN inbox i ON i.device_id = j.value ->> 0 AND i.seq <= CAST(j.value ->> 1 AS BIGINT))"
+        )
+    } else {
+        format!(
+            "DELETE FROM inbox i USING \
+             (SELECT j.value ->> 0 AS dev, CAST(j.value ->> 1 AS BIGINT) AS upto FROM {rows}) AS v \
+             WHERE i.device_id = v.dev AND i.seq <= v.upto"
+        )
+    };
+    sqlx::query(db::built(sqlite, sql))
+        .bind(moved)
+        .execute(&mut *conn)
+        .await?;
     Ok(answers)
 }
