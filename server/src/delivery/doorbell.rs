@@ -1,11 +1,26 @@
-//! The in-process doorbell: after a commit, the devices that got inbox rows are rung. A ring only
-//! means "read your inbox again"; it never carries an event, so a lost ring loses nothing.
+//! The in-process doorbell: after a commit, the devices that got inbox rows are rung.
+//!
+//! A plain ring means "read your inbox again". A delivery also leaves the committed events (with
+//! their seqs) in the stream's small mailbox, so a stream that is up to date sends them without
+//! reading the database; on a gap, an overflowing mailbox or a plain ring it reads the inbox as
+//! before. The inbox stays the truth: a lost ring or mailbox loses nothing.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use tapline_proto::v1::Event;
 use tokio::sync::{Notify, watch};
+
+/// Events a stream's mailbox holds before it falls back to reading the inbox.
+const MAILBOX: usize = 32;
+
+/// Committed events waiting for a stream, or a note that it must read its inbox.
+#[derive(Debug, Default)]
+struct Mailbox {
+    events: Vec<Event>,
+    stale: bool,
+}
 
 /// Why a live stream was ended by the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +47,7 @@ struct Inner {
 struct Slot {
     generation: u64,
     notify: Arc<Notify>,
+    mailbox: Arc<Mutex<Mailbox>>,
     end: watch::Sender<Option<Displaced>>,
 }
 
@@ -42,6 +58,7 @@ pub struct Subscription {
     device_id: String,
     generation: u64,
     notify: Arc<Notify>,
+    mailbox: Arc<Mutex<Mailbox>>,
     end: watch::Receiver<Option<Displaced>>,
 }
 
@@ -51,9 +68,11 @@ impl Doorbell {
         let generation = self.inner.generation.fetch_add(1, Ordering::Relaxed);
         let notify = Arc::new(Notify::new());
         let (end_tx, end_rx) = watch::channel(None);
+        let mailbox = Arc::new(Mutex::new(Mailbox::default()));
         let slot = Slot {
             generation,
             notify: notify.clone(),
+            mailbox: mailbox.clone(),
             end: end_tx,
         };
         let old = self.lock().insert(device_id.to_owned(), slot);
@@ -65,7 +84,27 @@ impl Doorbell {
             device_id: device_id.to_owned(),
             generation,
             notify,
+            mailbox,
             end: end_rx,
+        }
+    }
+
+    /// Rings each device with a live stream here and leaves it the committed events (`items`
+    /// numbered, in seq order per device).
+    pub fn deliver(&self, items: &[(String, Event)]) {
+        let slots = self.lock();
+        for (id, event) in items {
+            if let Some(slot) = slots.get(id) {
+                {
+                    let mut mb = lock(&slot.mailbox);
+                    if mb.events.len() < MAILBOX {
+                        mb.events.push(event.clone());
+                    } else {
+                        mb.stale = true;
+                    }
+                }
+                slot.notify.notify_one();
+            }
         }
     }
 
@@ -74,6 +113,7 @@ impl Doorbell {
         let slots = self.lock();
         for id in device_ids {
             if let Some(slot) = slots.get(id) {
+                lock(&slot.mailbox).stale = true;
                 // Stores a permit when the stream is busy, so a ring during a read is not lost.
                 slot.notify.notify_one();
             }
@@ -83,6 +123,7 @@ impl Doorbell {
     /// Rings every live stream here (after a lost cross-instance doorbell: re-read, lose nothing).
     pub fn ring_all(&self) {
         for slot in self.lock().values() {
+            lock(&slot.mailbox).stale = true;
             slot.notify.notify_one();
         }
     }
@@ -104,10 +145,26 @@ impl Doorbell {
     }
 }
 
+fn lock(mailbox: &Mutex<Mailbox>) -> std::sync::MutexGuard<'_, Mailbox> {
+    mailbox.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Subscription {
     /// Waits for the next ring (returns at once if one came since the last wait).
     pub async fn rung(&self) {
         self.notify.notified().await;
+    }
+
+    /// Takes the delivered events; `None` when the inbox must be read instead (a plain ring
+    /// or an overflow since the last take).
+    pub fn take(&self) -> Option<Vec<Event>> {
+        let mut mb = lock(&self.mailbox);
+        let events = std::mem::take(&mut mb.events);
+        if std::mem::take(&mut mb.stale) {
+            None
+        } else {
+            Some(events)
+        }
     }
 
     /// Waits until this stream is displaced or revoked, and says why.
@@ -157,6 +214,27 @@ mod tests {
         assert_eq!(bell.live_streams(), 1, "the newer registration stays");
         drop(second);
         assert_eq!(bell.live_streams(), 0);
+    }
+
+    #[tokio::test]
+    async fn deliveries_wait_in_the_mailbox_until_it_overflows() {
+        let bell = Doorbell::default();
+        let sub = bell.subscribe("d1");
+        let event = |seq| Event {
+            seq,
+            ..Default::default()
+        };
+        bell.deliver(&[("d1".into(), event(1)), ("d2".into(), event(1))]);
+        sub.rung().await;
+        let got: Vec<u64> = sub.take().unwrap().iter().map(|e| e.seq).collect();
+        assert_eq!(got, [1]);
+        let many: Vec<_> = (2..=40).map(|s| ("d1".to_string(), event(s))).collect();
+        bell.deliver(&many);
+        assert!(sub.take().is_none(), "an overflow means: read the inbox");
+        bell.deliver(&[("d1".into(), event(41))]);
+        bell.ring([&"d1".to_string()]);
+        assert!(sub.take().is_none(), "a plain ring means: read the inbox");
+        assert_eq!(sub.take().unwrap().len(), 0);
     }
 
     #[tokio::test]

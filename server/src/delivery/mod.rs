@@ -46,13 +46,24 @@ pub async fn account_devices(conn: &mut AnyConnection, account_id: &str) -> Resu
         .collect()
 }
 
-/// Appends each `(device, event)` to that device's inbox, in order per device, and returns the
-/// devices to ring after commit (see [`ring_cluster`] for other instances). The device rows
-/// are locked first, in id order.
-pub async fn append_all(
-    conn: &mut AnyConnection,
-    items: Vec<(String, Event)>,
-) -> Result<Vec<String>> {
+/// Events appended in a transaction: numbered, sorted by device and seq; to hand to the
+/// doorbell after commit ([`doorbell::Doorbell::deliver`]).
+#[derive(Debug, Default)]
+pub struct Appended(pub Vec<(String, Event)>);
+
+impl Appended {
+    /// The devices that got events, each once.
+    pub fn devices(&self) -> Vec<String> {
+        let mut d: Vec<String> = self.0.iter().map(|(d, _)| d.clone()).collect();
+        d.dedup();
+        d
+    }
+}
+
+/// Appends each `(device, event)` to that device's inbox, in order per device, and returns
+/// them numbered, to deliver after commit (see [`ring_cluster`] for other instances). The
+/// device rows are locked first, in id order.
+pub async fn append_all(conn: &mut AnyConnection, items: Vec<(String, Event)>) -> Result<Appended> {
     let mut devices: Vec<&str> = items.iter().map(|(d, _)| d.as_str()).collect();
     devices.sort_unstable();
     devices.dedup();
@@ -92,10 +103,10 @@ pub async fn ring_cluster(conn: &mut AnyConnection, devices: &[String]) -> Resul
 pub async fn append_locked(
     conn: &mut AnyConnection,
     mut items: Vec<(String, Event)>,
-) -> Result<Vec<String>> {
+) -> Result<Appended> {
     let sqlite = crate::db::is_sqlite(conn);
     if items.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Appended::default());
     }
     // Stable: each device's events keep their order.
     items.sort_by(|a, b| a.0.cmp(&b.0));
@@ -134,10 +145,11 @@ pub async fn append_locked(
             .ok_or_else(|| Error::Corrupt(format!("device {d} vanished during append")))?;
         next.insert(d, newest - n + 1);
     }
-    let rung: Vec<String> = counts.iter().map(|(d, _)| (*d).to_owned()).collect();
     let mut rows = Vec::with_capacity(items.len());
+    let mut seqs = Vec::with_capacity(items.len());
     for (device_id, event) in &items {
         let seq = next.get_mut(device_id.as_str()).expect("counted above");
+        seqs.push(*seq as u64);
         let created_at_us = event
             .created_at
             .as_ref()
@@ -162,7 +174,10 @@ pub async fn append_locked(
         .bind(db::json(rows))
         .execute(&mut *conn)
         .await?;
-    Ok(rung)
+    for ((_, event), seq) in items.iter_mut().zip(seqs) {
+        event.seq = seq;
+    }
+    Ok(Appended(items))
 }
 
 /// Appends `items` to their devices' inboxes, commits, and only then rings the doorbells: the
@@ -172,10 +187,10 @@ pub async fn commit(
     mut tx: crate::db::Tx,
     items: Vec<(String, Event)>,
 ) -> Result<()> {
-    let ring = append_all(&mut tx, items).await?;
-    ring_cluster(&mut tx, &ring).await?;
+    let appended = append_all(&mut tx, items).await?;
+    ring_cluster(&mut tx, &appended.devices()).await?;
     tx.commit().await?;
-    state.doorbell.ring(&ring);
+    state.doorbell.deliver(&appended.0);
     Ok(())
 }
 

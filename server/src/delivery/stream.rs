@@ -87,17 +87,15 @@ impl Pump {
         }
         let heartbeat = state.settings.heartbeat;
         let mut caught_up = false;
+        let mut read = true;
         loop {
             // Drain everything after the cursor.
-            loop {
+            while read {
                 let batch = read_after(&state.db, &device, cursor_seq, MAX_BATCH).await?;
-                let full = batch.len() as u32 == MAX_BATCH;
+                read = batch.len() as u32 == MAX_BATCH;
                 for event in batch {
                     cursor_seq = event.seq;
                     self.send(event).await?;
-                }
-                if !full {
-                    break;
                 }
             }
             if !caught_up {
@@ -111,7 +109,26 @@ impl Pump {
                 self.send(marker).await?;
             }
             tokio::select! {
-                _ = self.subscription.rung() => {}
+                _ = self.subscription.rung() => {
+                    // Committed events handed over directly when they follow the cursor;
+                    // otherwise read the inbox.
+                    match self.subscription.take() {
+                        None => read = true,
+                        Some(events) => {
+                            for event in events {
+                                if event.seq <= cursor_seq {
+                                    continue;
+                                }
+                                if event.seq != cursor_seq + 1 {
+                                    read = true;
+                                    break;
+                                }
+                                cursor_seq = event.seq;
+                                self.send(event).await?;
+                            }
+                        }
+                    }
+                }
                 _ = tokio::time::sleep(heartbeat) => {
                     let now = state.clock.now();
                     let beat = new_event(

@@ -20,7 +20,7 @@ use tapline_proto::v1 as pb;
 use tokio::sync::{mpsc, oneshot};
 
 use super::doorbell::Doorbell;
-use super::{append_locked, lock_devices, ring_cluster};
+use super::{Appended, append_locked, lock_devices, ring_cluster};
 use crate::auth::Caller;
 use crate::db::{self, Db};
 use crate::domain::taps::NewTap;
@@ -125,8 +125,8 @@ async fn apply(db: &Db, doorbell: &Doorbell, jobs: Vec<Job>) {
         "batch committed"
     );
     match result {
-        Ok((tap_answers, ack_answers, ring)) => {
-            doorbell.ring(&ring);
+        Ok((tap_answers, ack_answers, appended)) => {
+            doorbell.deliver(&appended.0);
             for (reply, answer) in tap_replies.into_iter().zip(tap_answers) {
                 let _ = reply.send(answer);
             }
@@ -146,22 +146,15 @@ async fn apply(db: &Db, doorbell: &Doorbell, jobs: Vec<Job>) {
     }
 }
 
-type Answers = (
-    Vec<Result<pb::SendTapResponse>>,
-    Vec<Result<()>>,
-    Vec<String>,
-);
+type Answers = (Vec<Result<pb::SendTapResponse>>, Vec<Result<()>>, Appended);
 
 async fn write(
     db: &Db,
     taps: &[TapJob],
     acks: &[(String, u64, oneshot::Sender<Result<()>>)],
 ) -> Result<Answers> {
-    let t0 = std::time::Instant::now();
     let mut tx = db.begin_batch().await?;
-    let t1 = t0.elapsed().as_micros() as u64;
     let (tap_answers, items) = crate::taps::apply_batch(&mut tx, taps).await?;
-    let t2 = t0.elapsed().as_micros() as u64;
     // Every device row this batch writes, locked in one ordered statement after the couples.
     let mut devices: Vec<&str> = items
         .iter()
@@ -171,21 +164,11 @@ async fn write(
     devices.sort_unstable();
     devices.dedup();
     lock_devices(&mut tx, &devices).await?;
-    let ring = append_locked(&mut tx, items).await?;
-    let t3 = t0.elapsed().as_micros() as u64;
+    let appended = append_locked(&mut tx, items).await?;
     let ack_answers = apply_acks(&mut tx, acks).await?;
-    let t4 = t0.elapsed().as_micros() as u64;
-    ring_cluster(&mut tx, &ring).await?;
+    ring_cluster(&mut tx, &appended.devices()).await?;
     tx.commit().await?;
-    tracing::debug!(
-        t1,
-        t2,
-        t3,
-        t4,
-        t5 = t0.elapsed().as_micros() as u64,
-        "phases"
-    );
-    Ok((tap_answers, ack_answers, ring))
+    Ok((tap_answers, ack_answers, appended))
 }
 
 async fn apply_acks(
