@@ -12,6 +12,7 @@ on_both_databases!(
     a_cut_stream_resumes_from_the_last_ack,
     a_new_stream_displaces_the_old_one,
     fetch_pages_through_the_same_events,
+    a_burst_from_many_senders_arrives_once_in_order,
 );
 
 fn generous() -> Settings {
@@ -279,5 +280,76 @@ async fn partners_on_two_instances_get_each_others_taps() {
     drop((bob_events, watch_events));
     let _ = stop.send(());
     task.await.unwrap().unwrap();
+    server.finish().await;
+}
+
+/// Many taps at once from several devices of two couples share group commits: each arrives
+/// exactly once on each recipient stream, numbered without gaps, each couple's taps only to
+/// that couple, and every one counts for the streak.
+async fn a_burst_from_many_senders_arrives_once_in_order(backend: Backend) {
+    let Some(server) = TestServer::start_with(
+        backend,
+        Settings {
+            jobs_every: None,
+            ..generous()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let one = server.couple().await;
+    let two = server.couple().await;
+    let (mut bob_one, _) = one.bob.subscribe_caught_up(0).await;
+    let (mut bob_two, _) = two.bob.subscribe_caught_up(0).await;
+    let mut sends = Vec::new();
+    for (device, prefix, n) in [
+        (&one.alice, "one-phone", 15),
+        (&one.alice_watch, "one-watch", 5),
+        (&two.alice, "two-phone", 20),
+    ] {
+        for i in 0..n {
+            let device = device.clone();
+            let note = format!("{prefix}-{i}");
+            sends.push(tokio::spawn(async move {
+                device.tap(pb::TapKind::Tap, &note).await.unwrap()
+            }));
+        }
+    }
+    for s in sends {
+        assert!(!s.await.unwrap().duplicate);
+    }
+    for (events, prefix) in [(&mut bob_one, "one-"), (&mut bob_two, "two-")] {
+        let mut notes = std::collections::BTreeSet::new();
+        let mut last_seq = None;
+        for _ in 0..20 {
+            let (event, got) = events.next_tap().await;
+            let note = got.tap.unwrap().note;
+            assert!(note.starts_with(prefix), "{note} reached the wrong couple");
+            assert!(notes.insert(note.clone()), "{note} arrived twice");
+            if let Some(last) = last_seq {
+                assert_eq!(event.seq, last + 1, "seqs have no gaps");
+            }
+            last_seq = Some(event.seq);
+        }
+        assert_eq!(notes.len(), 20);
+    }
+    let streak = tapline_proto::v1::streak_service_client::StreakServiceClient::new(
+        one.bob.authed_channel(),
+    )
+    .get_streak(pb::GetStreakRequest {})
+    .await
+    .unwrap()
+    .into_inner()
+    .streak
+    .unwrap();
+    assert_eq!(
+        streak.partner_today.unwrap().actions,
+        20,
+        "every tap counts for the streak"
+    );
+    // Nothing more: a marker from the other side arrives next.
+    one.alice.tap(pb::TapKind::Hug, "marker").await.unwrap();
+    assert_eq!(bob_one.next_tap().await.1.tap.unwrap().note, "marker");
     server.finish().await;
 }
