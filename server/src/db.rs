@@ -31,8 +31,7 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
-    /// One connection for the group commit, so a batch never queues behind readers.
-    batch: AnyPool,
+    options: AnyConnectOptions,
     backend: Backend,
     url: String,
 }
@@ -68,23 +67,27 @@ impl Db {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        let batch = pool_options(backend, 1, 1)
-            .min_connections(1)
-            .connect_with(options)
-            .await?;
         Ok(Db {
             pool,
-            batch,
+            options,
             backend,
             url,
         })
     }
 
-    /// Begins the group commit's transaction on its own connection (see [`Db::begin_write`]).
-    pub async fn begin_batch(&self) -> Result<Tx> {
+    /// A pool of one connection for the group commit, opened on the calling runtime, so a
+    /// batch never queues behind readers for a connection.
+    pub async fn open_batch_pool(&self) -> Result<AnyPool> {
+        Ok(pool_options(self.backend, 1, 1)
+            .connect_with(self.options.clone())
+            .await?)
+    }
+
+    /// Begins a write transaction on `pool` (see [`Db::begin_write`]).
+    pub async fn begin_on(&self, pool: &AnyPool) -> Result<Tx> {
         Ok(match self.backend {
-            Backend::Sqlite => self.batch.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.batch.begin().await?,
+            Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => pool.begin().await?,
         })
     }
 }
@@ -143,7 +146,6 @@ impl Db {
 
     /// Closes the pools, waiting for connections to be returned.
     pub async fn close(&self) {
-        self.batch.close().await;
         self.pool.close().await;
     }
 }

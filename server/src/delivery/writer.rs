@@ -15,7 +15,7 @@
 //! idempotent by client id, acks by seq).
 
 use chrono::{DateTime, Utc};
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, AnyPool, Row};
 use tapline_proto::v1 as pb;
 use tokio::sync::{mpsc, oneshot};
 
@@ -58,11 +58,26 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task on the current tokio runtime. It stops when every handle is
+    /// Starts the writer on its own thread and runtime, with its own database connection: a
+    /// batch is a chain of round trips to the database, and on the request runtime each of
+    /// them would wait behind every ready request task. It stops when every handle is
     /// dropped, after finishing what was queued.
     pub fn start(db: Db, doorbell: Doorbell) -> Writer {
         let (jobs, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(rx, db, doorbell));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        match runtime {
+            Ok(runtime) => {
+                let spawned = std::thread::Builder::new()
+                    .name("tapline-writer".into())
+                    .spawn(move || runtime.block_on(run(rx, db, doorbell)));
+                if let Err(e) = spawned {
+                    tracing::error!(error = %e, "cannot start the group commit thread");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot start the group commit runtime"),
+        }
         Writer { jobs }
     }
 
@@ -93,13 +108,24 @@ impl Writer {
 
 async fn run(mut rx: mpsc::Receiver<Job>, db: Db, doorbell: Doorbell) {
     let mut jobs = Vec::with_capacity(MAX_JOBS);
+    let mut pool: Option<AnyPool> = None;
     while rx.recv_many(&mut jobs, MAX_JOBS).await > 0 {
-        apply(&db, &doorbell, std::mem::take(&mut jobs)).await;
+        let jobs = std::mem::take(&mut jobs);
+        if pool.is_none() {
+            match db.open_batch_pool().await {
+                Ok(p) => pool = Some(p),
+                Err(e) => tracing::error!(error = %e, "group commit: cannot connect"),
+            }
+        }
+        apply(&db, pool.as_ref(), &doorbell, jobs).await;
+    }
+    if let Some(pool) = pool {
+        pool.close().await;
     }
 }
 
 /// Applies one batch in one transaction and answers every job in it.
-async fn apply(db: &Db, doorbell: &Doorbell, jobs: Vec<Job>) {
+async fn apply(db: &Db, pool: Option<&AnyPool>, doorbell: &Doorbell, jobs: Vec<Job>) {
     let mut taps = Vec::new();
     let mut tap_replies = Vec::new();
     let mut acks = Vec::new();
@@ -117,7 +143,10 @@ async fn apply(db: &Db, doorbell: &Doorbell, jobs: Vec<Job>) {
         }
     }
     let started = std::time::Instant::now();
-    let result = write(db, &taps, &acks).await;
+    let result = match pool {
+        Some(pool) => write(db, pool, &taps, &acks).await,
+        None => Err(Error::CommitFailed),
+    };
     tracing::debug!(
         taps = taps.len(),
         acks = acks.len(),
@@ -150,10 +179,11 @@ type Answers = (Vec<Result<pb::SendTapResponse>>, Vec<Result<()>>, Appended);
 
 async fn write(
     db: &Db,
+    pool: &AnyPool,
     taps: &[TapJob],
     acks: &[(String, u64, oneshot::Sender<Result<()>>)],
 ) -> Result<Answers> {
-    let mut tx = db.begin_batch().await?;
+    let mut tx = db.begin_on(pool).await?;
     let (tap_answers, items) = crate::taps::apply_batch(&mut tx, taps).await?;
     // Every device row this batch writes, locked in one ordered statement after the couples.
     let mut devices: Vec<&str> = items
