@@ -333,7 +333,9 @@ pub async fn revoke_device(state: &AppState, caller: &Caller, device_id: &str) -
         .bind(&device_id)
         .execute(&mut *tx)
         .await?;
+    crate::delivery::cluster::revoke(&mut tx, &device_id).await?;
     tx.commit().await?;
+    state.tokens.forget_device(&device_id);
     state.doorbell.revoke(&device_id);
     tracing::info!(account = %caller.account_id, device = %device_id, "device revoked");
     Ok(())

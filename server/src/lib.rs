@@ -100,6 +100,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// The group commit for taps and acks.
     pub writer: delivery::writer::Writer,
+    /// Recently resolved bearer tokens.
+    pub tokens: Arc<auth::TokenCache>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -124,6 +126,7 @@ impl AppState {
         let doorbell = delivery::doorbell::Doorbell::default();
         AppState {
             writer: delivery::writer::Writer::start(db.clone(), doorbell.clone()),
+            tokens: Default::default(),
             db,
             clock,
             doorbell,

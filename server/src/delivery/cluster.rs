@@ -40,6 +40,23 @@ pub async fn notify(conn: &mut AnyConnection, devices: &[String]) -> Result<()> 
     Ok(())
 }
 
+/// Prefix of a notification that signs a device out everywhere.
+const REVOKE: &str = "revoke:";
+
+/// On PostgreSQL, tells the other instances at commit that `device_id` was signed out, so they
+/// forget its token and end its stream at once. Nothing to do on SQLite (one instance).
+pub async fn revoke(conn: &mut AnyConnection, device_id: &str) -> Result<()> {
+    if conn.backend_name() != "PostgreSQL" {
+        return Ok(());
+    }
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(format!("{REVOKE}{device_id}"))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// Starts listening for other instances' doorbells (before the server accepts connections, so
 /// no doorbell is missed), then keeps listening in the background until shutdown.
 pub async fn start(state: AppState) -> Result<()> {
@@ -62,6 +79,11 @@ async fn listen(state: AppState, mut listener: PgListener) {
                 _ = state.shutdown.cancelled() => return,
             };
             match next {
+                Ok(Some(n)) if n.payload().starts_with(REVOKE) => {
+                    let device = &n.payload()[REVOKE.len()..];
+                    state.tokens.forget_device(device);
+                    state.doorbell.revoke(device);
+                }
                 Ok(Some(n)) => {
                     let ids: Vec<String> = n
                         .payload()
@@ -72,7 +94,10 @@ async fn listen(state: AppState, mut listener: PgListener) {
                     state.doorbell.ring(&ids);
                 }
                 // Reconnected underneath: notifications may have been lost.
-                Ok(None) => state.doorbell.ring_all(),
+                Ok(None) => {
+                    state.tokens.clear();
+                    state.doorbell.ring_all();
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "cluster doorbell: listener failed; reconnecting");
                     break;
@@ -88,7 +113,9 @@ async fn listen(state: AppState, mut listener: PgListener) {
                 Err(e) => tracing::warn!(error = %e, "cluster doorbell: cannot listen; retrying"),
             }
         };
-        // Whatever was notified while we were away: everyone reads again.
+        // Whatever was notified while we were away: everyone reads again, every token is
+        // checked again.
+        state.tokens.clear();
         state.doorbell.ring_all();
     }
 }

@@ -247,7 +247,9 @@ async fn partners_on_two_instances_get_each_others_taps() {
     };
     let (_second, stop, task, second_addr) = server.second_instance().await;
     let c = server.couple().await;
-    let (alice, mut bob, mut bob_watch) = (c.alice, c.bob, c.bob_watch);
+    let (alice, mut bob, mut bob_watch, mut alice_watch) =
+        (c.alice, c.bob, c.bob_watch, c.alice_watch);
+    alice_watch.connect_to(second_addr).await;
     bob.connect_to(second_addr).await;
     bob_watch.connect_to(second_addr).await;
     let (mut alice_events, _) = alice.subscribe_caught_up(0).await;
@@ -276,6 +278,28 @@ async fn partners_on_two_instances_get_each_others_taps() {
     assert!(
         own.from_self,
         "Bob's watch shows what his phone sent, on the same instance"
+    );
+    // Signed out on the first instance: the second ends the device's stream and refuses its
+    // token at once, though it had just accepted it.
+    let (mut alice_watch_events, _) = alice_watch.subscribe_caught_up(0).await;
+    alice
+        .accounts()
+        .revoke_device(pb::RevokeDeviceRequest {
+            device_id: alice_watch.id.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        alice_watch_events.end_status().await.code(),
+        Code::Unauthenticated
+    );
+    assert_eq!(
+        alice_watch
+            .tap(pb::TapKind::Tap, "")
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unauthenticated
     );
     drop((bob_events, watch_events));
     let _ = stop.send(());
