@@ -23,6 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(cfg!(feature = "server"))
         .build_client(cfg!(feature = "client"))
         .build_transport(false)
+        .codec_path("crate::codec::LeanCodec")
         .compile_fds(fds)?;
     Ok(())
 }

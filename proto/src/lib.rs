@@ -3,6 +3,8 @@
 
 #![allow(clippy::all, missing_docs)]
 
+pub mod codec;
+
 /// Package `tapline.v1`.
 pub mod v1 {
     tonic::include_proto!("tapline.v1");
