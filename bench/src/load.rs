@@ -246,8 +246,11 @@ pub struct LoadReport {
     pub server_cores: f64,
     /// The bench's own CPU over wall time (it shares the machine).
     pub bench_cores: f64,
-    /// All the machine's busy CPU over wall time: server, bench, PostgreSQL, anything else.
+    /// All the machine's busy CPU over wall time: server, bench, PostgreSQL, anything else,
+    /// and time stolen by the hypervisor.
     pub machine_cores: f64,
+    /// CPU stolen by the hypervisor over wall time (cores this VM wanted and did not get).
+    pub steal_cores: f64,
     /// Peak server RSS (`VmHWM`) at the end, KiB.
     pub peak_rss_kib: u64,
     /// Server RSS at the end, KiB.
@@ -311,6 +314,7 @@ pub async fn run(server: &Server, fleet: &Fleet, spec: &LoadSpec) -> Result<Load
     let cpu_before = server.cpu_time();
     let own_before = procfs::own_cpu_time().unwrap_or_default();
     let machine_before = procfs::machine_busy().unwrap_or_default();
+    let steal_before = procfs::machine_steal().unwrap_or_default();
     let wall_before = Instant::now();
     let (records, planned) = match spec.pace {
         Pace::Rate(rate) => send_at_rate(&clients, &shared, rate, spec).await,
@@ -339,6 +343,7 @@ pub async fn run(server: &Server, fleet: &Fleet, spec: &LoadSpec) -> Result<Load
     let cpu_after = server.cpu_time();
     let own_after = procfs::own_cpu_time().unwrap_or_default();
     let machine_after = procfs::machine_busy().unwrap_or_default();
+    let steal_after = procfs::machine_steal().unwrap_or_default();
     tokio::time::sleep(DUPLICATE_GRACE).await;
     let memory = server.memory();
 
@@ -404,6 +409,7 @@ pub async fn run(server: &Server, fleet: &Fleet, spec: &LoadSpec) -> Result<Load
         server_cores: server_cpu.as_secs_f64() / wall,
         bench_cores: own_after.saturating_sub(own_before).as_secs_f64() / wall,
         machine_cores: machine_after.saturating_sub(machine_before).as_secs_f64() / wall,
+        steal_cores: steal_after.saturating_sub(steal_before).as_secs_f64() / wall,
         peak_rss_kib: memory.peak_kib,
         rss_kib: memory.rss_kib,
         acks,
@@ -852,7 +858,7 @@ pub fn print(r: &LoadReport) {
     println!("  send → partner receipt: {}", r.latency);
     println!("  SendTap round trip:     {}", r.round_trip);
     println!(
-        "  server: {:.2} s CPU = {:.0} µs per tap ({:.2} cores busy), RSS {:.1} MiB, peak {:.1} MiB; bench {:.2} cores; machine {:.2} cores busy",
+        "  server: {:.2} s CPU = {:.0} µs per tap ({:.2} cores busy), RSS {:.1} MiB, peak {:.1} MiB; bench {:.2} cores; machine {:.2} cores busy, of which {:.2} stolen by the hypervisor",
         r.server_cpu.as_secs_f64(),
         r.cpu_us_per_tap,
         r.server_cores,
@@ -860,6 +866,7 @@ pub fn print(r: &LoadReport) {
         r.peak_rss_kib as f64 / 1024.0,
         r.bench_cores,
         r.machine_cores,
+        r.steal_cores,
     );
     println!(
         "  AckEvents: {} calls ({:.0}/s{}), {} failed",

@@ -20,6 +20,7 @@ mod cold;
 mod fleet;
 mod idle;
 mod load;
+mod preload;
 mod procfs;
 mod relay;
 mod stats;
@@ -134,6 +135,10 @@ struct LoadOpts {
     /// Couples signed in at once during set-up.
     #[arg(long, default_value_t = 16)]
     setup_concurrency: usize,
+    /// Taps already stored before the run (written straight into the database after the
+    /// fleet signs in), to show that the cost per tap stays flat as history grows.
+    #[arg(long, default_value_t = 0)]
+    preload_taps: u64,
 }
 
 impl LoadOpts {
@@ -369,6 +374,13 @@ async fn run_loads(
         let outcome = async {
             let fleet =
                 Fleet::create(target, server.addr, opts.couples, opts.setup_concurrency).await?;
+            if let (Some(url), n @ 1..) = (&server.database_url, opts.preload_taps) {
+                let took = preload::history(url, n).await?;
+                println!(
+                    "{target}: {n} taps stored beforehand ({:.0} s to write)",
+                    took.as_secs_f64()
+                );
+            }
             load::run(&server, &fleet, &opts.spec(pace)).await
         }
         .await;

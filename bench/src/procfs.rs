@@ -47,6 +47,19 @@ pub fn machine_busy() -> io::Result<Duration> {
     Ok(ticks_to_duration(ticks))
 }
 
+/// CPU time the hypervisor gave to other guests while this machine wanted it ("steal", the
+/// 8th field of `/proc/stat`'s `cpu` line), summed over all cores. Part of [`machine_busy`].
+pub fn machine_steal() -> io::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let ticks = parse_field(&stat, 7).ok_or_else(|| io::Error::other("unreadable /proc/stat"))?;
+    Ok(ticks_to_duration(ticks))
+}
+
+fn parse_field(stat: &str, index: usize) -> Option<u64> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    line.split_whitespace().nth(index + 1)?.parse().ok()
+}
+
 /// Sum of the `cpu` line's fields except idle (4th) and iowait (5th); guest time is already
 /// inside user time, so the two guest fields are left out too.
 fn parse_machine_busy(stat: &str) -> Option<u64> {
@@ -170,6 +183,7 @@ mod tests {
     fn machine_busy_leaves_out_idle_iowait_and_guest() {
         let stat = "cpu  100 5 50 1000 40 3 2 1 7 0\ncpu0 50 2 25 500 20 1 1 0 0 0\n";
         assert_eq!(parse_machine_busy(stat), Some(161));
+        assert_eq!(parse_field(stat, 7), Some(1), "steal is the 8th field");
     }
 
     #[test]

@@ -35,7 +35,7 @@ impl Results {
         println!("## Summary\n");
         if !self.loads.is_empty() {
             println!(
-                "| pace | target | delivered taps/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | SendTap p50 / p99 ms | server µs CPU/tap | server / bench / machine cores | peak RSS MiB | exactly once |"
+                "| pace | target | delivered taps/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | SendTap p50 / p99 ms | server µs CPU/tap | server / bench / machine (stolen) cores | peak RSS MiB | exactly once |"
             );
             println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
             let mut paces: Vec<Pace> = Vec::new();
@@ -48,7 +48,7 @@ impl Results {
                 for r in self.loads.iter().filter(|r| r.pace == pace) {
                     let l = &r.latency;
                     println!(
-                        "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} / {} | {:.0} | {:.2} / {:.2} / {:.2} | {:.1} | {} |",
+                        "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} / {} | {:.0} | {:.2} / {:.2} / {:.2} ({:.2}) | {:.1} | {} |",
                         r.pace,
                         r.target,
                         r.delivered_per_sec,
@@ -63,6 +63,7 @@ impl Results {
                         r.server_cores,
                         r.bench_cores,
                         r.machine_cores,
+                        r.steal_cores,
                         r.peak_rss_kib as f64 / 1024.0,
                         if r.check.passed() {
                             format!("OK ({} taps)", r.delivered)

@@ -210,6 +210,8 @@ pub struct Server {
     pub spawned_at: Instant,
     /// From spawn to its listen line (for SQLite and PostgreSQL: migrations included).
     pub listening_after: Duration,
+    /// The database URL the server was given (none for the relay).
+    pub database_url: Option<String>,
     child: Child,
     scratch: Option<Scratch>,
     log: Arc<Mutex<LogSink>>,
@@ -230,6 +232,7 @@ impl Server {
     /// Starts `target` on a fresh database and waits for its listen address.
     pub async fn start(env: &Env, target: Target) -> Result<Server, String> {
         let scratch = Scratch::create(env, target).await?;
+        let database_url = scratch.as_ref().map(|(_, url)| url.clone());
         let mut cmd = match &scratch {
             None => {
                 let mut c = Command::new(&env.self_bin);
@@ -296,6 +299,7 @@ impl Server {
                 .unwrap_or(&SocketAddr::from(([127, 0, 0, 1], 0))),
             spawned_at,
             listening_after,
+            database_url,
             child,
             scratch,
             log,
