@@ -875,7 +875,7 @@ pub fn print(r: &LoadReport) {
         if r.target == Target::Relay {
             ""
         } else {
-            ", each a write transaction on the server"
+            ", applied in the server's group commits"
         },
         r.acks.1
     );
