@@ -334,7 +334,8 @@ async fn a_burst_from_many_senders_arrives_once_in_order(backend: Backend) {
     ] {
         for i in 0..n {
             let device = device.clone();
-            let note = format!("{prefix}-{i}");
+            // Quotes, a backslash and emoji travel inside the batch's JSON parameter.
+            let note = format!("{prefix}-{i} \"ok\" \\ 💛");
             sends.push(tokio::spawn(async move {
                 device.tap(pb::TapKind::Tap, &note).await.unwrap()
             }));
@@ -357,6 +358,10 @@ async fn a_burst_from_many_senders_arrives_once_in_order(backend: Backend) {
             last_seq = Some(event.seq);
         }
         assert_eq!(notes.len(), 20);
+        assert!(
+            notes.iter().all(|n| n.ends_with(" \"ok\" \\ 💛")),
+            "{notes:?}"
+        );
     }
     let streak = tapline_proto::v1::streak_service_client::StreakServiceClient::new(
         one.bob.authed_channel(),
