@@ -27,7 +27,7 @@ pub enum Backend {
     Postgres,
 }
 
-/// A connection pool and its backend, plus the group commit's own connection.
+/// A connection pool and its backend; the group commit opens its own connection from it.
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
@@ -90,6 +90,32 @@ impl Db {
             Backend::Postgres => pool.begin().await?,
         })
     }
+
+    /// The pool, for reads and single statements.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The URL it was opened with (for extra connections such as the cluster listener).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Begins a transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`) so two writers queue instead of failing on lock upgrade.
+    pub async fn begin_write(&self) -> Result<Tx> {
+        self.begin_on(&self.pool).await
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
 }
 
 /// Pool options per backend: `sqlite` or `postgres` connections at most.
@@ -116,37 +142,6 @@ fn pool_options(backend: Backend, sqlite: u32, postgres: u32) -> AnyPoolOptions 
             .max_connections(postgres)
             .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10)),
-    }
-}
-
-impl Db {
-    /// The pool, for reads and single statements.
-    pub fn pool(&self) -> &AnyPool {
-        &self.pool
-    }
-
-    /// The URL it was opened with (for extra connections such as the cluster listener).
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    /// The backend in use.
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
-    /// Begins a transaction that will write. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`) so two writers queue instead of failing on lock upgrade.
-    pub async fn begin_write(&self) -> Result<Tx> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        })
-    }
-
-    /// Closes the pools, waiting for connections to be returned.
-    pub async fn close(&self) {
-        self.pool.close().await;
     }
 }
 
@@ -189,50 +184,21 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// Whether `conn` is SQLite (for [`built`]).
+/// Whether `conn` is SQLite (the JSON helpers below differ by backend).
 pub fn is_sqlite(conn: &sqlx::AnyConnection) -> bool {
     conn.backend_name() == "SQLite"
 }
 
-/// SQL built at run time for a batch, for SQLite (`sqlite`, see [`is_sqlite`]) or PostgreSQL. Only for text made of constant SQL
-/// and [`placeholders`] used once each, in order: every value is bound, never spliced in.
-///
-/// On SQLite the numbered placeholders become plain `?`: SQLite finds a numbered parameter's
-/// name by a linear scan, so binding a statement with n of them costs O(n²), which a
-/// multi-row insert of a few thousand values turns into milliseconds.
-pub fn built(sqlite: bool, sql: String) -> sqlx::AssertSqlSafe<String> {
-    if sqlite {
-        sqlx::AssertSqlSafe(positional(&sql))
-    } else {
-        sqlx::AssertSqlSafe(sql)
-    }
-}
-
-/// `$1, $2, ...` (in order, once each) as `?`.
-fn positional(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut chars = sql.chars().peekable();
-    let mut expected = 1usize;
-    while let Some(c) = chars.next() {
-        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
-            let mut n = 0usize;
-            while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
-                n = n * 10 + d as usize;
-                chars.next();
-            }
-            debug_assert_eq!(n, expected, "placeholders must be used once each, in order");
-            expected += 1;
-            out.push('?');
-        } else {
-            out.push(c);
-        }
-    }
-    out
+/// SQL built at run time from constant text and the JSON helpers below: every value is bound
+/// (as one JSON parameter), never spliced in.
+pub fn built(sql: String) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(sql)
 }
 
 /// A set of values passed as one JSON array parameter `$1`, whatever its size, so a batch
 /// statement has fixed text (prepared once, cached) and one bind: `IN (SELECT ...)` over the
-/// array's strings.
+/// array's strings. (Multi-row `VALUES` with one placeholder per value would cost O(n²) to
+/// bind on SQLite, which finds a numbered parameter by a linear scan.)
 pub fn json_list(sqlite: bool) -> &'static str {
     if sqlite {
         "SELECT value FROM json_each($1)"
@@ -250,6 +216,14 @@ pub fn json_rows(sqlite: bool) -> &'static str {
     } else {
         "jsonb_array_elements($1::jsonb) AS j"
     }
+}
+
+/// [`json_rows`] of `[id, number]` pairs as a table `v(dev, n)`.
+pub fn json_id_numbers(sqlite: bool) -> String {
+    format!(
+        "(SELECT j.value ->> 0 AS dev, CAST(j.value ->> 1 AS BIGINT) AS n FROM {}) AS v",
+        json_rows(sqlite)
+    )
 }
 
 /// `expr` (hex text) as bytes.
@@ -328,10 +302,6 @@ mod tests {
             r#"[["a",1,null]]"#
         );
         assert_eq!(json_strs(["x", "y\""]), r#"["x","y\""]"#);
-        assert_eq!(
-            positional("SELECT x FROM t WHERE a IN ($1, $2) AND b = $3"),
-            "SELECT x FROM t WHERE a IN (?, ?) AND b = ?"
-        );
     }
 
     #[test]

@@ -530,8 +530,7 @@ async fn load_many(conn: &mut AnyConnection, couples: &[&str]) -> Result<HashMap
     let sqlite = crate::db::is_sqlite(conn);
     let list = crate::db::json_list(sqlite);
     let couples_json = crate::db::json_strs(couples.iter().copied());
-    let bind_all =
-        |sql: String| sqlx::query(crate::db::built(sqlite, sql)).bind(couples_json.clone());
+    let bind_all = |sql: String| sqlx::query(crate::db::built(sql)).bind(couples_json.clone());
     let rows = bind_all(format!(
         "SELECT id, account_a, account_b, created_at_us FROM couples WHERE id IN ({list})"
     ))
@@ -557,8 +556,7 @@ async fn load_many(conn: &mut AnyConnection, couples: &[&str]) -> Result<HashMap
         "SELECT account_id, from_us, zone FROM zone_history WHERE account_id IN ({list}) \
          ORDER BY account_id, from_us"
     );
-    let q = sqlx::query(crate::db::built(sqlite, sql))
-        .bind(crate::db::json_strs(accounts.iter().copied()));
+    let q = sqlx::query(crate::db::built(sql)).bind(crate::db::json_strs(accounts.iter().copied()));
     let mut segments: HashMap<String, Vec<(DateTime<Utc>, chrono_tz::Tz)>> = HashMap::new();
     for r in q.fetch_all(&mut *conn).await? {
         let zone: String = r.try_get("zone")?;
@@ -681,7 +679,7 @@ async fn save_many(conn: &mut AnyConnection, pending: &HashMap<String, Pending>)
              ON CONFLICT (couple_id, day) DO UPDATE SET actions_a = excluded.actions_a, \
              actions_b = excluded.actions_b, status = excluded.status"
         );
-        sqlx::query(crate::db::built(sqlite, sql))
+        sqlx::query(crate::db::built(sql))
             .bind(crate::db::json(days))
             .execute(&mut *conn)
             .await?;
@@ -709,7 +707,7 @@ async fn save_many(conn: &mut AnyConnection, pending: &HashMap<String, Pending>)
          settled_through = excluded.settled_through, current_days = excluded.current_days, \
          longest_days = excluded.longest_days, freezes = excluded.freezes, calm = excluded.calm"
     );
-    sqlx::query(crate::db::built(sqlite, sql))
+    sqlx::query(crate::db::built(sql))
         .bind(crate::db::json(states))
         .execute(&mut *conn)
         .await?;

@@ -109,7 +109,7 @@ pub async fn apply_batch(
     conn: &mut AnyConnection,
     jobs: &[TapJob],
 ) -> Result<(Vec<Result<pb::SendTapResponse>>, Vec<(String, pb::Event)>)> {
-    let sqlite = crate::db::is_sqlite(conn);
+    let sqlite = db::is_sqlite(conn);
     if jobs.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
@@ -119,8 +119,8 @@ pub async fn apply_batch(
     senders.dedup();
     let list = db::json_list(sqlite);
     let senders_json = db::json_strs(senders.iter().copied());
-    let bind_senders = |sql: String| sqlx::query(db::built(sqlite, sql)).bind(senders_json.clone());
-    if conn.backend_name() == "PostgreSQL" {
+    let bind_senders = |sql: String| sqlx::query(db::built(sql)).bind(senders_json.clone());
+    if !sqlite {
         // The same lock every writer of a couple's streak takes first (see `lock_couple`).
         bind_senders(format!(
             "SELECT id FROM couples WHERE id IN (SELECT couple_id FROM accounts WHERE id IN ({list})) \
@@ -147,7 +147,7 @@ pub async fn apply_batch(
             "SELECT id, account_id FROM devices WHERE account_id IN ({list}) \
              AND revoked_at_us IS NULL ORDER BY id"
         );
-        let q = sqlx::query(db::built(sqlite, sql)).bind(db::json_strs(ids.iter().copied()));
+        let q = sqlx::query(db::built(sql)).bind(db::json_strs(ids.iter().copied()));
         for row in q.fetch_all(&mut *conn).await? {
             devices
                 .entry(row.try_get("account_id")?)
@@ -288,7 +288,7 @@ async fn insert_taps(
         db::unhex(sqlite, "j.value ->> 6"),
         db::json_rows(sqlite)
     );
-    for row in sqlx::query(db::built(sqlite, sql))
+    for row in sqlx::query(db::built(sql))
         .bind(db::json(rows))
         .fetch_all(&mut *conn)
         .await?

@@ -20,7 +20,7 @@ const IDS_PER_NOTIFY: usize = 150;
 /// Queues the doorbell for `devices`, sent at commit: one statement per committed batch, one
 /// notification per 150 devices (PostgreSQL's payload limit). The cost of `NOTIFY` is the
 /// commit-time queue lock, taken once per transaction however many notifications it holds.
-pub async fn notify(conn: &mut AnyConnection, devices: &[String]) -> Result<()> {
+pub async fn notify(conn: &mut AnyConnection, devices: &[&str]) -> Result<()> {
     if devices.is_empty() {
         return Ok(());
     }
@@ -32,7 +32,7 @@ pub async fn notify(conn: &mut AnyConnection, devices: &[String]) -> Result<()> 
         .map(|i| format!("pg_notify($1, ${})", i + 2))
         .collect();
     let sql = format!("SELECT {}", calls.join(", "));
-    let mut q = sqlx::query(crate::db::built(false, sql)).bind(CHANNEL);
+    let mut q = sqlx::query(crate::db::built(sql)).bind(CHANNEL);
     for c in chunks {
         q = q.bind(c);
     }
@@ -46,7 +46,7 @@ const REVOKE: &str = "revoke:";
 /// On PostgreSQL, tells the other instances at commit that `device_id` was signed out, so they
 /// forget its token and end its stream at once. Nothing to do on SQLite (one instance).
 pub async fn revoke(conn: &mut AnyConnection, device_id: &str) -> Result<()> {
-    if conn.backend_name() != "PostgreSQL" {
+    if crate::db::is_sqlite(conn) {
         return Ok(());
     }
     sqlx::query("SELECT pg_notify($1, $2)")

@@ -91,14 +91,14 @@ impl Doorbell {
 
     /// Rings each device with a live stream here and leaves it the committed events (`items`
     /// numbered, in seq order per device).
-    pub fn deliver(&self, items: &[(String, Event)]) {
+    pub fn deliver(&self, items: Vec<(String, Event)>) {
         let slots = self.lock();
         for (id, event) in items {
-            if let Some(slot) = slots.get(id) {
+            if let Some(slot) = slots.get(&id) {
                 {
                     let mut mb = lock(&slot.mailbox);
                     if mb.events.len() < MAILBOX {
-                        mb.events.push(event.clone());
+                        mb.events.push(event);
                     } else {
                         mb.stale = true;
                     }
@@ -113,9 +113,7 @@ impl Doorbell {
         let slots = self.lock();
         for id in device_ids {
             if let Some(slot) = slots.get(id) {
-                lock(&slot.mailbox).stale = true;
-                // Stores a permit when the stream is busy, so a ring during a read is not lost.
-                slot.notify.notify_one();
+                slot.ring();
             }
         }
     }
@@ -123,8 +121,7 @@ impl Doorbell {
     /// Rings every live stream here (after a lost cross-instance doorbell: re-read, lose nothing).
     pub fn ring_all(&self) {
         for slot in self.lock().values() {
-            lock(&slot.mailbox).stale = true;
-            slot.notify.notify_one();
+            slot.ring();
         }
     }
 
@@ -142,6 +139,15 @@ impl Doorbell {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
         self.inner.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Slot {
+    /// "Read your inbox again". Stores a permit when the stream is busy, so a ring during a
+    /// read is not lost.
+    fn ring(&self) {
+        lock(&self.mailbox).stale = true;
+        self.notify.notify_one();
     }
 }
 
@@ -224,14 +230,14 @@ mod tests {
             seq,
             ..Default::default()
         };
-        bell.deliver(&[("d1".into(), event(1)), ("d2".into(), event(1))]);
+        bell.deliver(vec![("d1".into(), event(1)), ("d2".into(), event(1))]);
         sub.rung().await;
         let got: Vec<u64> = sub.take().unwrap().iter().map(|e| e.seq).collect();
         assert_eq!(got, [1]);
         let many: Vec<_> = (2..=40).map(|s| ("d1".to_string(), event(s))).collect();
-        bell.deliver(&many);
+        bell.deliver(many);
         assert!(sub.take().is_none(), "an overflow means: read the inbox");
-        bell.deliver(&[("d1".into(), event(41))]);
+        bell.deliver(vec![("d1".into(), event(41))]);
         bell.ring([&"d1".to_string()]);
         assert!(sub.take().is_none(), "a plain ring means: read the inbox");
         assert_eq!(sub.take().unwrap().len(), 0);

@@ -53,8 +53,8 @@ pub struct Appended(pub Vec<(String, Event)>);
 
 impl Appended {
     /// The devices that got events, each once.
-    pub fn devices(&self) -> Vec<String> {
-        let mut d: Vec<String> = self.0.iter().map(|(d, _)| d.clone()).collect();
+    pub fn devices(&self) -> Vec<&str> {
+        let mut d: Vec<&str> = self.0.iter().map(|(d, _)| d.as_str()).collect();
         d.dedup();
         d
     }
@@ -75,27 +75,27 @@ pub async fn append_all(conn: &mut AnyConnection, items: Vec<(String, Event)>) -
 /// several devices cannot deadlock (SQLite write transactions are serial already). Every
 /// writer takes its couple locks before its device locks.
 pub async fn lock_devices(conn: &mut AnyConnection, devices: &[&str]) -> Result<()> {
-    if devices.is_empty() || conn.backend_name() != "PostgreSQL" {
+    if devices.is_empty() || db::is_sqlite(conn) {
         return Ok(());
     }
     let sql = format!(
         "SELECT id FROM devices WHERE id IN ({}) ORDER BY id FOR UPDATE",
         db::json_list(false)
     );
-    sqlx::query(db::built(false, sql))
+    sqlx::query(db::built(sql))
         .bind(db::json_strs(devices.iter().copied()))
         .execute(&mut *conn)
         .await?;
     Ok(())
 }
 
-/// Queues the cross-instance doorbell for `devices` on PostgreSQL, delivered only if and when
-/// the transaction commits: one statement per transaction.
-pub async fn ring_cluster(conn: &mut AnyConnection, devices: &[String]) -> Result<()> {
-    if devices.is_empty() || conn.backend_name() != "PostgreSQL" {
+/// Queues the cross-instance doorbell for the devices that got events, on PostgreSQL,
+/// delivered only if and when the transaction commits: one statement per transaction.
+pub async fn ring_cluster(conn: &mut AnyConnection, appended: &Appended) -> Result<()> {
+    if appended.0.is_empty() || db::is_sqlite(conn) {
         return Ok(());
     }
-    cluster::notify(conn, devices).await
+    cluster::notify(conn, &appended.devices()).await
 }
 
 /// [`append_all`] for device rows the caller has locked already. Two statements whatever the
@@ -104,7 +104,7 @@ pub async fn append_locked(
     conn: &mut AnyConnection,
     mut items: Vec<(String, Event)>,
 ) -> Result<Appended> {
-    let sqlite = crate::db::is_sqlite(conn);
+    let sqlite = db::is_sqlite(conn);
     if items.is_empty() {
         return Ok(Appended::default());
     }
@@ -124,12 +124,11 @@ pub async fn append_locked(
             .collect(),
     );
     let sql = format!(
-        "UPDATE devices SET next_seq = next_seq + v.n FROM \
-         (SELECT j.value ->> 0 AS dev, CAST(j.value ->> 1 AS BIGINT) AS n FROM {}) AS v \
+        "UPDATE devices SET next_seq = next_seq + v.n FROM {} \
          WHERE devices.id = v.dev RETURNING id, next_seq",
-        db::json_rows(sqlite)
+        db::json_id_numbers(sqlite)
     );
-    let rows = sqlx::query(db::built(sqlite, sql))
+    let rows = sqlx::query(db::built(sql))
         .bind(counts_json)
         .fetch_all(&mut *conn)
         .await?;
@@ -170,7 +169,7 @@ pub async fn append_locked(
         db::unhex(sqlite, "j.value ->> 3"),
         db::json_rows(sqlite)
     );
-    sqlx::query(db::built(sqlite, sql))
+    sqlx::query(db::built(sql))
         .bind(db::json(rows))
         .execute(&mut *conn)
         .await?;
@@ -188,9 +187,9 @@ pub async fn commit(
     items: Vec<(String, Event)>,
 ) -> Result<()> {
     let appended = append_all(&mut tx, items).await?;
-    ring_cluster(&mut tx, &appended.devices()).await?;
+    ring_cluster(&mut tx, &appended).await?;
     tx.commit().await?;
-    state.doorbell.deliver(&appended.0);
+    state.doorbell.deliver(appended.0);
     Ok(())
 }
 

@@ -155,7 +155,7 @@ async fn apply(db: &Db, pool: Option<&AnyPool>, doorbell: &Doorbell, jobs: Vec<J
     );
     match result {
         Ok((tap_answers, ack_answers, appended)) => {
-            doorbell.deliver(&appended.0);
+            doorbell.deliver(appended.0);
             for (reply, answer) in tap_replies.into_iter().zip(tap_answers) {
                 let _ = reply.send(answer);
             }
@@ -196,7 +196,7 @@ async fn write(
     lock_devices(&mut tx, &devices).await?;
     let appended = append_locked(&mut tx, items).await?;
     let ack_answers = apply_acks(&mut tx, acks).await?;
-    ring_cluster(&mut tx, &appended.devices()).await?;
+    ring_cluster(&mut tx, &appended).await?;
     tx.commit().await?;
     Ok((tap_answers, ack_answers, appended))
 }
@@ -216,7 +216,7 @@ async fn apply_acks(
         "SELECT id, acked_seq, next_seq FROM devices WHERE id IN ({})",
         db::json_list(sqlite)
     );
-    let q = sqlx::query(db::built(sqlite, sql)).bind(db::json_strs(devices.iter().copied()));
+    let q = sqlx::query(db::built(sql)).bind(db::json_strs(devices.iter().copied()));
     let mut cursors = std::collections::HashMap::new();
     for row in q.fetch_all(&mut *conn).await? {
         let id: String = row.try_get("id")?;
@@ -252,30 +252,22 @@ async fn apply_acks(
         return Ok(answers);
     }
     let moved = db::json(moved);
-    let rows = db::json_rows(sqlite);
-    let sql = format!(
-        "UPDATE devices SET acked_seq = v.upto FROM \
-         (SELECT j.value ->> 0 AS dev, CAST(j.value ->> 1 AS BIGINT) AS upto FROM {rows}) AS v \
-         WHERE devices.id = v.dev"
-    );
-    sqlx::query(db::built(sqlite, sql))
+    let acked = db::json_id_numbers(sqlite);
+    let sql = format!("UPDATE devices SET acked_seq = v.n FROM {acked} WHERE devices.id = v.dev");
+    sqlx::query(db::built(sql))
         .bind(moved.clone())
         .execute(&mut *conn)
         .await?;
     // Acked rows are forgotten: an index range per device.
     let sql = if sqlite {
         format!(
-            "DELETE FROM inbox WHERE rowid IN (SELECT i.rowid FROM {rows} \
-             JOIN inbox i ON i.device_id = j.value ->> 0 AND i.seq <= CAST(j.value ->> 1 AS BIGINT))"
+            "DELETE FROM inbox WHERE rowid IN (SELECT i.rowid FROM {acked} \
+             JOIN inbox i ON i.device_id = v.dev AND i.seq <= v.n)"
         )
     } else {
-        format!(
-            "DELETE FROM inbox i USING \
-             (SELECT j.value ->> 0 AS dev, CAST(j.value ->> 1 AS BIGINT) AS upto FROM {rows}) AS v \
-             WHERE i.device_id = v.dev AND i.seq <= v.upto"
-        )
+        format!("DELETE FROM inbox i USING {acked} WHERE i.device_id = v.dev AND i.seq <= v.n")
     };
-    sqlx::query(db::built(sqlite, sql))
+    sqlx::query(db::built(sql))
         .bind(moved)
         .execute(&mut *conn)
         .await?;
