@@ -90,18 +90,26 @@ fn time_of_day(minute: u32) -> pb::LocalTimeOfDay {
     }
 }
 
+macro_rules! account_columns {
+    () => {
+        "id, display_name, time_zone, quiet_start_min, quiet_end_min, receipts_enabled, \
+         couple_id, created_at_us"
+    };
+}
+
 macro_rules! account_select {
     ($where:literal) => {
         concat!(
-            "SELECT id, display_name, time_zone, quiet_start_min, quiet_end_min, receipts_enabled, ",
-            "couple_id, created_at_us FROM accounts WHERE ",
+            "SELECT ",
+            account_columns!(),
+            " FROM accounts WHERE ",
             $where
         )
     };
 }
 
 /// The columns [`account_from_row`] reads, for queries built elsewhere.
-pub(crate) const ACCOUNT_COLUMNS: &str = "id, display_name, time_zone, quiet_start_min, quiet_end_min, receipts_enabled, couple_id, created_at_us";
+pub(crate) const ACCOUNT_COLUMNS: &str = account_columns!();
 
 /// An account from a row with [`ACCOUNT_COLUMNS`].
 pub(crate) fn account_from_row(row: &sqlx::any::AnyRow) -> Result<AccountRow> {
