@@ -142,73 +142,12 @@ impl Loaded {
     }
 }
 
-async fn load(conn: &mut AnyConnection, couple_id: &str) -> Result<Loaded> {
-    let sides = sides(conn, couple_id).await?;
-    let a = zone_history(conn, &sides.a).await?;
-    let b = zone_history(conn, &sides.b).await?;
-    let row = sqlx::query(
-        "SELECT first_day, settled_through, current_days, longest_days, freezes, calm FROM couple_streaks WHERE couple_id = $1",
-    )
-    .bind(couple_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let state = match row {
-        Some(r) => StreakState {
-            first_day: parse_day(&r.try_get::<String, _>("first_day")?)?,
-            settled_through: parse_day(&r.try_get::<String, _>("settled_through")?)?,
-            current: r.try_get::<i64, _>("current_days")? as u32,
-            longest: r.try_get::<i64, _>("longest_days")? as u32,
-            freezes: r.try_get::<i64, _>("freezes")? as u32,
-            calm: r.try_get::<i64, _>("calm")? != 0,
-        },
-        None => {
-            // Created on first use: the first day is the later of the two local dates at pairing.
-            let paired: i64 = sqlx::query("SELECT created_at_us FROM couples WHERE id = $1")
-                .bind(couple_id)
-                .fetch_one(&mut *conn)
-                .await?
-                .try_get("created_at_us")?;
-            StreakState::new(engine::first_day(&a, &b, from_us(paired)))
-        }
-    };
-    let rows = sqlx::query("SELECT id, from_day, to_day, by_account FROM streak_pauses WHERE couple_id = $1 AND cancelled = 0")
-        .bind(couple_id)
-        .fetch_all(&mut *conn)
-        .await?;
-    let mut pauses = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let range = PauseRange {
-            from: parse_day(&r.try_get::<String, _>("from_day")?)?,
-            to: parse_day(&r.try_get::<String, _>("to_day")?)?,
-        };
-        pauses.push((r.try_get("id")?, range, r.try_get("by_account")?));
-    }
-    Ok(Loaded {
-        sides,
-        a,
-        b,
-        state,
-        pauses,
-    })
-}
-
-async fn save_state(conn: &mut AnyConnection, couple_id: &str, s: &StreakState) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO couple_streaks (couple_id, first_day, settled_through, current_days, longest_days, freezes, calm) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (couple_id) DO UPDATE SET \
-         settled_through = excluded.settled_through, current_days = excluded.current_days, \
-         longest_days = excluded.longest_days, freezes = excluded.freezes, calm = excluded.calm",
-    )
-    .bind(couple_id)
-    .bind(day_str(s.first_day))
-    .bind(day_str(s.settled_through))
-    .bind(i64::from(s.current))
-    .bind(i64::from(s.longest))
-    .bind(i64::from(s.freezes))
-    .bind(i64::from(s.calm))
-    .execute(conn)
-    .await?;
-    Ok(())
+/// Loads one couple's streak (see [`load_many`]).
+async fn load(conn: &mut AnyConnection, couple_id: &str) -> Result<Pending> {
+    load_many(conn, &[couple_id])
+        .await?
+        .remove(couple_id)
+        .ok_or_else(|| Error::Corrupt(format!("couple {couple_id} vanished")))
 }
 
 fn day_from_row(r: &sqlx::any::AnyRow) -> Result<DayRecord> {
@@ -246,54 +185,6 @@ async fn load_day(conn: &mut AnyConnection, couple_id: &str, date: NaiveDate) ->
         .await?
         .pop()
         .unwrap_or_else(|| DayRecord::new(date)))
-}
-
-async fn save_day(conn: &mut AnyConnection, couple_id: &str, d: &DayRecord) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO streak_days (couple_id, day, actions_a, actions_b, status) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (couple_id, day) DO UPDATE SET actions_a = excluded.actions_a, \
-         actions_b = excluded.actions_b, status = excluded.status",
-    )
-    .bind(couple_id)
-    .bind(day_str(d.date))
-    .bind(i64::from(d.actions_a))
-    .bind(i64::from(d.actions_b))
-    .bind(d.status.as_str())
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Settles every date that is over for both partners at `now`. O(dates settled).
-async fn settle(
-    conn: &mut AnyConnection,
-    l: &mut Loaded,
-    now: DateTime<Utc>,
-) -> Result<Vec<Outcome>> {
-    let through = engine::settle_through(&l.a, &l.b, now);
-    if through <= l.state.settled_through {
-        return Ok(Vec::new());
-    }
-    let mut stored: HashMap<NaiveDate, DayRecord> =
-        days_between(conn, &l.sides.couple_id, l.state.settled_through, through)
-            .await?
-            .into_iter()
-            .map(|d| (d.date, d))
-            .collect();
-    let (a, b, pauses) = (&l.a, &l.b, &l.pauses);
-    let settlement = l.state.settle(
-        through,
-        |d| stored.remove(&d),
-        |d| pauses.iter().any(|(_, p, _)| p.contains(d)),
-        |side, d| match side {
-            Side::A => a.lived(d),
-            Side::B => b.lived(d),
-        },
-    );
-    for record in &settlement.records {
-        save_day(conn, &l.sides.couple_id, record).await?;
-    }
-    Ok(settlement.outcomes)
 }
 
 /// The streak as `viewer` sees it at `now`.
@@ -454,6 +345,32 @@ struct Pending {
     last_now: DateTime<Utc>,
 }
 
+impl Pending {
+    /// Settles, in memory, every date that is over for both partners at `now`: O(dates
+    /// settled), from the unsettled dates loaded with the couple.
+    fn settle(&mut self, now: DateTime<Utc>) {
+        let through = engine::settle_through(&self.l.a, &self.l.b, now);
+        if through <= self.l.state.settled_through {
+            return;
+        }
+        let open = &mut self.open;
+        let (a, b, pauses) = (&self.l.a, &self.l.b, &self.l.pauses);
+        let settlement = self.l.state.settle(
+            through,
+            |d| open.remove(&d),
+            |d| pauses.iter().any(|(_, r, _)| r.contains(d)),
+            |side, d| match side {
+                Side::A => a.lived(d),
+                Side::B => b.lived(d),
+            },
+        );
+        for record in settlement.records {
+            self.dirty.insert(record.date, record);
+        }
+        self.outcomes.extend(settlement.outcomes);
+    }
+}
+
 /// Counts qualifying actions, in order, inside the caller's transaction (the couples must be
 /// locked already): settles what is over, stamps each actor's local date, and returns the
 /// events to append. Set-based: whatever the number of actions and couples, five indexed reads
@@ -476,24 +393,7 @@ pub async fn record_actions(
             .ok_or_else(|| Error::Corrupt(format!("couple {} vanished", action.couple_id)))?;
         let now = action.now;
         p.last_now = p.last_now.max(now);
-        let through = engine::settle_through(&p.l.a, &p.l.b, now);
-        if through > p.l.state.settled_through {
-            let open = &mut p.open;
-            let (a, b, pauses) = (&p.l.a, &p.l.b, &p.l.pauses);
-            let settlement = p.l.state.settle(
-                through,
-                |d| open.remove(&d),
-                |d| pauses.iter().any(|(_, r, _)| r.contains(d)),
-                |side, d| match side {
-                    Side::A => a.lived(d),
-                    Side::B => b.lived(d),
-                },
-            );
-            for record in settlement.records {
-                p.dirty.insert(record.date, record);
-            }
-            p.outcomes.extend(settlement.outcomes);
-        }
+        p.settle(now);
         let side = p.l.sides.side_of(action.account_id);
         let date = p.l.history(side).local_date_at(now);
         let mut day = match p.open.get(&date).or_else(|| p.dirty.get(&date)) {
@@ -512,7 +412,7 @@ pub async fn record_actions(
         }
         p.dirty.insert(date, day);
     }
-    save_many(conn, &pending).await?;
+    save_many(conn, &pending.values().collect::<Vec<_>>()).await?;
     let mut items = Vec::new();
     for couple in couples {
         let p = &pending[couple];
@@ -654,12 +554,13 @@ async fn load_many(conn: &mut AnyConnection, couples: &[&str]) -> Result<HashMap
 }
 
 /// Writes the changed day rows and every touched state row back: two statements.
-async fn save_many(conn: &mut AnyConnection, pending: &HashMap<String, Pending>) -> Result<()> {
+async fn save_many(conn: &mut AnyConnection, pending: &[&Pending]) -> Result<()> {
     let sqlite = crate::db::is_sqlite(conn);
     let rows = crate::db::json_rows(sqlite);
     let days: Vec<serde_json::Value> = pending
         .iter()
-        .flat_map(|(c, p)| {
+        .flat_map(|p| {
+            let c = &p.l.sides.couple_id;
             p.dirty.values().map(move |d| {
                 serde_json::json!([
                     c,
@@ -686,10 +587,10 @@ async fn save_many(conn: &mut AnyConnection, pending: &HashMap<String, Pending>)
     }
     let states: Vec<serde_json::Value> = pending
         .iter()
-        .map(|(c, p)| {
+        .map(|p| {
             let s = &p.l.state;
             serde_json::json!([
-                c,
+                p.l.sides.couple_id,
                 day_str(s.first_day),
                 day_str(s.settled_through),
                 s.current,
@@ -720,12 +621,13 @@ pub async fn get_streak(state: &AppState, caller: &Caller) -> Result<pb::GetStre
     let mut tx = state.db.begin_write().await?;
     let (_, couple_id) = require_couple(&mut tx, &caller.account_id).await?;
     lock_couple(&mut tx, &couple_id).await?;
-    let mut l = load(&mut tx, &couple_id).await?;
-    let outcomes = settle(&mut tx, &mut l, now).await?;
-    save_state(&mut tx, &couple_id, &l.state).await?;
-    let changes: Vec<_> = outcomes.iter().map(describe).collect();
-    let items = announce(&mut tx, &l, &changes, now).await?;
-    let streak = view(&mut tx, &l, l.sides.side_of(&caller.account_id), now).await?;
+    let mut p = load(&mut tx, &couple_id).await?;
+    p.settle(now);
+    save_many(&mut tx, &[&p]).await?;
+    let changes: Vec<_> = p.outcomes.iter().map(describe).collect();
+    let l = &p.l;
+    let items = announce(&mut tx, l, &changes, now).await?;
+    let streak = view(&mut tx, l, l.sides.side_of(&caller.account_id), now).await?;
     commit(state, tx, items).await?;
     Ok(pb::GetStreakResponse {
         streak: Some(streak),
@@ -750,7 +652,7 @@ pub async fn history(
     let now = state.clock.now();
     let mut conn = state.db.pool().acquire().await?;
     let (_, couple_id) = require_couple(&mut conn, &caller.account_id).await?;
-    let l = load(&mut conn, &couple_id).await?;
+    let l = load(&mut conn, &couple_id).await?.l;
     let (first, last) = engine::month_bounds(year, month)
         .ok_or_else(|| Error::invalid("month", "must be a real month"))?;
     let rows = days_between(
@@ -818,14 +720,15 @@ async fn change_settings(
     let mut tx = state.db.begin_write().await?;
     let (_, couple_id) = require_couple(&mut tx, &caller.account_id).await?;
     lock_couple(&mut tx, &couple_id).await?;
-    let mut l = load(&mut tx, &couple_id).await?;
-    let outcomes = settle(&mut tx, &mut l, now).await?;
-    let me = l.sides.side_of(&caller.account_id);
-    let today = l.history(me).local_date_at(now);
-    let was_calm = l.state.calm;
+    let mut p = load(&mut tx, &couple_id).await?;
+    p.settle(now);
+    let outcomes = std::mem::take(&mut p.outcomes);
+    let me = p.l.sides.side_of(&caller.account_id);
+    let today = p.l.history(me).local_date_at(now);
+    let was_calm = p.l.state.calm;
     match change {
         SettingsChange::Pause { id, from, to } => {
-            let range = PauseRange::request(&l.state, today, from, to)
+            let range = PauseRange::request(&p.l.state, today, from, to)
                 .map_err(|e| Error::invalid("from_date", e.to_string()))?;
             sqlx::query(
                 "INSERT INTO streak_pauses (id, couple_id, from_day, to_day, by_account, created_at_us) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -838,16 +741,16 @@ async fn change_settings(
             .bind(to_us(now))
             .execute(&mut *tx)
             .await?;
-            l.pauses.push((id, range, caller.account_id.clone()));
+            p.l.pauses.push((id, range, caller.account_id.clone()));
         }
         SettingsChange::Cancel { id } => {
-            let i = l
-                .pauses
-                .iter()
-                .position(|(p, _, _)| *p == id)
-                .ok_or(Error::NotFound("pause"))?;
-            let from = l.pauses[i].1.from;
-            if from <= today || l.state.is_settled(from) {
+            let i =
+                p.l.pauses
+                    .iter()
+                    .position(|(p, _, _)| *p == id)
+                    .ok_or(Error::NotFound("pause"))?;
+            let from = p.l.pauses[i].1.from;
+            if from <= today || p.l.state.is_settled(from) {
                 return Err(Error::FailedPrecondition(
                     "this pause has started; it runs to its end",
                 ));
@@ -856,18 +759,18 @@ async fn change_settings(
                 .bind(&id)
                 .execute(&mut *tx)
                 .await?;
-            l.pauses.remove(i);
+            p.l.pauses.remove(i);
         }
-        SettingsChange::Calm(calm) => l.state.calm = calm,
+        SettingsChange::Calm(calm) => p.l.state.calm = calm,
     }
-    save_state(&mut tx, &couple_id, &l.state).await?;
+    save_many(&mut tx, &[&p]).await?;
     let mut changes: Vec<_> = outcomes.iter().map(describe).collect();
     changes.push((pb::StreakChange::Settings, 0, None));
     // Switching calm mode on is still said (so both apps hide the streak); then nothing more.
-    let items = if l.state.calm && !was_calm {
-        l.state.calm = false;
-        let items = announce(&mut tx, &l, &[(pb::StreakChange::Settings, 0, None)], now).await;
-        l.state.calm = true;
+    let items = if p.l.state.calm && !was_calm {
+        p.l.state.calm = false;
+        let items = announce(&mut tx, &p.l, &[(pb::StreakChange::Settings, 0, None)], now).await;
+        p.l.state.calm = true;
         let mut items = items?;
         for (_, e) in &mut items {
             if let Some(Payload::StreakUpdated(u)) = &mut e.payload {
@@ -878,12 +781,12 @@ async fn change_settings(
             }
         }
         items
-    } else if l.state.calm {
+    } else if p.l.state.calm {
         Vec::new()
     } else {
-        announce(&mut tx, &l, &changes, now).await?
+        announce(&mut tx, &p.l, &changes, now).await?
     };
-    let streak = view(&mut tx, &l, me, now).await?;
+    let streak = view(&mut tx, &p.l, me, now).await?;
     commit(state, tx, items).await?;
     Ok(streak)
 }
