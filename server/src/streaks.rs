@@ -337,7 +337,8 @@ pub struct Action<'a> {
 /// One couple's streak during a batch: what was loaded, the unsettled dates, and what changed.
 struct Pending {
     l: Loaded,
-    /// Stored dates after `settled_through` (as loaded, then as changed).
+    /// Stored dates from `settled_through` on (as loaded, then as changed): the unsettled
+    /// ones, and the newest settled one, where most actions land once a day is connected.
     open: HashMap<NaiveDate, DayRecord>,
     /// Dates to write back.
     dirty: HashMap<NaiveDate, DayRecord>,
@@ -396,9 +397,9 @@ pub async fn record_actions(
         p.settle(now);
         let side = p.l.sides.side_of(action.account_id);
         let date = p.l.history(side).local_date_at(now);
-        let mut day = match p.open.get(&date).or_else(|| p.dirty.get(&date)) {
+        let mut day = match p.dirty.get(&date).or_else(|| p.open.get(&date)) {
             Some(d) => d.clone(),
-            // A date settled before this batch (the actor flew back over the date line).
+            // An older settled date (the actor flew back over the date line).
             None if date <= p.l.state.settled_through => {
                 load_day(conn, action.couple_id, date).await?
             }
@@ -510,12 +511,13 @@ async fn load_many(conn: &mut AnyConnection, couples: &[&str]) -> Result<HashMap
             r.try_get("by_account")?,
         ));
     }
-    // Only unsettled dates: a handful per couple, however long the history.
+    // The unsettled dates and the newest settled one (today, once both partners acted):
+    // a handful per couple, however long the history.
     let mut open: HashMap<String, HashMap<NaiveDate, DayRecord>> = HashMap::new();
     for r in bind_all(format!(
         "SELECT d.couple_id, d.day, d.actions_a, d.actions_b, d.status FROM streak_days d \
          JOIN couple_streaks s ON s.couple_id = d.couple_id \
-         WHERE d.couple_id IN ({list}) AND d.day > s.settled_through"
+         WHERE d.couple_id IN ({list}) AND d.day >= s.settled_through"
     ))
     .fetch_all(&mut *conn)
     .await?
