@@ -112,13 +112,13 @@ macro_rules! account_select {
 pub(crate) const ACCOUNT_COLUMNS: &str = account_columns!();
 
 /// An account from a row with [`ACCOUNT_COLUMNS`].
-pub(crate) fn account_from_row(row: &sqlx::any::AnyRow) -> Result<AccountRow> {
-    let zone: String = row.try_get("time_zone")?;
-    let start: Option<i64> = row.try_get("quiet_start_min")?;
-    let end: Option<i64> = row.try_get("quiet_end_min")?;
+pub(crate) fn account_from_row(row: &crate::sql::Row) -> Result<AccountRow> {
+    let zone: String = row.get("time_zone")?;
+    let start: Option<i64> = row.get("quiet_start_min")?;
+    let end: Option<i64> = row.get("quiet_end_min")?;
     Ok(AccountRow {
-        id: row.try_get("id")?,
-        display_name: row.try_get("display_name")?,
+        id: row.get("id")?,
+        display_name: row.get("display_name")?,
         zone: zone
             .parse()
             .map_err(|_| Error::Corrupt(format!("time zone {zone:?}")))?,
@@ -126,9 +126,9 @@ pub(crate) fn account_from_row(row: &sqlx::any::AnyRow) -> Result<AccountRow> {
             start_min: s as u32,
             end_min: e as u32,
         }),
-        receipts_enabled: row.try_get::<i64, _>("receipts_enabled")? != 0,
-        couple_id: row.try_get("couple_id")?,
-        created_at_us: row.try_get("created_at_us")?,
+        receipts_enabled: row.get::<i64>("receipts_enabled")? != 0,
+        couple_id: row.get("couple_id")?,
+        created_at_us: row.get("created_at_us")?,
     })
 }
 
@@ -139,7 +139,7 @@ pub async fn load(conn: &mut AnyConnection, account_id: &str) -> Result<AccountR
         .fetch_optional(conn)
         .await?
         .ok_or(Error::NotFound("account"))?;
-    account_from_row(&row)
+    account_from_row(&row.into())
 }
 
 /// The other member of `couple_id`.
@@ -150,7 +150,7 @@ pub async fn partner(conn: &mut AnyConnection, couple_id: &str, me: &str) -> Res
         .fetch_optional(conn)
         .await?
         .ok_or(Error::Corrupt(format!("couple {couple_id} has no partner")))?;
-    account_from_row(&row)
+    account_from_row(&row.into())
 }
 
 /// A device as stored.

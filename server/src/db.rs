@@ -101,6 +101,18 @@ impl Db {
         &self.url
     }
 
+    /// The SQLite file's path, on SQLite.
+    pub fn sqlite_path(&self) -> Option<&str> {
+        if self.backend != Backend::Sqlite {
+            return None;
+        }
+        let rest = self
+            .url
+            .trim_start_matches("sqlite:")
+            .trim_start_matches("//");
+        Some(rest.split_once('?').map_or(rest, |(path, _)| path))
+    }
+
     /// The backend in use.
     pub fn backend(&self) -> Backend {
         self.backend

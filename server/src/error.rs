@@ -43,6 +43,9 @@ pub enum Error {
     /// A database failure (logged, never sent).
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// A failure on the group commit's own SQLite handle (logged, never sent).
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// A migration failure at start-up.
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -95,6 +98,7 @@ impl From<Error> for Status {
             }
             Error::ShuttingDown => Status::unavailable(err.to_string()),
             Error::Database(_)
+            | Error::Sqlite(_)
             | Error::Migrate(_)
             | Error::Corrupt(_)
             | Error::CommitFailed

@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod pairing;
 pub mod ratelimit;
 pub mod routines;
+pub mod sql;
 pub mod streaks;
 pub mod taps;
 

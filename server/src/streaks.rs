@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, Row as _};
 use tapline_proto::v1 as pb;
 use tapline_proto::v1::event::Payload;
 use uuid::Uuid;
@@ -12,13 +12,14 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::db::{from_us, to_us};
-use crate::delivery::{account_devices, commit, new_event};
+use crate::delivery::{commit, devices_of, new_event};
 use crate::domain::streaks::{
     self as engine, DayRecord, DayStatus, MILESTONES, Outcome, PauseRange, Side, StreakState,
     ZoneHistory,
 };
 use crate::error::{Error, Result};
 use crate::pairing::require_couple;
+use crate::sql::{Conn, Param, Row};
 
 /// The two members of a couple: side A is `couples.account_a`.
 #[derive(Debug, Clone)]
@@ -143,19 +144,19 @@ impl Loaded {
 }
 
 /// Loads one couple's streak (see [`load_many`]).
-async fn load(conn: &mut AnyConnection, couple_id: &str) -> Result<Pending> {
+async fn load(conn: &mut Conn<'_>, couple_id: &str) -> Result<Pending> {
     load_many(conn, &[couple_id])
         .await?
         .remove(couple_id)
         .ok_or_else(|| Error::Corrupt(format!("couple {couple_id} vanished")))
 }
 
-fn day_from_row(r: &sqlx::any::AnyRow) -> Result<DayRecord> {
-    let status: String = r.try_get("status")?;
+fn day_from_row(r: &Row) -> Result<DayRecord> {
+    let status: String = r.get("status")?;
     Ok(DayRecord {
-        date: parse_day(&r.try_get::<String, _>("day")?)?,
-        actions_a: r.try_get::<i64, _>("actions_a")? as u32,
-        actions_b: r.try_get::<i64, _>("actions_b")? as u32,
+        date: parse_day(&r.get::<String>("day")?)?,
+        actions_a: r.get::<i64>("actions_a")? as u32,
+        actions_b: r.get::<i64>("actions_b")? as u32,
         status: status
             .parse()
             .map_err(|_| Error::Corrupt(format!("day status {status:?}")))?,
@@ -163,23 +164,22 @@ fn day_from_row(r: &sqlx::any::AnyRow) -> Result<DayRecord> {
 }
 
 async fn days_between(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     couple_id: &str,
     after: NaiveDate,
     through: NaiveDate,
 ) -> Result<Vec<DayRecord>> {
-    let rows = sqlx::query(
-        "SELECT day, actions_a, actions_b, status FROM streak_days WHERE couple_id = $1 AND day > $2 AND day <= $3 ORDER BY day",
-    )
-    .bind(couple_id)
-    .bind(day_str(after))
-    .bind(day_str(through))
-    .fetch_all(conn)
-    .await?;
+    let (after, through) = (day_str(after), day_str(through));
+    let rows = conn
+        .fetch_all(
+            "SELECT day, actions_a, actions_b, status FROM streak_days WHERE couple_id = $1 AND day > $2 AND day <= $3 ORDER BY day",
+            &[Param::Text(couple_id), Param::Text(&after), Param::Text(&through)],
+        )
+        .await?;
     rows.iter().map(day_from_row).collect()
 }
 
-async fn load_day(conn: &mut AnyConnection, couple_id: &str, date: NaiveDate) -> Result<DayRecord> {
+async fn load_day(conn: &mut Conn<'_>, couple_id: &str, date: NaiveDate) -> Result<DayRecord> {
     let prev = date.pred_opt().unwrap_or(date);
     Ok(days_between(conn, couple_id, prev, date)
         .await?
@@ -189,7 +189,7 @@ async fn load_day(conn: &mut AnyConnection, couple_id: &str, date: NaiveDate) ->
 
 /// The streak as `viewer` sees it at `now`.
 async fn view(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     l: &Loaded,
     viewer: Side,
     now: DateTime<Utc>,
@@ -271,7 +271,7 @@ fn describe(o: &Outcome) -> (pb::StreakChange, u32, Option<NaiveDate>) {
 /// Events for both partners' devices: one per change, each with the streak as that partner
 /// sees it. Nothing in calm mode, except the switch itself.
 async fn announce(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     l: &Loaded,
     changes: &[(pb::StreakChange, u32, Option<NaiveDate>)],
     now: DateTime<Utc>,
@@ -285,8 +285,8 @@ async fn announce(
         view(conn, l, Side::B, now).await?,
     ];
     let devices = [
-        account_devices(conn, &l.sides.a).await?,
-        account_devices(conn, &l.sides.b).await?,
+        devices_of(conn, &l.sides.a).await?,
+        devices_of(conn, &l.sides.b).await?,
     ];
     for (change, milestone, date) in changes {
         let mut event = new_event(Payload::Heartbeat(pb::Heartbeat::default()), now);
@@ -313,7 +313,7 @@ pub async fn record_action(
 ) -> Result<Vec<(String, pb::Event)>> {
     lock_couple(conn, couple_id).await?;
     record_actions(
-        conn,
+        &mut Conn::Sqlx(conn),
         &[Action {
             couple_id,
             account_id,
@@ -378,7 +378,7 @@ impl Pending {
 /// load the couples' state and unsettled dates, and two multi-row writes store the day and
 /// state rows; only a change worth announcing (a settled date, a milestone) costs more.
 pub async fn record_actions(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     actions: &[Action<'_>],
 ) -> Result<Vec<(String, pb::Event)>> {
     if actions.is_empty() {
@@ -427,25 +427,23 @@ pub async fn record_actions(
 }
 
 /// Loads the streak of every couple in `couples` (sorted, distinct) with five statements.
-async fn load_many(conn: &mut AnyConnection, couples: &[&str]) -> Result<HashMap<String, Pending>> {
-    let sqlite = crate::db::is_sqlite(conn);
+async fn load_many(conn: &mut Conn<'_>, couples: &[&str]) -> Result<HashMap<String, Pending>> {
+    let sqlite = conn.is_sqlite();
     let list = crate::db::json_list(sqlite);
     let couples_json = crate::db::json_strs(couples.iter().copied());
-    let bind_all = |sql: String| sqlx::query(crate::db::built(sql)).bind(couples_json.clone());
-    let rows = bind_all(format!(
-        "SELECT id, account_a, account_b, created_at_us FROM couples WHERE id IN ({list})"
-    ))
-    .fetch_all(&mut *conn)
-    .await?;
+    let all = [Param::Text(&couples_json)];
+    let sql =
+        format!("SELECT id, account_a, account_b, created_at_us FROM couples WHERE id IN ({list})");
+    let rows = conn.fetch_all(&sql, &all).await?;
     let mut members: Vec<(Sides, i64)> = Vec::with_capacity(rows.len());
     for r in &rows {
         members.push((
             Sides {
-                couple_id: r.try_get("id")?,
-                a: r.try_get("account_a")?,
-                b: r.try_get("account_b")?,
+                couple_id: r.get("id")?,
+                a: r.get("account_a")?,
+                b: r.get("account_b")?,
             },
-            r.try_get("created_at_us")?,
+            r.get("created_at_us")?,
         ));
     }
     // Zone histories of both members of every couple.
@@ -457,73 +455,67 @@ async fn load_many(conn: &mut AnyConnection, couples: &[&str]) -> Result<HashMap
         "SELECT account_id, from_us, zone FROM zone_history WHERE account_id IN ({list}) \
          ORDER BY account_id, from_us"
     );
-    let q = sqlx::query(crate::db::built(sql)).bind(crate::db::json_strs(accounts.iter().copied()));
+    let accounts = crate::db::json_strs(accounts.iter().copied());
     let mut segments: HashMap<String, Vec<(DateTime<Utc>, chrono_tz::Tz)>> = HashMap::new();
-    for r in q.fetch_all(&mut *conn).await? {
-        let zone: String = r.try_get("zone")?;
+    for r in conn.fetch_all(&sql, &[Param::Text(&accounts)]).await? {
+        let zone: String = r.get("zone")?;
         let tz = zone
             .parse()
             .map_err(|_| Error::Corrupt(format!("zone {zone:?}")))?;
         segments
-            .entry(r.try_get("account_id")?)
+            .entry(r.get("account_id")?)
             .or_default()
-            .push((from_us(r.try_get("from_us")?), tz));
+            .push((from_us(r.get("from_us")?), tz));
     }
     let mut history = |account: &str| {
         ZoneHistory::from_segments(segments.remove(account).unwrap_or_default())
             .ok_or_else(|| Error::Corrupt(format!("no zone history for {account}")))
     };
     let mut states: HashMap<String, StreakState> = HashMap::new();
-    for r in bind_all(format!(
+    let sql = format!(
         "SELECT couple_id, first_day, settled_through, current_days, longest_days, freezes, calm \
          FROM couple_streaks WHERE couple_id IN ({list})"
-    ))
-    .fetch_all(&mut *conn)
-    .await?
-    {
+    );
+    for r in conn.fetch_all(&sql, &all).await? {
         states.insert(
-            r.try_get("couple_id")?,
+            r.get("couple_id")?,
             StreakState {
-                first_day: parse_day(&r.try_get::<String, _>("first_day")?)?,
-                settled_through: parse_day(&r.try_get::<String, _>("settled_through")?)?,
-                current: r.try_get::<i64, _>("current_days")? as u32,
-                longest: r.try_get::<i64, _>("longest_days")? as u32,
-                freezes: r.try_get::<i64, _>("freezes")? as u32,
-                calm: r.try_get::<i64, _>("calm")? != 0,
+                first_day: parse_day(&r.get::<String>("first_day")?)?,
+                settled_through: parse_day(&r.get::<String>("settled_through")?)?,
+                current: r.get::<i64>("current_days")? as u32,
+                longest: r.get::<i64>("longest_days")? as u32,
+                freezes: r.get::<i64>("freezes")? as u32,
+                calm: r.get::<i64>("calm")? != 0,
             },
         );
     }
     let mut pauses: HashMap<String, Vec<(String, PauseRange, String)>> = HashMap::new();
-    for r in bind_all(format!(
+    let sql = format!(
         "SELECT couple_id, id, from_day, to_day, by_account FROM streak_pauses \
          WHERE couple_id IN ({list}) AND cancelled = 0"
-    ))
-    .fetch_all(&mut *conn)
-    .await?
-    {
+    );
+    for r in conn.fetch_all(&sql, &all).await? {
         let range = PauseRange {
-            from: parse_day(&r.try_get::<String, _>("from_day")?)?,
-            to: parse_day(&r.try_get::<String, _>("to_day")?)?,
+            from: parse_day(&r.get::<String>("from_day")?)?,
+            to: parse_day(&r.get::<String>("to_day")?)?,
         };
-        pauses.entry(r.try_get("couple_id")?).or_default().push((
-            r.try_get("id")?,
+        pauses.entry(r.get("couple_id")?).or_default().push((
+            r.get("id")?,
             range,
-            r.try_get("by_account")?,
+            r.get("by_account")?,
         ));
     }
     // The unsettled dates and the newest settled one (today, once both partners acted):
     // a handful per couple, however long the history.
     let mut open: HashMap<String, HashMap<NaiveDate, DayRecord>> = HashMap::new();
-    for r in bind_all(format!(
+    let sql = format!(
         "SELECT d.couple_id, d.day, d.actions_a, d.actions_b, d.status FROM streak_days d \
          JOIN couple_streaks s ON s.couple_id = d.couple_id \
          WHERE d.couple_id IN ({list}) AND d.day >= s.settled_through"
-    ))
-    .fetch_all(&mut *conn)
-    .await?
-    {
+    );
+    for r in conn.fetch_all(&sql, &all).await? {
         let day = day_from_row(&r)?;
-        open.entry(r.try_get("couple_id")?)
+        open.entry(r.get("couple_id")?)
             .or_default()
             .insert(day.date, day);
     }
@@ -556,8 +548,8 @@ async fn load_many(conn: &mut AnyConnection, couples: &[&str]) -> Result<HashMap
 }
 
 /// Writes the changed day rows and every touched state row back: two statements.
-async fn save_many(conn: &mut AnyConnection, pending: &[&Pending]) -> Result<()> {
-    let sqlite = crate::db::is_sqlite(conn);
+async fn save_many(conn: &mut Conn<'_>, pending: &[&Pending]) -> Result<()> {
+    let sqlite = conn.is_sqlite();
     let rows = crate::db::json_rows(sqlite);
     let days: Vec<serde_json::Value> = pending
         .iter()
@@ -582,9 +574,7 @@ async fn save_many(conn: &mut AnyConnection, pending: &[&Pending]) -> Result<()>
              ON CONFLICT (couple_id, day) DO UPDATE SET actions_a = excluded.actions_a, \
              actions_b = excluded.actions_b, status = excluded.status"
         );
-        sqlx::query(crate::db::built(sql))
-            .bind(crate::db::json(days))
-            .execute(&mut *conn)
+        conn.execute(&sql, &[Param::Text(&crate::db::json(days))])
             .await?;
     }
     let states: Vec<serde_json::Value> = pending
@@ -610,9 +600,7 @@ async fn save_many(conn: &mut AnyConnection, pending: &[&Pending]) -> Result<()>
          settled_through = excluded.settled_through, current_days = excluded.current_days, \
          longest_days = excluded.longest_days, freezes = excluded.freezes, calm = excluded.calm"
     );
-    sqlx::query(crate::db::built(sql))
-        .bind(crate::db::json(states))
-        .execute(&mut *conn)
+    conn.execute(&sql, &[Param::Text(&crate::db::json(states))])
         .await?;
     Ok(())
 }
@@ -623,13 +611,19 @@ pub async fn get_streak(state: &AppState, caller: &Caller) -> Result<pb::GetStre
     let mut tx = state.db.begin_write().await?;
     let (_, couple_id) = require_couple(&mut tx, &caller.account_id).await?;
     lock_couple(&mut tx, &couple_id).await?;
-    let mut p = load(&mut tx, &couple_id).await?;
+    let mut p = load(&mut Conn::Sqlx(&mut tx), &couple_id).await?;
     p.settle(now);
-    save_many(&mut tx, &[&p]).await?;
+    save_many(&mut Conn::Sqlx(&mut tx), &[&p]).await?;
     let changes: Vec<_> = p.outcomes.iter().map(describe).collect();
     let l = &p.l;
-    let items = announce(&mut tx, l, &changes, now).await?;
-    let streak = view(&mut tx, l, l.sides.side_of(&caller.account_id), now).await?;
+    let items = announce(&mut Conn::Sqlx(&mut tx), l, &changes, now).await?;
+    let streak = view(
+        &mut Conn::Sqlx(&mut tx),
+        l,
+        l.sides.side_of(&caller.account_id),
+        now,
+    )
+    .await?;
     commit(state, tx, items).await?;
     Ok(pb::GetStreakResponse {
         streak: Some(streak),
@@ -654,11 +648,11 @@ pub async fn history(
     let now = state.clock.now();
     let mut conn = state.db.pool().acquire().await?;
     let (_, couple_id) = require_couple(&mut conn, &caller.account_id).await?;
-    let l = load(&mut conn, &couple_id).await?.l;
+    let l = load(&mut Conn::Sqlx(&mut conn), &couple_id).await?.l;
     let (first, last) = engine::month_bounds(year, month)
         .ok_or_else(|| Error::invalid("month", "must be a real month"))?;
     let rows = days_between(
-        &mut conn,
+        &mut Conn::Sqlx(&mut conn),
         &couple_id,
         first.pred_opt().unwrap_or(first),
         last,
@@ -722,7 +716,7 @@ async fn change_settings(
     let mut tx = state.db.begin_write().await?;
     let (_, couple_id) = require_couple(&mut tx, &caller.account_id).await?;
     lock_couple(&mut tx, &couple_id).await?;
-    let mut p = load(&mut tx, &couple_id).await?;
+    let mut p = load(&mut Conn::Sqlx(&mut tx), &couple_id).await?;
     p.settle(now);
     let outcomes = std::mem::take(&mut p.outcomes);
     let me = p.l.sides.side_of(&caller.account_id);
@@ -765,13 +759,19 @@ async fn change_settings(
         }
         SettingsChange::Calm(calm) => p.l.state.calm = calm,
     }
-    save_many(&mut tx, &[&p]).await?;
+    save_many(&mut Conn::Sqlx(&mut tx), &[&p]).await?;
     let mut changes: Vec<_> = outcomes.iter().map(describe).collect();
     changes.push((pb::StreakChange::Settings, 0, None));
     // Switching calm mode on is still said (so both apps hide the streak); then nothing more.
     let items = if p.l.state.calm && !was_calm {
         p.l.state.calm = false;
-        let items = announce(&mut tx, &p.l, &[(pb::StreakChange::Settings, 0, None)], now).await;
+        let items = announce(
+            &mut Conn::Sqlx(&mut tx),
+            &p.l,
+            &[(pb::StreakChange::Settings, 0, None)],
+            now,
+        )
+        .await;
         p.l.state.calm = true;
         let mut items = items?;
         for (_, e) in &mut items {
@@ -786,9 +786,9 @@ async fn change_settings(
     } else if p.l.state.calm {
         Vec::new()
     } else {
-        announce(&mut tx, &p.l, &changes, now).await?
+        announce(&mut Conn::Sqlx(&mut tx), &p.l, &changes, now).await?
     };
-    let streak = view(&mut tx, &p.l, me, now).await?;
+    let streak = view(&mut Conn::Sqlx(&mut tx), &p.l, me, now).await?;
     commit(state, tx, items).await?;
     Ok(streak)
 }

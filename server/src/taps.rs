@@ -1,7 +1,6 @@
 //! Sending taps and their felt/seen receipts.
 
 use prost::Message;
-use sqlx::{AnyConnection, Row};
 use tapline_proto::v1 as pb;
 use tapline_proto::v1::event::Payload;
 use uuid::Uuid;
@@ -18,6 +17,7 @@ use crate::domain::taps::{NewTap, validate_send};
 use crate::domain::validate;
 use crate::error::{Error, Result};
 use crate::pairing::require_couple;
+use crate::sql::{Conn, Param, Row};
 use crate::streaks::{self, Action};
 
 macro_rules! tap_select {
@@ -30,34 +30,35 @@ macro_rules! tap_select {
     };
 }
 
-fn tap_from_row(row: &sqlx::any::AnyRow) -> Result<(pb::Tap, String)> {
-    let rhythm: Option<Vec<u8>> = row.try_get("rhythm")?;
+fn tap_from_row(row: &Row) -> Result<(pb::Tap, String)> {
+    let rhythm: Option<Vec<u8>> = row.get("rhythm")?;
     let rhythm = rhythm
         .map(|b| pb::Rhythm::decode(b.as_slice()))
         .transpose()
         .map_err(|e| Error::Corrupt(format!("tap rhythm: {e}")))?;
     let tap = pb::Tap {
-        tap_id: row.try_get("id")?,
-        client_tap_id: row.try_get("client_tap_id")?,
-        sender_account_id: row.try_get("sender_account_id")?,
-        sender_device_id: row.try_get("sender_device_id")?,
-        kind: row.try_get::<i64, _>("kind")? as i32,
+        tap_id: row.get("id")?,
+        client_tap_id: row.get("client_tap_id")?,
+        sender_account_id: row.get("sender_account_id")?,
+        sender_device_id: row.get("sender_device_id")?,
+        kind: row.get::<i64>("kind")? as i32,
         rhythm,
-        note: row.try_get("note")?,
-        sent_at: Some(timestamp_us(row.try_get("created_at_us")?)),
+        note: row.get("note")?,
+        sent_at: Some(timestamp_us(row.get("created_at_us")?)),
     };
-    Ok((tap, row.try_get("couple_id")?))
+    Ok((tap, row.get("couple_id")?))
 }
 
 async fn find_by_client_id(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     device_id: &str,
     client_tap_id: &str,
 ) -> Result<Option<pb::Tap>> {
-    let row = sqlx::query(tap_select!("sender_device_id = $1 AND client_tap_id = $2"))
-        .bind(device_id)
-        .bind(client_tap_id)
-        .fetch_optional(conn)
+    let row = conn
+        .fetch_optional(
+            tap_select!("sender_device_id = $1 AND client_tap_id = $2"),
+            &[Param::Text(device_id), Param::Text(client_tap_id)],
+        )
         .await?;
     row.map(|r| tap_from_row(&r).map(|(t, _)| t)).transpose()
 }
@@ -75,7 +76,8 @@ pub async fn send_tap(
         // A retry of a stored tap answers with the first result, even when rate limited.
         let mut conn = state.db.pool().acquire().await?;
         let client_tap_id = new.client_tap_id.to_string();
-        if let Some(tap) = find_by_client_id(&mut conn, &caller.device_id, &client_tap_id).await? {
+        let mut c = Conn::Sqlx(&mut conn);
+        if let Some(tap) = find_by_client_id(&mut c, &caller.device_id, &client_tap_id).await? {
             let (me, couple_id) = require_couple(&mut conn, &caller.account_id).await?;
             let partner = accounts::partner(&mut conn, &couple_id, &me.id).await?;
             return Ok(pb::SendTapResponse {
@@ -106,10 +108,10 @@ pub async fn send_tap(
 /// ([`streaks::record_actions`]) and returns each job's answer with the events to append: to
 /// the partner's devices, and silently to the sender's other devices.
 pub async fn apply_batch(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     jobs: &[TapJob],
 ) -> Result<(Vec<Result<pb::SendTapResponse>>, Vec<(String, pb::Event)>)> {
-    let sqlite = db::is_sqlite(conn);
+    let sqlite = conn.is_sqlite();
     if jobs.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
@@ -119,40 +121,36 @@ pub async fn apply_batch(
     senders.dedup();
     let list = db::json_list(sqlite);
     let senders_json = db::json_strs(senders.iter().copied());
-    let bind_senders = |sql: String| sqlx::query(db::built(sql)).bind(senders_json.clone());
+    let senders = [Param::Text(&senders_json)];
     if !sqlite {
         // The same lock every writer of a couple's streak takes first (see `lock_couple`).
-        bind_senders(format!(
+        let sql = format!(
             "SELECT id FROM couples WHERE id IN (SELECT couple_id FROM accounts WHERE id IN ({list})) \
              ORDER BY id FOR UPDATE"
-        ))
-        .execute(&mut *conn)
-        .await?;
+        );
+        conn.execute(&sql, &senders).await?;
     }
     let mut members: HashMap<String, AccountRow> = HashMap::new();
-    for row in bind_senders(format!(
+    let sql = format!(
         "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE couple_id IN \
          (SELECT couple_id FROM accounts WHERE id IN ({list}))"
-    ))
-    .fetch_all(&mut *conn)
-    .await?
-    {
+    );
+    for row in conn.fetch_all(&sql, &senders).await? {
         let account = accounts::account_from_row(&row)?;
         members.insert(account.id.clone(), account);
     }
     let mut devices: HashMap<String, Vec<String>> = HashMap::new();
     if !members.is_empty() {
-        let ids: Vec<&str> = members.keys().map(String::as_str).collect();
+        let ids = db::json_strs(members.keys().map(String::as_str));
         let sql = format!(
             "SELECT id, account_id FROM devices WHERE account_id IN ({list}) \
              AND revoked_at_us IS NULL ORDER BY id"
         );
-        let q = sqlx::query(db::built(sql)).bind(db::json_strs(ids.iter().copied()));
-        for row in q.fetch_all(&mut *conn).await? {
+        for row in conn.fetch_all(&sql, &[Param::Text(&ids)]).await? {
             devices
-                .entry(row.try_get("account_id")?)
+                .entry(row.get("account_id")?)
                 .or_default()
-                .push(row.try_get("id")?);
+                .push(row.get("id")?);
         }
     }
     // Each paired sender's partner.
@@ -254,12 +252,12 @@ fn new_tap(caller: &Caller, new: &NewTap, now: chrono::DateTime<chrono::Utc>) ->
 /// Inserts the taps in one statement, skipping any already stored under (device, client id);
 /// returns the ids of those inserted.
 async fn insert_taps(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     jobs: &[TapJob],
     members: &HashMap<String, AccountRow>,
     stored: &[(usize, pb::Tap)],
 ) -> Result<HashSet<String>> {
-    let sqlite = db::is_sqlite(conn);
+    let sqlite = conn.is_sqlite();
     let mut inserted = HashSet::with_capacity(stored.len());
     if stored.is_empty() {
         return Ok(inserted);
@@ -288,12 +286,11 @@ async fn insert_taps(
         db::unhex(sqlite, "j.value ->> 6"),
         db::json_rows(sqlite)
     );
-    for row in sqlx::query(db::built(sql))
-        .bind(db::json(rows))
-        .fetch_all(&mut *conn)
+    for row in conn
+        .fetch_all(&sql, &[Param::Text(&db::json(rows))])
         .await?
     {
-        inserted.insert(row.try_get::<String, _>("id")?);
+        inserted.insert(row.get::<String>("id")?);
     }
     Ok(inserted)
 }
@@ -322,7 +319,7 @@ pub async fn report_tap(
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(Error::NotFound("tap"))?;
-    let (tap, _) = tap_from_row(&row)?;
+    let (tap, _) = tap_from_row(&row.into())?;
     if tap.sender_account_id == me.id {
         return Err(Error::FailedPrecondition(
             "you sent this tap; only your partner can report it",

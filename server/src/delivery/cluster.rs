@@ -11,6 +11,7 @@ use sqlx::postgres::PgListener;
 
 use crate::AppState;
 use crate::error::Result;
+use crate::sql::{Conn, Param};
 
 /// The channel instances listen on.
 pub const CHANNEL: &str = "tapline_doorbell";
@@ -20,7 +21,7 @@ const IDS_PER_NOTIFY: usize = 150;
 /// Queues the doorbell for `devices`, sent at commit: one statement per committed batch, one
 /// notification per 150 devices (PostgreSQL's payload limit). The cost of `NOTIFY` is the
 /// commit-time queue lock, taken once per transaction however many notifications it holds.
-pub async fn notify(conn: &mut AnyConnection, devices: &[&str]) -> Result<()> {
+pub async fn notify(conn: &mut Conn<'_>, devices: &[&str]) -> Result<()> {
     if devices.is_empty() {
         return Ok(());
     }
@@ -32,11 +33,9 @@ pub async fn notify(conn: &mut AnyConnection, devices: &[&str]) -> Result<()> {
         .map(|i| format!("pg_notify($1, ${})", i + 2))
         .collect();
     let sql = format!("SELECT {}", calls.join(", "));
-    let mut q = sqlx::query(crate::db::built(sql)).bind(CHANNEL);
-    for c in chunks {
-        q = q.bind(c);
-    }
-    q.execute(&mut *conn).await?;
+    let mut params = vec![Param::Text(CHANNEL)];
+    params.extend(chunks.iter().map(|c| Param::Text(c)));
+    conn.execute(&sql, &params).await?;
     Ok(())
 }
 

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::db::{self, Db, timestamp_us, to_us};
 use crate::error::{Error, Result};
+use crate::sql::{Conn, Param};
 
 /// Largest batch read from an inbox at once.
 pub const MAX_BATCH: u32 = 500;
@@ -35,15 +36,18 @@ pub fn new_event(payload: Payload, now: DateTime<Utc>) -> Event {
 
 /// The active (not signed-out) devices of an account.
 pub async fn account_devices(conn: &mut AnyConnection, account_id: &str) -> Result<Vec<String>> {
-    let rows = sqlx::query(
-        "SELECT id FROM devices WHERE account_id = $1 AND revoked_at_us IS NULL ORDER BY id",
-    )
-    .bind(account_id)
-    .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| Ok(r.try_get::<String, _>("id")?))
-        .collect()
+    devices_of(&mut Conn::Sqlx(conn), account_id).await
+}
+
+/// [`account_devices`] on any connection.
+pub async fn devices_of(conn: &mut Conn<'_>, account_id: &str) -> Result<Vec<String>> {
+    let rows = conn
+        .fetch_all(
+            "SELECT id FROM devices WHERE account_id = $1 AND revoked_at_us IS NULL ORDER BY id",
+            &[Param::Text(account_id)],
+        )
+        .await?;
+    rows.iter().map(|r| r.get::<String>("id")).collect()
 }
 
 /// Events appended in a transaction: numbered, sorted by device and seq; to hand to the
@@ -63,7 +67,7 @@ impl Appended {
 /// Appends each `(device, event)` to that device's inbox, in order per device, and returns
 /// them numbered, to deliver after commit (see [`ring_cluster`] for other instances). The
 /// device rows are locked first, in id order.
-pub async fn append_all(conn: &mut AnyConnection, items: Vec<(String, Event)>) -> Result<Appended> {
+pub async fn append_all(conn: &mut Conn<'_>, items: Vec<(String, Event)>) -> Result<Appended> {
     let mut devices: Vec<&str> = items.iter().map(|(d, _)| d.as_str()).collect();
     devices.sort_unstable();
     devices.dedup();
@@ -74,25 +78,26 @@ pub async fn append_all(conn: &mut AnyConnection, items: Vec<(String, Event)>) -
 /// Locks device rows (sorted, distinct ids) on PostgreSQL, in id order, so writers that lock
 /// several devices cannot deadlock (SQLite write transactions are serial already). Every
 /// writer takes its couple locks before its device locks.
-pub async fn lock_devices(conn: &mut AnyConnection, devices: &[&str]) -> Result<()> {
-    if devices.is_empty() || db::is_sqlite(conn) {
+pub async fn lock_devices(conn: &mut Conn<'_>, devices: &[&str]) -> Result<()> {
+    if devices.is_empty() || conn.is_sqlite() {
         return Ok(());
     }
     let sql = format!(
         "SELECT id FROM devices WHERE id IN ({}) ORDER BY id FOR UPDATE",
         db::json_list(false)
     );
-    sqlx::query(db::built(sql))
-        .bind(db::json_strs(devices.iter().copied()))
-        .execute(&mut *conn)
-        .await?;
+    conn.execute(
+        &sql,
+        &[Param::Text(&db::json_strs(devices.iter().copied()))],
+    )
+    .await?;
     Ok(())
 }
 
 /// Queues the cross-instance doorbell for the devices that got events, on PostgreSQL,
 /// delivered only if and when the transaction commits: one statement per transaction.
-pub async fn ring_cluster(conn: &mut AnyConnection, appended: &Appended) -> Result<()> {
-    if appended.0.is_empty() || db::is_sqlite(conn) {
+pub async fn ring_cluster(conn: &mut Conn<'_>, appended: &Appended) -> Result<()> {
+    if appended.0.is_empty() || conn.is_sqlite() {
         return Ok(());
     }
     cluster::notify(conn, &appended.devices()).await
@@ -101,10 +106,10 @@ pub async fn ring_cluster(conn: &mut AnyConnection, appended: &Appended) -> Resu
 /// [`append_all`] for device rows the caller has locked already. Two statements whatever the
 /// number of items: one bumps every device's `next_seq` and returns it, one inserts the rows.
 pub async fn append_locked(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     mut items: Vec<(String, Event)>,
 ) -> Result<Appended> {
-    let sqlite = db::is_sqlite(conn);
+    let sqlite = conn.is_sqlite();
     if items.is_empty() {
         return Ok(Appended::default());
     }
@@ -128,13 +133,10 @@ pub async fn append_locked(
          WHERE devices.id = v.dev RETURNING id, next_seq",
         db::json_id_numbers(sqlite)
     );
-    let rows = sqlx::query(db::built(sql))
-        .bind(counts_json)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows = conn.fetch_all(&sql, &[Param::Text(&counts_json)]).await?;
     let mut last: HashMap<String, i64> = HashMap::with_capacity(rows.len());
     for row in &rows {
-        last.insert(row.try_get("id")?, row.try_get("next_seq")?);
+        last.insert(row.get("id")?, row.get("next_seq")?);
     }
     // The first seq of each device's new events.
     let mut next: HashMap<&str, i64> = HashMap::with_capacity(counts.len());
@@ -169,10 +171,7 @@ pub async fn append_locked(
         db::unhex(sqlite, "j.value ->> 3"),
         db::json_rows(sqlite)
     );
-    sqlx::query(db::built(sql))
-        .bind(db::json(rows))
-        .execute(&mut *conn)
-        .await?;
+    conn.execute(&sql, &[Param::Text(&db::json(rows))]).await?;
     for ((_, event), seq) in items.iter_mut().zip(seqs) {
         event.seq = seq;
     }
@@ -186,8 +185,9 @@ pub async fn commit(
     mut tx: crate::db::Tx,
     items: Vec<(String, Event)>,
 ) -> Result<()> {
-    let appended = append_all(&mut tx, items).await?;
-    ring_cluster(&mut tx, &appended).await?;
+    let mut conn = Conn::Sqlx(&mut tx);
+    let appended = append_all(&mut conn, items).await?;
+    ring_cluster(&mut conn, &appended).await?;
     tx.commit().await?;
     state.doorbell.deliver(appended.0);
     Ok(())

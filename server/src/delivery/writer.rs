@@ -15,7 +15,7 @@
 //! idempotent by client id, acks by seq).
 
 use chrono::{DateTime, Utc};
-use sqlx::{AnyConnection, AnyPool, Row};
+use sqlx::AnyPool;
 use tapline_proto::v1 as pb;
 use tokio::sync::{mpsc, oneshot};
 
@@ -25,6 +25,7 @@ use crate::auth::Caller;
 use crate::db::{self, Db};
 use crate::domain::taps::NewTap;
 use crate::error::{Error, Result};
+use crate::sql::{Conn, Param};
 
 /// Most jobs in one batch.
 pub const MAX_JOBS: usize = 512;
@@ -106,26 +107,40 @@ impl Writer {
     }
 }
 
+/// The group commit's own connection: a SQLite handle on this thread, or a pool of one
+/// PostgreSQL connection.
+enum Link {
+    Sqlite(rusqlite::Connection),
+    Postgres(AnyPool),
+}
+
 async fn run(mut rx: mpsc::Receiver<Job>, db: Db, doorbell: Doorbell) {
     let mut jobs = Vec::with_capacity(MAX_JOBS);
-    let mut pool: Option<AnyPool> = None;
+    let mut link: Option<Link> = None;
     while rx.recv_many(&mut jobs, MAX_JOBS).await > 0 {
         let jobs = std::mem::take(&mut jobs);
-        if pool.is_none() {
-            match db.open_batch_pool().await {
-                Ok(p) => pool = Some(p),
+        if link.is_none() {
+            match open(&db).await {
+                Ok(l) => link = Some(l),
                 Err(e) => tracing::error!(error = %e, "group commit: cannot connect"),
             }
         }
-        apply(&db, pool.as_ref(), &doorbell, jobs).await;
+        apply(&db, link.as_mut(), &doorbell, jobs).await;
     }
-    if let Some(pool) = pool {
+    if let Some(Link::Postgres(pool)) = link {
         pool.close().await;
     }
 }
 
+async fn open(db: &Db) -> Result<Link> {
+    Ok(match db.sqlite_path() {
+        Some(path) => Link::Sqlite(crate::sql::open_sqlite(path)?),
+        None => Link::Postgres(db.open_batch_pool().await?),
+    })
+}
+
 /// Applies one batch in one transaction and answers every job in it.
-async fn apply(db: &Db, pool: Option<&AnyPool>, doorbell: &Doorbell, jobs: Vec<Job>) {
+async fn apply(db: &Db, link: Option<&mut Link>, doorbell: &Doorbell, jobs: Vec<Job>) {
     let mut taps = Vec::new();
     let mut tap_replies = Vec::new();
     let mut acks = Vec::new();
@@ -143,8 +158,8 @@ async fn apply(db: &Db, pool: Option<&AnyPool>, doorbell: &Doorbell, jobs: Vec<J
         }
     }
     let started = std::time::Instant::now();
-    let result = match pool {
-        Some(pool) => write(db, pool, &taps, &acks).await,
+    let result = match link {
+        Some(link) => write(db, link, &taps, &acks).await,
         None => Err(Error::CommitFailed),
     };
     tracing::debug!(
@@ -179,12 +194,42 @@ type Answers = (Vec<Result<pb::SendTapResponse>>, Vec<Result<()>>, Appended);
 
 async fn write(
     db: &Db,
-    pool: &AnyPool,
+    link: &mut Link,
     taps: &[TapJob],
     acks: &[(String, u64, oneshot::Sender<Result<()>>)],
 ) -> Result<Answers> {
-    let mut tx = db.begin_on(pool).await?;
-    let (tap_answers, items) = crate::taps::apply_batch(&mut tx, taps).await?;
+    match link {
+        Link::Sqlite(c) => {
+            c.execute_batch("BEGIN IMMEDIATE")?;
+            let result = match batch(&mut Conn::Sqlite(c), taps, acks).await {
+                Ok(answers) => c
+                    .execute_batch("COMMIT")
+                    .map(|()| answers)
+                    .map_err(Error::from),
+                Err(e) => Err(e),
+            };
+            if !c.is_autocommit() {
+                // Nothing of a failed batch stays.
+                let _ = c.execute_batch("ROLLBACK");
+            }
+            result
+        }
+        Link::Postgres(pool) => {
+            let mut tx = db.begin_on(pool).await?;
+            let answers = batch(&mut Conn::Sqlx(&mut tx), taps, acks).await?;
+            tx.commit().await?;
+            Ok(answers)
+        }
+    }
+}
+
+/// Everything a batch writes, inside its transaction.
+async fn batch(
+    conn: &mut Conn<'_>,
+    taps: &[TapJob],
+    acks: &[(String, u64, oneshot::Sender<Result<()>>)],
+) -> Result<Answers> {
+    let (tap_answers, items) = crate::taps::apply_batch(conn, taps).await?;
     // Every device row this batch writes, locked in one ordered statement after the couples.
     let mut devices: Vec<&str> = items
         .iter()
@@ -193,19 +238,18 @@ async fn write(
         .collect();
     devices.sort_unstable();
     devices.dedup();
-    lock_devices(&mut tx, &devices).await?;
-    let appended = append_locked(&mut tx, items).await?;
-    let ack_answers = apply_acks(&mut tx, acks).await?;
-    ring_cluster(&mut tx, &appended).await?;
-    tx.commit().await?;
+    lock_devices(conn, &devices).await?;
+    let appended = append_locked(conn, items).await?;
+    let ack_answers = apply_acks(conn, acks).await?;
+    ring_cluster(conn, &appended).await?;
     Ok((tap_answers, ack_answers, appended))
 }
 
 async fn apply_acks(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     acks: &[(String, u64, oneshot::Sender<Result<()>>)],
 ) -> Result<Vec<Result<()>>> {
-    let sqlite = crate::db::is_sqlite(conn);
+    let sqlite = conn.is_sqlite();
     if acks.is_empty() {
         return Ok(Vec::new());
     }
@@ -216,12 +260,12 @@ async fn apply_acks(
         "SELECT id, acked_seq, next_seq FROM devices WHERE id IN ({})",
         db::json_list(sqlite)
     );
-    let q = sqlx::query(db::built(sql)).bind(db::json_strs(devices.iter().copied()));
+    let devices = db::json_strs(devices.iter().copied());
     let mut cursors = std::collections::HashMap::new();
-    for row in q.fetch_all(&mut *conn).await? {
-        let id: String = row.try_get("id")?;
-        let acked = row.try_get::<i64, _>("acked_seq")? as u64;
-        let next = row.try_get::<i64, _>("next_seq")? as u64;
+    for row in conn.fetch_all(&sql, &[Param::Text(&devices)]).await? {
+        let id: String = row.get("id")?;
+        let acked = row.get::<i64>("acked_seq")? as u64;
+        let next = row.get::<i64>("next_seq")? as u64;
         cursors.insert(id, (acked, acked, next));
     }
     let mut answers = Vec::with_capacity(acks.len());
@@ -254,10 +298,7 @@ async fn apply_acks(
     let moved = db::json(moved);
     let acked = db::json_id_numbers(sqlite);
     let sql = format!("UPDATE devices SET acked_seq = v.n FROM {acked} WHERE devices.id = v.dev");
-    sqlx::query(db::built(sql))
-        .bind(moved.clone())
-        .execute(&mut *conn)
-        .await?;
+    conn.execute(&sql, &[Param::Text(&moved)]).await?;
     // Acked rows are forgotten: an index range per device.
     let sql = if sqlite {
         format!(
@@ -267,9 +308,6 @@ async fn apply_acks(
     } else {
         format!("DELETE FROM inbox i USING {acked} WHERE i.device_id = v.dev AND i.seq <= v.n")
     };
-    sqlx::query(db::built(sql))
-        .bind(moved)
-        .execute(&mut *conn)
-        .await?;
+    conn.execute(&sql, &[Param::Text(&moved)]).await?;
     Ok(answers)
 }

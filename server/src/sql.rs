@@ -1,0 +1,219 @@
+//! One statement API over the two ways the server reaches its database: sqlx (the pool, and
+//! PostgreSQL's group commit) and a direct SQLite handle (SQLite's group commit).
+//!
+//! sqlx runs every SQLite statement on a worker thread and hands each result row back through
+//! a channel, so a batch of a dozen statements and a thousand rows cost thousands of thread
+//! wake-ups. The group commit already owns a thread, so on SQLite it opens its own handle
+//! there and runs its statements in place. The SQL text is the same for both: `$N`
+//! placeholders (SQLite reads `$1` as a named parameter, numbered by first appearance).
+
+use rusqlite::types::{FromSql, ToSqlOutput, Value, ValueRef};
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection};
+
+use crate::error::{Error, Result};
+
+/// Prepared statements kept per SQLite handle: every batch statement, with room to spare.
+const SQLITE_STATEMENT_CACHE: usize = 64;
+
+/// A connection statements run on.
+pub enum Conn<'c> {
+    /// Through sqlx (pool connections and transactions, PostgreSQL batches).
+    Sqlx(&'c mut AnyConnection),
+    /// A SQLite handle owned by the calling thread (SQLite batches).
+    Sqlite(&'c mut rusqlite::Connection),
+}
+
+/// A bound parameter.
+#[derive(Debug, Clone, Copy)]
+pub enum Param<'a> {
+    /// Text (ids, dates, JSON batch parameters).
+    Text(&'a str),
+    /// An integer.
+    Int(i64),
+}
+
+/// A result row, read by column name.
+pub enum Row {
+    /// A row sqlx decoded.
+    Any(AnyRow),
+    /// A row read from a SQLite handle: column names and values.
+    Sqlite(std::sync::Arc<[String]>, Vec<Value>),
+}
+
+/// A value a column can be read as, through either connection.
+pub trait Column: Sized + FromSql + for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any> {}
+impl<T: FromSql + for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any>> Column for T {}
+
+impl Row {
+    /// Column `name` as `T`.
+    pub fn get<T: Column>(&self, name: &str) -> Result<T> {
+        match self {
+            Row::Any(row) => Ok(sqlx::Row::try_get(row, name)?),
+            Row::Sqlite(names, values) => {
+                let i = names
+                    .iter()
+                    .position(|n| n == name)
+                    .ok_or_else(|| Error::Corrupt(format!("no column {name}")))?;
+                T::column_result(ValueRef::from(&values[i]))
+                    .map_err(|e| Error::Corrupt(format!("column {name}: {e}")))
+            }
+        }
+    }
+}
+
+impl From<AnyRow> for Row {
+    fn from(row: AnyRow) -> Self {
+        Row::Any(row)
+    }
+}
+
+impl<'c> From<&'c mut AnyConnection> for Conn<'c> {
+    fn from(conn: &'c mut AnyConnection) -> Self {
+        Conn::Sqlx(conn)
+    }
+}
+
+impl Conn<'_> {
+    /// Whether this is SQLite (the JSON helpers of [`crate::db`] differ by backend).
+    pub fn is_sqlite(&self) -> bool {
+        match self {
+            Conn::Sqlx(c) => crate::db::is_sqlite(c),
+            Conn::Sqlite(_) => true,
+        }
+    }
+
+    /// Every row `sql` returns.
+    pub async fn fetch_all(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
+        match self {
+            Conn::Sqlx(c) => Ok(bind(sql, params)
+                .fetch_all(&mut **c)
+                .await?
+                .into_iter()
+                .map(Row::Any)
+                .collect()),
+            Conn::Sqlite(c) => {
+                let mut stmt = c.prepare_cached(sql)?;
+                let names: std::sync::Arc<[String]> =
+                    stmt.column_names().iter().map(|n| n.to_string()).collect();
+                let width = names.len();
+                let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    let mut values = Vec::with_capacity(width);
+                    for i in 0..width {
+                        values.push(r.get::<_, Value>(i)?);
+                    }
+                    out.push(Row::Sqlite(names.clone(), values));
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// The first row `sql` returns, if any.
+    pub async fn fetch_optional(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>> {
+        match self {
+            Conn::Sqlx(c) => Ok(bind(sql, params)
+                .fetch_optional(&mut **c)
+                .await?
+                .map(Row::Any)),
+            Conn::Sqlite(_) => Ok(self.fetch_all(sql, params).await?.into_iter().next()),
+        }
+    }
+
+    /// Runs `sql`; the number of rows it changed.
+    pub async fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+        match self {
+            Conn::Sqlx(c) => Ok(bind(sql, params).execute(&mut **c).await?.rows_affected()),
+            Conn::Sqlite(c) => {
+                let mut stmt = c.prepare_cached(sql)?;
+                Ok(stmt.execute(rusqlite::params_from_iter(params.iter()))? as u64)
+            }
+        }
+    }
+}
+
+fn bind<'q>(
+    sql: &'q str,
+    params: &[Param<'q>],
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for p in params {
+        q = match *p {
+            Param::Text(s) => q.bind(s),
+            Param::Int(n) => q.bind(n),
+        };
+    }
+    q
+}
+
+impl rusqlite::ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match *self {
+            Param::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Param::Int(n) => ToSqlOutput::Owned(Value::Integer(n)),
+        })
+    }
+}
+
+/// Opens the group commit's own handle on the SQLite file at `path`, with the pool's settings:
+/// WAL, `synchronous = FULL` (an acknowledged tap survives power loss), foreign keys, and a
+/// wait for the write lock instead of a failure.
+pub fn open_sqlite(path: &str) -> Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(SQLITE_STATEMENT_CACHE);
+    Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sqlite_handle_binds_dollar_parameters_and_reads_by_name() {
+        let mut c = rusqlite::Connection::open_in_memory().unwrap();
+        let mut conn = Conn::Sqlite(&mut c);
+        conn.execute(
+            "CREATE TABLE t (id TEXT PRIMARY KEY, n BIGINT, b BLOB)",
+            &[],
+        )
+        .await
+        .unwrap();
+        let rows = r#"[["a",1,"00ff"],["b",2,null]]"#;
+        let n = conn
+            .execute(
+                "INSERT INTO t SELECT j.value ->> 0, CAST(j.value ->> 1 AS BIGINT), \
+                 unhex(j.value ->> 2) FROM json_each($1) AS j",
+                &[Param::Text(rows)],
+            )
+            .await
+            .unwrap();
+        assert_eq!(n, 2);
+        let got = conn
+            .fetch_all(
+                "SELECT id, n, b FROM t WHERE n >= $1 AND id <> $2 ORDER BY id",
+                &[Param::Int(1), Param::Text("z")],
+            )
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].get::<String>("id").unwrap(), "a");
+        assert_eq!(got[0].get::<i64>("n").unwrap(), 1);
+        assert_eq!(
+            got[0].get::<Option<Vec<u8>>>("b").unwrap(),
+            Some(vec![0, 255])
+        );
+        assert_eq!(got[1].get::<Option<Vec<u8>>>("b").unwrap(), None);
+        assert!(got[0].get::<String>("missing").is_err());
+        let none = conn
+            .fetch_optional("SELECT id FROM t WHERE id = $1", &[Param::Text("c")])
+            .await
+            .unwrap();
+        assert!(none.is_none());
+    }
+}
