@@ -110,7 +110,7 @@ impl Writer {
 /// The group commit's own connection: a SQLite handle on this thread, or a pool of one
 /// PostgreSQL connection.
 enum Link {
-    Sqlite(rusqlite::Connection),
+    Sqlite(rusqlite::Connection, crate::sql::Checkpointer),
     Postgres(AnyPool),
 }
 
@@ -134,7 +134,10 @@ async fn run(mut rx: mpsc::Receiver<Job>, db: Db, doorbell: Doorbell) {
 
 async fn open(db: &Db) -> Result<Link> {
     Ok(match db.sqlite_path() {
-        Some(path) => Link::Sqlite(crate::sql::open_sqlite(path)?),
+        Some(path) => Link::Sqlite(
+            crate::sql::open_sqlite(path)?,
+            crate::sql::Checkpointer::start(path)?,
+        ),
         None => Link::Postgres(db.open_batch_pool().await?),
     })
 }
@@ -199,7 +202,7 @@ async fn write(
     acks: &[(String, u64, oneshot::Sender<Result<()>>)],
 ) -> Result<Answers> {
     match link {
-        Link::Sqlite(c) => {
+        Link::Sqlite(c, _) => {
             c.execute_batch("BEGIN IMMEDIATE")?;
             let result = match batch(&mut Conn::Sqlite(c), taps, acks).await {
                 Ok(answers) => c
