@@ -110,7 +110,11 @@ impl Writer {
 /// The group commit's own connection: a SQLite handle on this thread, or a pool of one
 /// PostgreSQL connection.
 enum Link {
-    Sqlite(rusqlite::Connection, crate::sql::Checkpointer),
+    Sqlite {
+        conn: rusqlite::Connection,
+        /// Runs while the link lives.
+        _checkpointer: crate::sql::Checkpointer,
+    },
     Postgres(AnyPool),
 }
 
@@ -134,10 +138,10 @@ async fn run(mut rx: mpsc::Receiver<Job>, db: Db, doorbell: Doorbell) {
 
 async fn open(db: &Db) -> Result<Link> {
     Ok(match db.sqlite_path() {
-        Some(path) => Link::Sqlite(
-            crate::sql::open_sqlite(path)?,
-            crate::sql::Checkpointer::start(path)?,
-        ),
+        Some(path) => Link::Sqlite {
+            conn: crate::sql::open_sqlite(path)?,
+            _checkpointer: crate::sql::Checkpointer::start(path)?,
+        },
         None => Link::Postgres(db.open_batch_pool().await?),
     })
 }
@@ -202,7 +206,7 @@ async fn write(
     acks: &[(String, u64, oneshot::Sender<Result<()>>)],
 ) -> Result<Answers> {
     match link {
-        Link::Sqlite(c, _) => {
+        Link::Sqlite { conn: c, .. } => {
             c.execute_batch("BEGIN IMMEDIATE")?;
             let result = match batch(&mut Conn::Sqlite(c), taps, acks).await {
                 Ok(answers) => c
