@@ -219,35 +219,7 @@ pub fn json_list(sqlite: bool) -> &'static str {
     }
 }
 
-/// Rows passed as one JSON array of arrays `$1`: a table source `j` whose column `value` is
-/// one row; `j.value ->> N` is its field N (text; wrap numbers in `CAST(... AS BIGINT)` and
-/// hex blobs in [`unhex`]).
-pub fn json_rows(sqlite: bool) -> &'static str {
-    if sqlite {
-        "json_each($1) AS j"
-    } else {
-        "jsonb_array_elements($1::jsonb) AS j"
-    }
-}
-
-/// [`json_rows`] of `[id, number]` pairs as a table `v(dev, n)`.
-pub fn json_id_numbers(sqlite: bool) -> String {
-    format!(
-        "(SELECT j.value ->> 0 AS dev, CAST(j.value ->> 1 AS BIGINT) AS n FROM {}) AS v",
-        json_rows(sqlite)
-    )
-}
-
-/// `expr` (hex text) as bytes.
-pub fn unhex(sqlite: bool, expr: &str) -> String {
-    if sqlite {
-        format!("unhex({expr})")
-    } else {
-        format!("decode({expr}, 'hex')")
-    }
-}
-
-/// Lowercase hex of `bytes`, for blobs inside a JSON parameter.
+/// Lowercase hex of `bytes`, for blobs inside a JSON parameter (`decode(.., 'hex')`).
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);

@@ -19,7 +19,7 @@ use crate::domain::streaks::{
 };
 use crate::error::{Error, Result};
 use crate::pairing::require_couple;
-use crate::sql::{Conn, Param, Row};
+use crate::sql::{Conn, Param, PerRow, Row, Val};
 
 /// The two members of a couple: side A is `couples.account_a`.
 #[derive(Debug, Clone)]
@@ -547,61 +547,69 @@ async fn load_many(conn: &mut Conn<'_>, couples: &[&str]) -> Result<HashMap<Stri
     Ok(pending)
 }
 
-/// Writes the changed day rows and every touched state row back: two statements.
+/// Stores a couple's day.
+const SAVE_DAY: PerRow = PerRow {
+    sqlite: "INSERT INTO streak_days (couple_id, day, actions_a, actions_b, status) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (couple_id, day) DO UPDATE SET actions_a = excluded.actions_a, \
+             actions_b = excluded.actions_b, status = excluded.status",
+    postgres: "INSERT INTO streak_days (couple_id, day, actions_a, actions_b, status) \
+               SELECT j.value ->> 0, j.value ->> 1, CAST(j.value ->> 2 AS BIGINT), \
+               CAST(j.value ->> 3 AS BIGINT), j.value ->> 4 FROM jsonb_array_elements($1::jsonb) AS j \
+               WHERE true ON CONFLICT (couple_id, day) DO UPDATE SET actions_a = excluded.actions_a, \
+               actions_b = excluded.actions_b, status = excluded.status",
+};
+
+/// Stores a couple's streak state.
+const SAVE_STATE: PerRow = PerRow {
+    sqlite: "INSERT INTO couple_streaks (couple_id, first_day, settled_through, current_days, longest_days, freezes, calm) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (couple_id) DO UPDATE SET settled_through = excluded.settled_through, \
+             current_days = excluded.current_days, longest_days = excluded.longest_days, \
+             freezes = excluded.freezes, calm = excluded.calm",
+    postgres: "INSERT INTO couple_streaks (couple_id, first_day, settled_through, current_days, longest_days, freezes, calm) \
+               SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, CAST(j.value ->> 3 AS BIGINT), \
+               CAST(j.value ->> 4 AS BIGINT), CAST(j.value ->> 5 AS BIGINT), CAST(j.value ->> 6 AS BIGINT) \
+               FROM jsonb_array_elements($1::jsonb) AS j WHERE true ON CONFLICT (couple_id) DO UPDATE SET \
+               settled_through = excluded.settled_through, current_days = excluded.current_days, \
+               longest_days = excluded.longest_days, freezes = excluded.freezes, calm = excluded.calm",
+};
+
+/// Writes the changed day rows and every touched state row back ([`SAVE_DAY`], [`SAVE_STATE`]):
+/// on PostgreSQL two statements.
 async fn save_many(conn: &mut Conn<'_>, pending: &[&Pending]) -> Result<()> {
-    let sqlite = conn.is_sqlite();
-    let rows = crate::db::json_rows(sqlite);
-    let days: Vec<serde_json::Value> = pending
+    let days: Vec<Vec<Val>> = pending
         .iter()
         .flat_map(|p| {
             let c = &p.l.sides.couple_id;
             p.dirty.values().map(move |d| {
-                serde_json::json!([
-                    c,
-                    day_str(d.date),
-                    d.actions_a,
-                    d.actions_b,
-                    d.status.as_str()
-                ])
+                vec![
+                    Val::from(c),
+                    Val::from(day_str(d.date)),
+                    Val::from(d.actions_a),
+                    Val::from(d.actions_b),
+                    Val::from(d.status.as_str()),
+                ]
             })
         })
         .collect();
-    if !days.is_empty() {
-        let sql = format!(
-            "INSERT INTO streak_days (couple_id, day, actions_a, actions_b, status) \
-             SELECT j.value ->> 0, j.value ->> 1, CAST(j.value ->> 2 AS BIGINT), \
-             CAST(j.value ->> 3 AS BIGINT), j.value ->> 4 FROM {rows} WHERE true \
-             ON CONFLICT (couple_id, day) DO UPDATE SET actions_a = excluded.actions_a, \
-             actions_b = excluded.actions_b, status = excluded.status"
-        );
-        conn.execute(&sql, &[Param::Text(&crate::db::json(days))])
-            .await?;
-    }
-    let states: Vec<serde_json::Value> = pending
+    conn.per_row(SAVE_DAY, &days).await?;
+    let states: Vec<Vec<Val>> = pending
         .iter()
         .map(|p| {
             let s = &p.l.state;
-            serde_json::json!([
-                p.l.sides.couple_id,
-                day_str(s.first_day),
-                day_str(s.settled_through),
-                s.current,
-                s.longest,
-                s.freezes,
-                i64::from(s.calm)
-            ])
+            vec![
+                Val::from(&p.l.sides.couple_id),
+                Val::from(day_str(s.first_day)),
+                Val::from(day_str(s.settled_through)),
+                Val::from(s.current),
+                Val::from(s.longest),
+                Val::from(s.freezes),
+                Val::Int(s.calm.into()),
+            ]
         })
         .collect();
-    let sql = format!(
-        "INSERT INTO couple_streaks (couple_id, first_day, settled_through, current_days, longest_days, freezes, calm) \
-         SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, CAST(j.value ->> 3 AS BIGINT), \
-         CAST(j.value ->> 4 AS BIGINT), CAST(j.value ->> 5 AS BIGINT), CAST(j.value ->> 6 AS BIGINT) \
-         FROM {rows} WHERE true ON CONFLICT (couple_id) DO UPDATE SET \
-         settled_through = excluded.settled_through, current_days = excluded.current_days, \
-         longest_days = excluded.longest_days, freezes = excluded.freezes, calm = excluded.calm"
-    );
-    conn.execute(&sql, &[Param::Text(&crate::db::json(states))])
-        .await?;
+    conn.per_row(SAVE_STATE, &states).await?;
     Ok(())
 }
 

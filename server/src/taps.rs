@@ -17,7 +17,7 @@ use crate::domain::taps::{NewTap, validate_send};
 use crate::domain::validate;
 use crate::error::{Error, Result};
 use crate::pairing::require_couple;
-use crate::sql::{Conn, Param, Row};
+use crate::sql::{Conn, Param, PerRow, Row, Val};
 use crate::streaks::{self, Action};
 
 macro_rules! tap_select {
@@ -249,7 +249,20 @@ fn new_tap(caller: &Caller, new: &NewTap, now: chrono::DateTime<chrono::Utc>) ->
     }
 }
 
-/// Inserts the taps in one statement, skipping any already stored under (device, client id);
+/// Stores a tap unless one is stored under its (device, client id) already; returns its id if
+/// stored.
+const INSERT_TAP: PerRow = PerRow {
+    sqlite: "INSERT INTO taps (id, couple_id, sender_account_id, sender_device_id, client_tap_id, kind, rhythm, note, created_at_us) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (sender_device_id, client_tap_id) DO NOTHING RETURNING id",
+    postgres: "INSERT INTO taps (id, couple_id, sender_account_id, sender_device_id, client_tap_id, kind, rhythm, note, created_at_us) \
+               SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, \
+               CAST(j.value ->> 5 AS BIGINT), decode(j.value ->> 6, 'hex'), j.value ->> 7, \
+               CAST(j.value ->> 8 AS BIGINT) FROM jsonb_array_elements($1::jsonb) AS j \
+               WHERE true ON CONFLICT (sender_device_id, client_tap_id) DO NOTHING RETURNING id",
+};
+
+/// Inserts the taps ([`INSERT_TAP`]), skipping any already stored under (device, client id);
 /// returns the ids of those inserted.
 async fn insert_taps(
     conn: &mut Conn<'_>,
@@ -257,39 +270,29 @@ async fn insert_taps(
     members: &HashMap<String, AccountRow>,
     stored: &[(usize, pb::Tap)],
 ) -> Result<HashSet<String>> {
-    let sqlite = conn.is_sqlite();
     let mut inserted = HashSet::with_capacity(stored.len());
     if stored.is_empty() {
         return Ok(inserted);
     }
-    let rows = stored
+    let rows: Vec<Vec<Val>> = stored
         .iter()
         .map(|(i, tap)| {
-            serde_json::json!([
-                tap.tap_id,
-                members[&jobs[*i].caller.account_id].couple_id,
-                tap.sender_account_id,
-                tap.sender_device_id,
-                tap.client_tap_id,
-                tap.kind,
-                tap.rhythm.as_ref().map(|r| db::hex(&r.encode_to_vec())),
-                tap.note,
-                to_us(jobs[*i].now)
-            ])
+            vec![
+                Val::from(&tap.tap_id),
+                Val::from(members[&jobs[*i].caller.account_id].couple_id.as_ref()),
+                Val::from(&tap.sender_account_id),
+                Val::from(&tap.sender_device_id),
+                Val::from(&tap.client_tap_id),
+                Val::Int(tap.kind.into()),
+                tap.rhythm
+                    .as_ref()
+                    .map_or(Val::Null, |r| Val::Blob(r.encode_to_vec())),
+                Val::from(&tap.note),
+                Val::Int(to_us(jobs[*i].now)),
+            ]
         })
         .collect();
-    let sql = format!(
-        "INSERT INTO taps (id, couple_id, sender_account_id, sender_device_id, client_tap_id, kind, rhythm, note, created_at_us) \
-         SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, \
-         CAST(j.value ->> 5 AS BIGINT), {}, j.value ->> 7, CAST(j.value ->> 8 AS BIGINT) FROM {} \
-         WHERE true ON CONFLICT (sender_device_id, client_tap_id) DO NOTHING RETURNING id",
-        db::unhex(sqlite, "j.value ->> 6"),
-        db::json_rows(sqlite)
-    );
-    for row in conn
-        .fetch_all(&sql, &[Param::Text(&db::json(rows))])
-        .await?
-    {
+    for row in conn.per_row(INSERT_TAP, &rows).await? {
         inserted.insert(row.get::<String>("id")?);
     }
     Ok(inserted)

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::db::{self, Db, timestamp_us, to_us};
 use crate::error::{Error, Result};
-use crate::sql::{Conn, Param};
+use crate::sql::{Conn, Param, PerRow, Val};
 
 /// Largest batch read from an inbox at once.
 pub const MAX_BATCH: u32 = 500;
@@ -103,13 +103,32 @@ pub async fn ring_cluster(conn: &mut Conn<'_>, appended: &Appended) -> Result<()
     cluster::notify(conn, &appended.devices()).await
 }
 
-/// [`append_all`] for device rows the caller has locked already. Two statements whatever the
-/// number of items: one bumps every device's `next_seq` and returns it, one inserts the rows.
+/// Moves a device's `next_seq` on by a count; returns it.
+const BUMP_SEQ: PerRow = PerRow {
+    sqlite: "UPDATE devices SET next_seq = next_seq + $2 WHERE id = $1 RETURNING id, next_seq",
+    postgres: "UPDATE devices SET next_seq = next_seq + v.n \
+               FROM (SELECT j.value ->> 0 AS dev, CAST(j.value ->> 1 AS BIGINT) AS n \
+               FROM jsonb_array_elements($1::jsonb) AS j) AS v \
+               WHERE devices.id = v.dev RETURNING id, next_seq",
+};
+
+/// Stores one numbered event in a device's inbox.
+const INSERT_EVENT: PerRow = PerRow {
+    sqlite: "INSERT INTO inbox (device_id, seq, event_id, payload, created_at_us) \
+             VALUES ($1, $2, $3, $4, $5)",
+    postgres: "INSERT INTO inbox (device_id, seq, event_id, payload, created_at_us) \
+               SELECT j.value ->> 0, CAST(j.value ->> 1 AS BIGINT), j.value ->> 2, \
+               decode(j.value ->> 3, 'hex'), CAST(j.value ->> 4 AS BIGINT) \
+               FROM jsonb_array_elements($1::jsonb) AS j",
+};
+
+/// [`append_all`] for device rows the caller has locked already: bumps every device's
+/// `next_seq` once ([`BUMP_SEQ`]), then stores the rows ([`INSERT_EVENT`]); on PostgreSQL two
+/// statements whatever the number of items.
 pub async fn append_locked(
     conn: &mut Conn<'_>,
     mut items: Vec<(String, Event)>,
 ) -> Result<Appended> {
-    let sqlite = conn.is_sqlite();
     if items.is_empty() {
         return Ok(Appended::default());
     }
@@ -122,18 +141,11 @@ pub async fn append_locked(
             _ => counts.push((device.as_str(), 1)),
         }
     }
-    let counts_json = db::json(
-        counts
-            .iter()
-            .map(|(d, n)| serde_json::json!([d, n]))
-            .collect(),
-    );
-    let sql = format!(
-        "UPDATE devices SET next_seq = next_seq + v.n FROM {} \
-         WHERE devices.id = v.dev RETURNING id, next_seq",
-        db::json_id_numbers(sqlite)
-    );
-    let rows = conn.fetch_all(&sql, &[Param::Text(&counts_json)]).await?;
+    let bumps: Vec<Vec<Val>> = counts
+        .iter()
+        .map(|(d, n)| vec![Val::from(*d), Val::Int(*n)])
+        .collect();
+    let rows = conn.per_row(BUMP_SEQ, &bumps).await?;
     let mut last: HashMap<String, i64> = HashMap::with_capacity(rows.len());
     for row in &rows {
         last.insert(row.get("id")?, row.get("next_seq")?);
@@ -155,23 +167,16 @@ pub async fn append_locked(
             .created_at
             .as_ref()
             .map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1000);
-        rows.push(serde_json::json!([
-            device_id,
-            *seq,
-            event.event_id,
-            db::hex(&event.encode_to_vec()),
-            created_at_us
-        ]));
+        rows.push(vec![
+            Val::from(device_id),
+            Val::Int(*seq),
+            Val::from(&event.event_id),
+            Val::Blob(event.encode_to_vec()),
+            Val::Int(created_at_us),
+        ]);
         *seq += 1;
     }
-    let sql = format!(
-        "INSERT INTO inbox (device_id, seq, event_id, payload, created_at_us) \
-         SELECT j.value ->> 0, CAST(j.value ->> 1 AS BIGINT), j.value ->> 2, {}, \
-         CAST(j.value ->> 4 AS BIGINT) FROM {}",
-        db::unhex(sqlite, "j.value ->> 3"),
-        db::json_rows(sqlite)
-    );
-    conn.execute(&sql, &[Param::Text(&db::json(rows))]).await?;
+    conn.per_row(INSERT_EVENT, &rows).await?;
     for ((_, event), seq) in items.iter_mut().zip(seqs) {
         event.seq = seq;
     }

@@ -25,7 +25,7 @@ use crate::auth::Caller;
 use crate::db::{self, Db};
 use crate::domain::taps::NewTap;
 use crate::error::{Error, Result};
-use crate::sql::{Conn, Param};
+use crate::sql::{Conn, Param, PerRow, Val};
 
 /// Most jobs in one batch.
 pub const MAX_JOBS: usize = 512;
@@ -252,6 +252,23 @@ async fn batch(
     Ok((tap_answers, ack_answers, appended))
 }
 
+/// Moves a device's acknowledged seq.
+const SET_ACKED: PerRow = PerRow {
+    sqlite: "UPDATE devices SET acked_seq = $2 WHERE id = $1",
+    postgres: "UPDATE devices SET acked_seq = v.n \
+               FROM (SELECT j.value ->> 0 AS dev, CAST(j.value ->> 1 AS BIGINT) AS n \
+               FROM jsonb_array_elements($1::jsonb) AS j) AS v WHERE devices.id = v.dev",
+};
+
+/// Forgets a device's acknowledged events: an index range.
+const FORGET_ACKED: PerRow = PerRow {
+    sqlite: "DELETE FROM inbox WHERE device_id = $1 AND seq <= $2",
+    postgres: "DELETE FROM inbox i \
+               USING (SELECT j.value ->> 0 AS dev, CAST(j.value ->> 1 AS BIGINT) AS n \
+               FROM jsonb_array_elements($1::jsonb) AS j) AS v \
+               WHERE i.device_id = v.dev AND i.seq <= v.n",
+};
+
 async fn apply_acks(
     conn: &mut Conn<'_>,
     acks: &[(String, u64, oneshot::Sender<Result<()>>)],
@@ -294,27 +311,12 @@ async fn apply_acks(
         answers.push(Ok(()));
     }
     // One update and one prune for every device that moved, whatever the number of acks.
-    let moved: Vec<serde_json::Value> = cursors
+    let moved: Vec<Vec<Val>> = cursors
         .iter()
         .filter(|(_, (was, acked, _))| acked != was)
-        .map(|(d, (_, acked, _))| serde_json::json!([d, *acked as i64]))
+        .map(|(d, (_, acked, _))| vec![Val::from(d), Val::Int(*acked as i64)])
         .collect();
-    if moved.is_empty() {
-        return Ok(answers);
-    }
-    let moved = db::json(moved);
-    let acked = db::json_id_numbers(sqlite);
-    let sql = format!("UPDATE devices SET acked_seq = v.n FROM {acked} WHERE devices.id = v.dev");
-    conn.execute(&sql, &[Param::Text(&moved)]).await?;
-    // Acked rows are forgotten: an index range per device.
-    let sql = if sqlite {
-        format!(
-            "DELETE FROM inbox WHERE rowid IN (SELECT i.rowid FROM {acked} \
-             JOIN inbox i ON i.device_id = v.dev AND i.seq <= v.n)"
-        )
-    } else {
-        format!("DELETE FROM inbox i USING {acked} WHERE i.device_id = v.dev AND i.seq <= v.n")
-    };
-    conn.execute(&sql, &[Param::Text(&moved)]).await?;
+    conn.per_row(SET_ACKED, &moved).await?;
+    conn.per_row(FORGET_ACKED, &moved).await?;
     Ok(answers)
 }
