@@ -120,9 +120,11 @@ struct LoadOpts {
     /// Fixed rates to run, taps per second (repeatable; `--rate 0` runs none).
     #[arg(long = "rate", default_values_t = [5_000u32, 20_000])]
     rates: Vec<u32>,
-    /// Concurrent senders of the flat-out run (0 skips it).
-    #[arg(long, default_value_t = 64)]
-    flat_senders: usize,
+    /// Concurrent senders of a flat-out run (repeatable; `--flat-senders 0` runs none). Each
+    /// sender waits for its answer, so a run with N senders never has more than N taps to
+    /// commit together: 64 measures the round trip, 400 (one per device) the capacity.
+    #[arg(long = "flat-senders", default_values_t = [64usize, 400])]
+    flat_senders: Vec<usize>,
     /// HTTP/2 connections the devices share.
     #[arg(long, default_value_t = 32)]
     connections: usize,
@@ -149,9 +151,12 @@ impl LoadOpts {
             .filter(|&&r| r > 0)
             .map(|&r| Pace::Rate(r))
             .collect();
-        if self.flat_senders > 0 {
-            paces.push(Pace::Flat(self.flat_senders));
-        }
+        paces.extend(
+            self.flat_senders
+                .iter()
+                .filter(|&&n| n > 0)
+                .map(|&n| Pace::Flat(n)),
+        );
         paces
     }
 
@@ -539,13 +544,16 @@ mod tests {
         let Command::All(a) = cli.command else {
             panic!("all")
         };
-        assert_eq!(a.load.paces(), vec![Pace::Rate(100), Pace::Flat(64)]);
+        assert_eq!(
+            a.load.paces(),
+            vec![Pace::Rate(100), Pace::Flat(64), Pace::Flat(400)]
+        );
         assert_eq!(a.idle.streams_per_connection, vec![1, 4]);
         assert_eq!(a.targets.or_all().len(), 3);
         let cli = Cli::try_parse_from(["tapline-bench", "load", "--rate", "0"]).unwrap();
         let Command::Load(l) = cli.command else {
             panic!("load")
         };
-        assert_eq!(l.opts.paces(), vec![Pace::Flat(64)]);
+        assert_eq!(l.opts.paces(), vec![Pace::Flat(64), Pace::Flat(400)]);
     }
 }
