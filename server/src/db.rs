@@ -34,6 +34,7 @@ pub struct Db {
     options: AnyConnectOptions,
     backend: Backend,
     url: String,
+    instance: std::sync::Arc<str>,
 }
 
 /// A write transaction.
@@ -72,15 +73,29 @@ impl Db {
             options,
             backend,
             url,
+            instance: uuid::Uuid::new_v4().simple().to_string().into(),
         })
     }
 
     /// A pool of one connection for the group commit, opened on the calling runtime, so a
     /// batch never queues behind readers for a connection.
+    ///
+    /// On PostgreSQL this connection never plans a sequential scan where an index serves:
+    /// every batch statement looks rows up by key, but the inbox and device tables churn so
+    /// fast that their statistics lag (a plan made while the inbox was nearly empty kept
+    /// scanning all of it, dead rows included, for every batch of acks).
     pub async fn open_batch_pool(&self) -> Result<AnyPool> {
-        Ok(pool_options(self.backend, 1, 1)
-            .connect_with(self.options.clone())
-            .await?)
+        let options = pool_options(self.backend, 1, 1);
+        let options = match self.backend {
+            Backend::Sqlite => options,
+            Backend::Postgres => options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("SET enable_seqscan = off").await?;
+                    Ok(())
+                })
+            }),
+        };
+        Ok(options.connect_with(self.options.clone()).await?)
     }
 
     /// Begins a write transaction on `pool` (see [`Db::begin_write`]).
@@ -111,6 +126,12 @@ impl Db {
             .trim_start_matches("sqlite:")
             .trim_start_matches("//");
         Some(rest.split_once('?').map_or(rest, |(path, _)| path))
+    }
+
+    /// This server process's own id among the instances sharing the database (fresh at each
+    /// start), so it can tell its own cross-instance doorbells from the others'.
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     /// The backend in use.

@@ -1,6 +1,7 @@
 //! The doorbell across server instances on one PostgreSQL: a transaction that wrote inbox rows
 //! sends one `NOTIFY` with the devices to ring (PostgreSQL delivers it only if and when the
-//! transaction commits), and every instance listens and rings its own live streams. A lost
+//! transaction commits), and every other instance rings its own live streams (the sender has
+//! handed the events to its own streams already, so it skips its own notifications). A lost
 //! notification only means "read again": after the listener reconnects, every local stream is
 //! rung.
 
@@ -21,13 +22,14 @@ const IDS_PER_NOTIFY: usize = 150;
 /// Queues the doorbell for `devices`, sent at commit: one statement per committed batch, one
 /// notification per 150 devices (PostgreSQL's payload limit). The cost of `NOTIFY` is the
 /// commit-time queue lock, taken once per transaction however many notifications it holds.
-pub async fn notify(conn: &mut Conn<'_>, devices: &[&str]) -> Result<()> {
+/// Each payload is `INSTANCE/ID,ID,...`, `instance` being the sender ([`crate::db::Db::instance`]).
+pub async fn notify(conn: &mut Conn<'_>, instance: &str, devices: &[&str]) -> Result<()> {
     if devices.is_empty() {
         return Ok(());
     }
     let chunks: Vec<String> = devices
         .chunks(IDS_PER_NOTIFY)
-        .map(|c| c.join(","))
+        .map(|c| format!("{instance}{FROM}{}", c.join(",")))
         .collect();
     let calls: Vec<String> = (0..chunks.len())
         .map(|i| format!("pg_notify($1, ${})", i + 2))
@@ -37,6 +39,20 @@ pub async fn notify(conn: &mut Conn<'_>, devices: &[&str]) -> Result<()> {
     params.extend(chunks.iter().map(|c| Param::Text(c)));
     conn.execute(&sql, &params).await?;
     Ok(())
+}
+
+/// Between the sending instance and the device ids in a doorbell notification.
+const FROM: char = '/';
+
+/// The devices a doorbell notification rings, or `None` when this instance sent it (its own
+/// streams were handed their events already). A payload with no sender rings its devices.
+fn to_ring<'a>(payload: &'a str, me: &str) -> Option<impl Iterator<Item = &'a str>> {
+    let ids = match payload.split_once(FROM) {
+        Some((from, _)) if from == me => return None,
+        Some((_, ids)) => ids,
+        None => payload,
+    };
+    Some(ids.split(',').filter(|s| !s.is_empty()))
 }
 
 /// Prefix of a notification that signs a device out everywhere.
@@ -84,13 +100,10 @@ async fn listen(state: AppState, mut listener: PgListener) {
                     state.doorbell.revoke(device);
                 }
                 Ok(Some(n)) => {
-                    let ids: Vec<String> = n
-                        .payload()
-                        .split(',')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned)
-                        .collect();
-                    state.doorbell.ring(&ids);
+                    if let Some(ids) = to_ring(n.payload(), state.db.instance()) {
+                        let ids: Vec<String> = ids.map(str::to_owned).collect();
+                        state.doorbell.ring(&ids);
+                    }
                 }
                 // Reconnected underneath: notifications may have been lost.
                 Ok(None) => {
@@ -124,5 +137,20 @@ async fn wait(state: &AppState, d: Duration) -> bool {
     tokio::select! {
         _ = tokio::time::sleep(d) => false,
         _ = state.shutdown.cancelled() => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_instance_skips_its_own_doorbells() {
+        fn ring(payload: &str) -> Option<Vec<&str>> {
+            to_ring(payload, "me").map(|ids| ids.collect())
+        }
+        assert_eq!(ring("me/a,b"), None);
+        assert_eq!(ring("other/a,b"), Some(vec!["a", "b"]));
+        assert_eq!(ring("a,b"), Some(vec!["a", "b"]));
     }
 }

@@ -96,11 +96,11 @@ pub async fn lock_devices(conn: &mut Conn<'_>, devices: &[&str]) -> Result<()> {
 
 /// Queues the cross-instance doorbell for the devices that got events, on PostgreSQL,
 /// delivered only if and when the transaction commits: one statement per transaction.
-pub async fn ring_cluster(conn: &mut Conn<'_>, appended: &Appended) -> Result<()> {
+pub async fn ring_cluster(conn: &mut Conn<'_>, instance: &str, appended: &Appended) -> Result<()> {
     if appended.0.is_empty() || conn.is_sqlite() {
         return Ok(());
     }
-    cluster::notify(conn, &appended.devices()).await
+    cluster::notify(conn, instance, &appended.devices()).await
 }
 
 /// Moves a device's `next_seq` on by a count; returns it.
@@ -192,7 +192,7 @@ pub async fn commit(
 ) -> Result<()> {
     let mut conn = Conn::Sqlx(&mut tx);
     let appended = append_all(&mut conn, items).await?;
-    ring_cluster(&mut conn, &appended).await?;
+    ring_cluster(&mut conn, state.db.instance(), &appended).await?;
     tx.commit().await?;
     state.doorbell.deliver(appended.0);
     Ok(())

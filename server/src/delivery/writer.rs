@@ -208,7 +208,7 @@ async fn write(
     match link {
         Link::Sqlite { conn: c, .. } => {
             c.execute_batch("BEGIN IMMEDIATE")?;
-            let result = match batch(&mut Conn::Sqlite(c), taps, acks).await {
+            let result = match batch(&mut Conn::Sqlite(c), db.instance(), taps, acks).await {
                 Ok(answers) => c
                     .execute_batch("COMMIT")
                     .map(|()| answers)
@@ -223,7 +223,7 @@ async fn write(
         }
         Link::Postgres(pool) => {
             let mut tx = db.begin_on(pool).await?;
-            let answers = batch(&mut Conn::Sqlx(&mut tx), taps, acks).await?;
+            let answers = batch(&mut Conn::Sqlx(&mut tx), db.instance(), taps, acks).await?;
             tx.commit().await?;
             Ok(answers)
         }
@@ -233,6 +233,7 @@ async fn write(
 /// Everything a batch writes, inside its transaction.
 async fn batch(
     conn: &mut Conn<'_>,
+    instance: &str,
     taps: &[TapJob],
     acks: &[(String, u64, oneshot::Sender<Result<()>>)],
 ) -> Result<Answers> {
@@ -248,7 +249,7 @@ async fn batch(
     lock_devices(conn, &devices).await?;
     let appended = append_locked(conn, items).await?;
     let ack_answers = apply_acks(conn, acks).await?;
-    ring_cluster(conn, &appended).await?;
+    ring_cluster(conn, instance, &appended).await?;
     Ok((tap_answers, ack_answers, appended))
 }
 
