@@ -129,6 +129,29 @@ impl Results {
     /// The targets that this invocation measured: (target, measured, hit).
     fn targets(&self) -> Vec<(String, String, bool)> {
         let mut out = Vec::new();
+        // Throughput under an offered load the server cannot quite keep up with.
+        let busy = Pace::Rate(20_000);
+        let relay_busy = self
+            .load(Target::Relay, |p| p == busy)
+            .map(|r| r.delivered_per_sec);
+        for (target, floor) in [(Target::Sqlite, 12_000.0), (Target::Postgres, 9_000.0)] {
+            if let Some(r) = self.load(target, |p| p == busy) {
+                let share = relay_busy
+                    .filter(|&v| v > 0.0)
+                    .map(|relay| {
+                        format!(
+                            " ({:.0}% of the relay's {relay:.0})",
+                            100.0 * r.delivered_per_sec / relay
+                        )
+                    })
+                    .unwrap_or_default();
+                out.push((
+                    format!("{target} at a 20,000/s schedule ≥ {floor:.0} taps/s fully delivered"),
+                    format!("{:.0}{share}", r.delivered_per_sec),
+                    r.delivered_per_sec >= floor,
+                ));
+            }
+        }
         let mut flats: Vec<Pace> = Vec::new();
         for r in &self.loads {
             if matches!(r.pace, Pace::Flat(_)) && !flats.contains(&r.pace) {

@@ -4,8 +4,9 @@
 //! sqlx runs every SQLite statement on a worker thread and hands each result row back through
 //! a channel, so a batch of a dozen statements and a thousand rows cost thousands of thread
 //! wake-ups. The group commit already owns a thread, so on SQLite it opens its own handle
-//! there and runs its statements in place. The SQL text is the same for both, with `$N`
-//! placeholders.
+//! there and runs its statements in place. Reads have the same SQL text for both, with `$N`
+//! placeholders; a batch write has a form for each ([`PerRow`]): row by row on the SQLite
+//! handle, one JSON statement per batch on PostgreSQL.
 
 use rusqlite::types::{FromSql, ToSqlOutput, Value, ValueRef};
 use sqlx::any::AnyRow;
@@ -94,19 +95,10 @@ impl Conn<'_> {
                 .collect()),
             Conn::Sqlite(c) => {
                 let mut stmt = c.prepare_cached(sql)?;
-                let names: std::sync::Arc<[String]> =
-                    stmt.column_names().iter().map(|n| n.to_string()).collect();
-                let width = names.len();
+                let names = column_names(&stmt);
                 bind_dollars(&mut stmt, params)?;
-                let mut rows = stmt.raw_query();
                 let mut out = Vec::new();
-                while let Some(r) = rows.next()? {
-                    let mut values = Vec::with_capacity(width);
-                    for i in 0..width {
-                        values.push(r.get::<_, Value>(i)?);
-                    }
-                    out.push(Row::Sqlite(names.clone(), values));
-                }
+                read_rows(&mut stmt, &names, &mut out)?;
                 Ok(out)
             }
         }
@@ -257,29 +249,40 @@ impl Conn<'_> {
             }
             Conn::Sqlite(c) => {
                 let mut st = c.prepare_cached(stmt.sqlite)?;
-                let names: std::sync::Arc<[String]> =
-                    st.column_names().iter().map(|n| n.to_string()).collect();
-                let width = names.len();
+                let names = column_names(&st);
                 let mut out = Vec::new();
                 for row in rows {
                     bind_dollars(&mut st, row)?;
-                    if width == 0 {
+                    if names.is_empty() {
                         st.raw_execute()?;
-                        continue;
-                    }
-                    let mut found = st.raw_query();
-                    while let Some(r) = found.next()? {
-                        let mut values = Vec::with_capacity(width);
-                        for i in 0..width {
-                            values.push(r.get::<_, Value>(i)?);
-                        }
-                        out.push(Row::Sqlite(names.clone(), values));
+                    } else {
+                        read_rows(&mut st, &names, &mut out)?;
                     }
                 }
                 Ok(out)
             }
         }
     }
+}
+
+fn column_names(st: &rusqlite::Statement<'_>) -> std::sync::Arc<[String]> {
+    st.column_names().iter().map(|n| n.to_string()).collect()
+}
+
+/// Runs a bound statement and appends what it returns to `out`.
+fn read_rows(
+    st: &mut rusqlite::Statement<'_>,
+    names: &std::sync::Arc<[String]>,
+    out: &mut Vec<Row>,
+) -> Result<()> {
+    let mut rows = st.raw_query();
+    while let Some(r) = rows.next()? {
+        let values = (0..names.len())
+            .map(|i| r.get::<_, Value>(i))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        out.push(Row::Sqlite(names.clone(), values));
+    }
+    Ok(())
 }
 
 /// Binds `$N` to `params[N - 1]`. (SQLite reads `$N` as a name and numbers names by first
