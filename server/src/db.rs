@@ -121,11 +121,7 @@ impl Db {
         if self.backend != Backend::Sqlite {
             return None;
         }
-        let rest = self
-            .url
-            .trim_start_matches("sqlite:")
-            .trim_start_matches("//");
-        Some(rest.split_once('?').map_or(rest, |(path, _)| path))
+        Some(sqlite_path_and_query(&self.url).0)
     }
 
     /// This server process's own id among the instances sharing the database (fresh at each
@@ -151,6 +147,11 @@ impl Db {
     }
 }
 
+/// Every SQLite connection's settings: WAL for concurrent readers; FULL so an acknowledged tap
+/// survives power loss; foreign keys on; wait for the write lock, don't fail.
+pub const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+
 /// Pool options per backend: `sqlite` or `postgres` connections at most.
 fn pool_options(backend: Backend, sqlite: u32, postgres: u32) -> AnyPoolOptions {
     match backend {
@@ -161,13 +162,7 @@ fn pool_options(backend: Backend, sqlite: u32, postgres: u32) -> AnyPoolOptions 
             .test_before_acquire(false)
             .after_connect(|conn, _| {
                 Box::pin(async move {
-                    // WAL for concurrent readers; FULL so an acknowledged tap survives power
-                    // loss; foreign keys on; wait for the write lock, don't fail.
-                    conn.execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
-                    )
-                    .await?;
+                    conn.execute(SQLITE_PRAGMAS).await?;
                     Ok(())
                 })
             }),
@@ -178,10 +173,15 @@ fn pool_options(backend: Backend, sqlite: u32, postgres: u32) -> AnyPoolOptions 
     }
 }
 
+/// The file path and the query string of a `sqlite:` URL.
+fn sqlite_path_and_query(url: &str) -> (&str, &str) {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    rest.split_once('?').unwrap_or((rest, ""))
+}
+
 /// Adds `mode=rwc` so SQLite creates the file, and creates its folder.
 fn prepare_sqlite_url(url: &str) -> Result<String> {
-    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (path, query) = sqlite_path_and_query(url);
     if path.is_empty() || path == ":memory:" {
         return Err(Error::Io(std::io::Error::other(
             "an in-memory SQLite database would lose every tap at restart; give a file path",
@@ -220,12 +220,6 @@ pub fn redact(url: &str) -> String {
 /// Whether `conn` is SQLite (the JSON helpers below differ by backend).
 pub fn is_sqlite(conn: &sqlx::AnyConnection) -> bool {
     conn.backend_name() == "SQLite"
-}
-
-/// SQL built at run time from constant text and the JSON helpers below: every value is bound
-/// (as one JSON parameter), never spliced in.
-pub fn built(sql: String) -> sqlx::AssertSqlSafe<String> {
-    sqlx::AssertSqlSafe(sql)
 }
 
 /// A set of values passed as one JSON array parameter `$1`, whatever its size, so a batch

@@ -28,10 +28,14 @@ pub enum Conn<'c> {
 /// A bound parameter.
 #[derive(Debug, Clone, Copy)]
 pub enum Param<'a> {
+    /// NULL.
+    Null,
     /// Text (ids, dates, JSON batch parameters).
     Text(&'a str),
     /// An integer.
     Int(i64),
+    /// Bytes.
+    Blob(&'a [u8]),
 }
 
 /// A result row, read by column name.
@@ -66,12 +70,6 @@ impl Row {
 impl From<AnyRow> for Row {
     fn from(row: AnyRow) -> Self {
         Row::Any(row)
-    }
-}
-
-impl<'c> From<&'c mut AnyConnection> for Conn<'c> {
-    fn from(conn: &'c mut AnyConnection) -> Self {
-        Conn::Sqlx(conn)
     }
 }
 
@@ -135,8 +133,10 @@ fn bind<'q>(
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for p in params {
         q = match *p {
+            Param::Null => q.bind(None::<String>),
             Param::Text(s) => q.bind(s),
             Param::Int(n) => q.bind(n),
+            Param::Blob(b) => q.bind(b),
         };
     }
     q
@@ -192,6 +192,16 @@ impl<T: Into<Val>> From<Option<T>> for Val {
 }
 
 impl Val {
+    /// This field as a parameter to bind.
+    fn param(&self) -> Param<'_> {
+        match self {
+            Val::Null => Param::Null,
+            Val::Int(n) => Param::Int(*n),
+            Val::Text(s) => Param::Text(s),
+            Val::Blob(b) => Param::Blob(b),
+        }
+    }
+
     fn json(&self) -> serde_json::Value {
         match self {
             Val::Null => serde_json::Value::Null,
@@ -201,6 +211,40 @@ impl Val {
         }
     }
 }
+
+/// A [`PerRow`] statement from its parts: `head` (up to the rows), where each database takes
+/// its rows from (`VALUES` of `$1..$k` on SQLite; the JSON array on PostgreSQL, see
+/// [`pg_rows`]), and an optional `tail` (conflict and `RETURNING` clauses) shared by both.
+macro_rules! per_row {
+    ($head:expr, sqlite: $sqlite:expr, postgres: $postgres:expr $(, $tail:expr)? $(,)?) => {
+        $crate::sql::PerRow {
+            sqlite: concat!($head, " ", $sqlite $(, " ", $tail)?),
+            postgres: concat!($head, " ", $postgres $(, " ", $tail)?),
+        }
+    };
+}
+pub(crate) use per_row;
+
+/// PostgreSQL: a batch's rows as the table source `j`; `j.value ->> N` is field N (text; wrap
+/// numbers in `CAST(... AS BIGINT)` and blobs in `decode(..., 'hex')`).
+macro_rules! pg_rows {
+    () => {
+        "jsonb_array_elements($1::jsonb) AS j"
+    };
+}
+pub(crate) use pg_rows;
+
+/// PostgreSQL: a batch's `[id, number]` rows as the table `v(dev, n)`.
+macro_rules! pg_id_numbers {
+    () => {
+        concat!(
+            "(SELECT j.value ->> 0 AS dev, CAST(j.value ->> 1 AS BIGINT) AS n FROM ",
+            $crate::sql::pg_rows!(),
+            ") AS v"
+        )
+    };
+}
+pub(crate) use pg_id_numbers;
 
 /// A statement a batch runs for each of its rows, in the fastest form for each database.
 #[derive(Debug, Clone, Copy)]
@@ -225,16 +269,9 @@ impl Conn<'_> {
             Conn::Sqlx(c) if crate::db::is_sqlite(c) => {
                 let mut out = Vec::new();
                 for row in rows {
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(stmt.sqlite));
-                    for v in row {
-                        q = match v {
-                            Val::Null => q.bind(None::<String>),
-                            Val::Int(n) => q.bind(*n),
-                            Val::Text(s) => q.bind(s.as_str()),
-                            Val::Blob(b) => q.bind(b.as_slice()),
-                        };
-                    }
-                    out.extend(q.fetch_all(&mut **c).await?.into_iter().map(Row::Any));
+                    let params: Vec<Param<'_>> = row.iter().map(Val::param).collect();
+                    let found = bind(stmt.sqlite, &params).fetch_all(&mut **c).await?;
+                    out.extend(found.into_iter().map(Row::Any));
                 }
                 Ok(out)
             }
@@ -302,38 +339,39 @@ fn bind_dollars<P: rusqlite::ToSql>(st: &mut rusqlite::Statement<'_>, params: &[
     Ok(())
 }
 
-impl rusqlite::ToSql for Val {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(match self {
-            Val::Null => ToSqlOutput::Owned(Value::Null),
-            Val::Int(n) => ToSqlOutput::Owned(Value::Integer(*n)),
-            Val::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
-            Val::Blob(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
-        })
+impl<'a> Param<'a> {
+    fn value_ref(self) -> ValueRef<'a> {
+        match self {
+            Param::Null => ValueRef::Null,
+            Param::Text(s) => ValueRef::Text(s.as_bytes()),
+            Param::Int(n) => ValueRef::Integer(n),
+            Param::Blob(b) => ValueRef::Blob(b),
+        }
     }
 }
 
 impl rusqlite::ToSql for Param<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(match *self {
-            Param::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
-            Param::Int(n) => ToSqlOutput::Owned(Value::Integer(n)),
-        })
+        Ok(ToSqlOutput::Borrowed(self.value_ref()))
     }
 }
 
-/// Opens the group commit's own handle on the SQLite file at `path`, with the pool's settings:
-/// WAL, `synchronous = FULL` (an acknowledged tap survives power loss), foreign keys, and a
-/// wait for the write lock instead of a failure. Statement journals stay in memory, and the
+impl rusqlite::ToSql for Val {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(self.param().value_ref()))
+    }
+}
+
+/// Opens the group commit's own handle on the SQLite file at `path`, with the pool's settings
+/// ([`crate::db::SQLITE_PRAGMAS`]). Statement journals stay in memory, and the
 /// page cache holds 32 MiB (the default 2 MiB made the hot inbox and index pages a read
 /// each). The WAL is copied back into the database by [`Checkpointer`], on another thread;
 /// this handle does it only if that one falls far behind.
 pub fn open_sqlite(path: &str) -> Result<rusqlite::Connection> {
     let conn = rusqlite::Connection::open(path)?;
+    conn.execute_batch(crate::db::SQLITE_PRAGMAS)?;
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-         PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768; \
+        "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768; \
          PRAGMA wal_autocheckpoint = 16384;",
     )?;
     conn.set_prepared_statement_cache_capacity(SQLITE_STATEMENT_CACHE);
@@ -354,7 +392,7 @@ impl Checkpointer {
     /// Starts checkpointing the SQLite file at `path`.
     pub fn start(path: &str) -> Result<Checkpointer> {
         let conn = rusqlite::Connection::open(path)?;
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;")?;
+        conn.execute_batch(crate::db::SQLITE_PRAGMAS)?;
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("tapline-checkpoint".into())

@@ -19,7 +19,7 @@ use crate::domain::streaks::{
 };
 use crate::error::{Error, Result};
 use crate::pairing::require_couple;
-use crate::sql::{Conn, Param, PerRow, Row, Val};
+use crate::sql::{Conn, Param, PerRow, Row, Val, per_row, pg_rows};
 
 /// The two members of a couple: side A is `couples.account_a`.
 #[derive(Debug, Clone)]
@@ -548,32 +548,31 @@ async fn load_many(conn: &mut Conn<'_>, couples: &[&str]) -> Result<HashMap<Stri
 }
 
 /// Stores a couple's day.
-const SAVE_DAY: PerRow = PerRow {
-    sqlite: "INSERT INTO streak_days (couple_id, day, actions_a, actions_b, status) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (couple_id, day) DO UPDATE SET actions_a = excluded.actions_a, \
-             actions_b = excluded.actions_b, status = excluded.status",
-    postgres: "INSERT INTO streak_days (couple_id, day, actions_a, actions_b, status) \
-               SELECT j.value ->> 0, j.value ->> 1, CAST(j.value ->> 2 AS BIGINT), \
-               CAST(j.value ->> 3 AS BIGINT), j.value ->> 4 FROM jsonb_array_elements($1::jsonb) AS j \
-               WHERE true ON CONFLICT (couple_id, day) DO UPDATE SET actions_a = excluded.actions_a, \
-               actions_b = excluded.actions_b, status = excluded.status",
-};
+const SAVE_DAY: PerRow = per_row!(
+    "INSERT INTO streak_days (couple_id, day, actions_a, actions_b, status)",
+    sqlite: "VALUES ($1, $2, $3, $4, $5)",
+    postgres: concat!(
+        "SELECT j.value ->> 0, j.value ->> 1, CAST(j.value ->> 2 AS BIGINT), ",
+        "CAST(j.value ->> 3 AS BIGINT), j.value ->> 4 FROM ", pg_rows!(), " WHERE true"
+    ),
+    "ON CONFLICT (couple_id, day) DO UPDATE SET actions_a = excluded.actions_a, \
+     actions_b = excluded.actions_b, status = excluded.status",
+);
 
 /// Stores a couple's streak state.
-const SAVE_STATE: PerRow = PerRow {
-    sqlite: "INSERT INTO couple_streaks (couple_id, first_day, settled_through, current_days, longest_days, freezes, calm) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (couple_id) DO UPDATE SET settled_through = excluded.settled_through, \
-             current_days = excluded.current_days, longest_days = excluded.longest_days, \
-             freezes = excluded.freezes, calm = excluded.calm",
-    postgres: "INSERT INTO couple_streaks (couple_id, first_day, settled_through, current_days, longest_days, freezes, calm) \
-               SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, CAST(j.value ->> 3 AS BIGINT), \
-               CAST(j.value ->> 4 AS BIGINT), CAST(j.value ->> 5 AS BIGINT), CAST(j.value ->> 6 AS BIGINT) \
-               FROM jsonb_array_elements($1::jsonb) AS j WHERE true ON CONFLICT (couple_id) DO UPDATE SET \
-               settled_through = excluded.settled_through, current_days = excluded.current_days, \
-               longest_days = excluded.longest_days, freezes = excluded.freezes, calm = excluded.calm",
-};
+const SAVE_STATE: PerRow = per_row!(
+    "INSERT INTO couple_streaks (couple_id, first_day, settled_through, current_days, \
+     longest_days, freezes, calm)",
+    sqlite: "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    postgres: concat!(
+        "SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, CAST(j.value ->> 3 AS BIGINT), ",
+        "CAST(j.value ->> 4 AS BIGINT), CAST(j.value ->> 5 AS BIGINT), ",
+        "CAST(j.value ->> 6 AS BIGINT) FROM ", pg_rows!(), " WHERE true"
+    ),
+    "ON CONFLICT (couple_id) DO UPDATE SET settled_through = excluded.settled_through, \
+     current_days = excluded.current_days, longest_days = excluded.longest_days, \
+     freezes = excluded.freezes, calm = excluded.calm",
+);
 
 /// Writes the changed day rows and every touched state row back ([`SAVE_DAY`], [`SAVE_STATE`]):
 /// on PostgreSQL two statements.

@@ -17,7 +17,7 @@ use crate::domain::taps::{NewTap, validate_send};
 use crate::domain::validate;
 use crate::error::{Error, Result};
 use crate::pairing::require_couple;
-use crate::sql::{Conn, Param, PerRow, Row, Val};
+use crate::sql::{Conn, Param, PerRow, Row, Val, per_row, pg_rows};
 use crate::streaks::{self, Action};
 
 macro_rules! tap_select {
@@ -251,16 +251,17 @@ fn new_tap(caller: &Caller, new: &NewTap, now: chrono::DateTime<chrono::Utc>) ->
 
 /// Stores a tap unless one is stored under its (device, client id) already; returns its id if
 /// stored.
-const INSERT_TAP: PerRow = PerRow {
-    sqlite: "INSERT INTO taps (id, couple_id, sender_account_id, sender_device_id, client_tap_id, kind, rhythm, note, created_at_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (sender_device_id, client_tap_id) DO NOTHING RETURNING id",
-    postgres: "INSERT INTO taps (id, couple_id, sender_account_id, sender_device_id, client_tap_id, kind, rhythm, note, created_at_us) \
-               SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, \
-               CAST(j.value ->> 5 AS BIGINT), decode(j.value ->> 6, 'hex'), j.value ->> 7, \
-               CAST(j.value ->> 8 AS BIGINT) FROM jsonb_array_elements($1::jsonb) AS j \
-               WHERE true ON CONFLICT (sender_device_id, client_tap_id) DO NOTHING RETURNING id",
-};
+const INSERT_TAP: PerRow = per_row!(
+    "INSERT INTO taps (id, couple_id, sender_account_id, sender_device_id, client_tap_id, kind, \
+     rhythm, note, created_at_us)",
+    sqlite: "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    postgres: concat!(
+        "SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, ",
+        "CAST(j.value ->> 5 AS BIGINT), decode(j.value ->> 6, 'hex'), j.value ->> 7, ",
+        "CAST(j.value ->> 8 AS BIGINT) FROM ", pg_rows!(), " WHERE true"
+    ),
+    "ON CONFLICT (sender_device_id, client_tap_id) DO NOTHING RETURNING id",
+);
 
 /// Inserts the taps ([`INSERT_TAP`]), skipping any already stored under (device, client id);
 /// returns the ids of those inserted.

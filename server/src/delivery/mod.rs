@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::db::{self, Db, timestamp_us, to_us};
 use crate::error::{Error, Result};
-use crate::sql::{Conn, Param, PerRow, Val};
+use crate::sql::{Conn, Param, PerRow, Val, per_row, pg_id_numbers, pg_rows};
 
 /// Largest batch read from an inbox at once.
 pub const MAX_BATCH: u32 = 500;
@@ -68,20 +68,26 @@ impl Appended {
 /// them numbered, to deliver after commit (see [`ring_cluster`] for other instances). The
 /// device rows are locked first, in id order.
 pub async fn append_all(conn: &mut Conn<'_>, items: Vec<(String, Event)>) -> Result<Appended> {
-    let mut devices: Vec<&str> = items.iter().map(|(d, _)| d.as_str()).collect();
-    devices.sort_unstable();
-    devices.dedup();
-    lock_devices(conn, &devices).await?;
+    lock_devices(conn, items.iter().map(|(d, _)| d.as_str())).await?;
     append_locked(conn, items).await
 }
 
-/// Locks device rows (sorted, distinct ids) on PostgreSQL, in id order, so writers that lock
-/// several devices cannot deadlock (SQLite write transactions are serial already). Every
-/// writer takes its couple locks before its device locks.
-pub async fn lock_devices(conn: &mut Conn<'_>, devices: &[&str]) -> Result<()> {
-    if devices.is_empty() || conn.is_sqlite() {
+/// Locks device rows on PostgreSQL, in id order, so writers that lock several devices cannot
+/// deadlock (SQLite write transactions are serial already). Every writer takes its couple
+/// locks before its device locks.
+pub async fn lock_devices<'a>(
+    conn: &mut Conn<'_>,
+    devices: impl IntoIterator<Item = &'a str>,
+) -> Result<()> {
+    if conn.is_sqlite() {
         return Ok(());
     }
+    let mut devices: Vec<&str> = devices.into_iter().collect();
+    if devices.is_empty() {
+        return Ok(());
+    }
+    devices.sort_unstable();
+    devices.dedup();
     let sql = format!(
         "SELECT id FROM devices WHERE id IN ({}) ORDER BY id FOR UPDATE",
         db::json_list(false)
@@ -104,23 +110,22 @@ pub async fn ring_cluster(conn: &mut Conn<'_>, instance: &str, appended: &Append
 }
 
 /// Moves a device's `next_seq` on by a count; returns it.
-const BUMP_SEQ: PerRow = PerRow {
-    sqlite: "UPDATE devices SET next_seq = next_seq + $2 WHERE id = $1 RETURNING id, next_seq",
-    postgres: "UPDATE devices SET next_seq = next_seq + v.n \
-               FROM (SELECT j.value ->> 0 AS dev, CAST(j.value ->> 1 AS BIGINT) AS n \
-               FROM jsonb_array_elements($1::jsonb) AS j) AS v \
-               WHERE devices.id = v.dev RETURNING id, next_seq",
-};
+const BUMP_SEQ: PerRow = per_row!(
+    "UPDATE devices SET next_seq = next_seq +",
+    sqlite: "$2 WHERE id = $1",
+    postgres: concat!("v.n FROM ", pg_id_numbers!(), " WHERE devices.id = v.dev"),
+    "RETURNING id, next_seq",
+);
 
 /// Stores one numbered event in a device's inbox.
-const INSERT_EVENT: PerRow = PerRow {
-    sqlite: "INSERT INTO inbox (device_id, seq, event_id, payload, created_at_us) \
-             VALUES ($1, $2, $3, $4, $5)",
-    postgres: "INSERT INTO inbox (device_id, seq, event_id, payload, created_at_us) \
-               SELECT j.value ->> 0, CAST(j.value ->> 1 AS BIGINT), j.value ->> 2, \
-               decode(j.value ->> 3, 'hex'), CAST(j.value ->> 4 AS BIGINT) \
-               FROM jsonb_array_elements($1::jsonb) AS j",
-};
+const INSERT_EVENT: PerRow = per_row!(
+    "INSERT INTO inbox (device_id, seq, event_id, payload, created_at_us)",
+    sqlite: "VALUES ($1, $2, $3, $4, $5)",
+    postgres: concat!(
+        "SELECT j.value ->> 0, CAST(j.value ->> 1 AS BIGINT), j.value ->> 2, ",
+        "decode(j.value ->> 3, 'hex'), CAST(j.value ->> 4 AS BIGINT) FROM ", pg_rows!()
+    ),
+);
 
 /// [`append_all`] for device rows the caller has locked already: bumps every device's
 /// `next_seq` once ([`BUMP_SEQ`]), then stores the rows ([`INSERT_EVENT`]); on PostgreSQL two

@@ -25,7 +25,7 @@ use crate::auth::Caller;
 use crate::db::{self, Db};
 use crate::domain::taps::NewTap;
 use crate::error::{Error, Result};
-use crate::sql::{Conn, Param, PerRow, Val};
+use crate::sql::{Conn, Param, PerRow, Val, per_row, pg_id_numbers};
 
 /// Most jobs in one batch. Large, because part of a batch's cost is per device and per couple
 /// rather than per tap: at 512 a 20,000/s load saturated the writer at 11,000 taps/s, at 2048
@@ -241,14 +241,8 @@ async fn batch(
 ) -> Result<Answers> {
     let (tap_answers, items) = crate::taps::apply_batch(conn, taps).await?;
     // Every device row this batch writes, locked in one ordered statement after the couples.
-    let mut devices: Vec<&str> = items
-        .iter()
-        .map(|(d, _)| d.as_str())
-        .chain(acks.iter().map(|(d, _, _)| d.as_str()))
-        .collect();
-    devices.sort_unstable();
-    devices.dedup();
-    lock_devices(conn, &devices).await?;
+    let devices = items.iter().map(|(d, _)| d.as_str());
+    lock_devices(conn, devices.chain(acks.iter().map(|(d, _, _)| d.as_str()))).await?;
     let appended = append_locked(conn, items).await?;
     let ack_answers = apply_acks(conn, acks).await?;
     ring_cluster(conn, instance, &appended).await?;
@@ -256,21 +250,18 @@ async fn batch(
 }
 
 /// Moves a device's acknowledged seq.
-const SET_ACKED: PerRow = PerRow {
-    sqlite: "UPDATE devices SET acked_seq = $2 WHERE id = $1",
-    postgres: "UPDATE devices SET acked_seq = v.n \
-               FROM (SELECT j.value ->> 0 AS dev, CAST(j.value ->> 1 AS BIGINT) AS n \
-               FROM jsonb_array_elements($1::jsonb) AS j) AS v WHERE devices.id = v.dev",
-};
+const SET_ACKED: PerRow = per_row!(
+    "UPDATE devices SET acked_seq =",
+    sqlite: "$2 WHERE id = $1",
+    postgres: concat!("v.n FROM ", pg_id_numbers!(), " WHERE devices.id = v.dev"),
+);
 
 /// Forgets a device's acknowledged events: an index range.
-const FORGET_ACKED: PerRow = PerRow {
-    sqlite: "DELETE FROM inbox WHERE device_id = $1 AND seq <= $2",
-    postgres: "DELETE FROM inbox i \
-               USING (SELECT j.value ->> 0 AS dev, CAST(j.value ->> 1 AS BIGINT) AS n \
-               FROM jsonb_array_elements($1::jsonb) AS j) AS v \
-               WHERE i.device_id = v.dev AND i.seq <= v.n",
-};
+const FORGET_ACKED: PerRow = per_row!(
+    "DELETE FROM inbox",
+    sqlite: "WHERE device_id = $1 AND seq <= $2",
+    postgres: concat!("i USING ", pg_id_numbers!(), " WHERE i.device_id = v.dev AND i.seq <= v.n"),
+);
 
 async fn apply_acks(
     conn: &mut Conn<'_>,
