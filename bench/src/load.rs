@@ -313,8 +313,7 @@ pub async fn run(server: &Server, fleet: &Fleet, spec: &LoadSpec) -> Result<Load
 
     let cpu_before = server.cpu_time();
     let own_before = procfs::own_cpu_time().unwrap_or_default();
-    let machine_before = procfs::machine_busy().unwrap_or_default();
-    let steal_before = procfs::machine_steal().unwrap_or_default();
+    let (machine_before, steal_before) = procfs::machine_cpu().unwrap_or_default();
     let wall_before = Instant::now();
     let (records, planned) = match spec.pace {
         Pace::Rate(rate) => send_at_rate(&clients, &shared, rate, spec).await,
@@ -342,8 +341,7 @@ pub async fn run(server: &Server, fleet: &Fleet, spec: &LoadSpec) -> Result<Load
     let drained = Instant::now();
     let cpu_after = server.cpu_time();
     let own_after = procfs::own_cpu_time().unwrap_or_default();
-    let machine_after = procfs::machine_busy().unwrap_or_default();
-    let steal_after = procfs::machine_steal().unwrap_or_default();
+    let (machine_after, steal_after) = procfs::machine_cpu().unwrap_or_default();
     tokio::time::sleep(DUPLICATE_GRACE).await;
     let memory = server.memory();
 

@@ -28,46 +28,41 @@ pub async fn history(url: &str, n: u64) -> Result<Duration, String> {
         .map_err(|e| e.to_string())?
         .as_micros() as i64)
         - 365 * 86_400 * 1_000_000;
-    if url.starts_with("sqlite:") {
-        let mut conn = sqlx::SqliteConnection::connect(url)
-            .await
-            .map_err(|e| format!("preload: open {url}: {e}"))?;
-        let sql = format!(
+    let sqlite = url.starts_with("sqlite:");
+    let sql = if sqlite {
+        format!(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1), \
              s AS ({DEVICES}), m AS (SELECT COUNT(*) AS c FROM s) \
              {columns} SELECT 'h' || printf('%012d', n.i), s.couple, s.acc, s.dev, \
              'h' || printf('%012d', n.i), 1, NULL, '', $2 + n.i * 1000 \
              FROM n, m JOIN s ON s.k = n.i % m.c"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(n)
-            .bind(year_ago_us)
-            .execute(&mut conn)
-            .await
-            .map_err(|e| format!("preload: {e}"))?;
-        conn.close().await.map_err(|e| format!("preload: {e}"))?;
+        )
     } else {
-        let mut conn = sqlx::PgConnection::connect(url)
-            .await
-            .map_err(|e| format!("preload: open {url}: {e}"))?;
-        let sql = format!(
+        format!(
             "WITH s AS ({DEVICES}), m AS (SELECT COUNT(*) AS c FROM s) \
              {columns} SELECT 'h' || lpad(n.i::text, 12, '0'), s.couple, s.acc, s.dev, \
              'h' || lpad(n.i::text, 12, '0'), 1, NULL, '', $2 + n.i * 1000 \
              FROM generate_series(1, $1::bigint) AS n(i) CROSS JOIN m JOIN s ON s.k = n.i % m.c"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(n)
-            .bind(year_ago_us)
-            .execute(&mut conn)
-            .await
-            .map_err(|e| format!("preload: {e}"))?;
+        )
+    };
+    sqlx::any::install_default_drivers();
+    let fail = |e: sqlx::Error| format!("preload: {e}");
+    let mut conn = sqlx::AnyConnection::connect(url)
+        .await
+        .map_err(|e| format!("preload: open {url}: {e}"))?;
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(n)
+        .bind(year_ago_us)
+        .execute(&mut conn)
+        .await
+        .map_err(fail)?;
+    if !sqlite {
         // Fresh statistics, as autovacuum would have them for an old table.
         sqlx::query("ANALYZE taps")
             .execute(&mut conn)
             .await
-            .map_err(|e| format!("preload: {e}"))?;
-        conn.close().await.map_err(|e| format!("preload: {e}"))?;
+            .map_err(fail)?;
     }
+    conn.close().await.map_err(fail)?;
     Ok(started.elapsed())
 }

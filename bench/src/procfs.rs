@@ -38,37 +38,36 @@ fn ticks_to_duration(ticks: u64) -> Duration {
     Duration::from_nanos(ticks.saturating_mul(1_000_000_000) / per_second)
 }
 
-/// CPU time all cores of the machine spent busy so far (everything but idle and I/O wait),
-/// from the first line of `/proc/stat`: the server, the bench, PostgreSQL and anything else.
-pub fn machine_busy() -> io::Result<Duration> {
+/// The machine's CPU time so far, summed over all cores, from one read of `/proc/stat`'s
+/// `cpu` line: busy (everything but idle and I/O wait: the server, the bench, PostgreSQL and
+/// anything else), and, part of it, stolen (time the hypervisor gave to other guests while
+/// this machine wanted it).
+pub fn machine_cpu() -> io::Result<(Duration, Duration)> {
     let stat = std::fs::read_to_string("/proc/stat")?;
-    let ticks =
-        parse_machine_busy(&stat).ok_or_else(|| io::Error::other("unreadable /proc/stat"))?;
-    Ok(ticks_to_duration(ticks))
+    let unreadable = || io::Error::other("unreadable /proc/stat");
+    let busy = parse_machine_busy(&stat).ok_or_else(unreadable)?;
+    let steal = parse_field(&stat, 7).ok_or_else(unreadable)?;
+    Ok((ticks_to_duration(busy), ticks_to_duration(steal)))
 }
 
-/// CPU time the hypervisor gave to other guests while this machine wanted it ("steal", the
-/// 8th field of `/proc/stat`'s `cpu` line), summed over all cores. Part of [`machine_busy`].
-pub fn machine_steal() -> io::Result<Duration> {
-    let stat = std::fs::read_to_string("/proc/stat")?;
-    let ticks = parse_field(&stat, 7).ok_or_else(|| io::Error::other("unreadable /proc/stat"))?;
-    Ok(ticks_to_duration(ticks))
-}
-
-fn parse_field(stat: &str, index: usize) -> Option<u64> {
+/// The numbers of the `cpu` line.
+fn cpu_fields(stat: &str) -> Option<Vec<u64>> {
     let line = stat.lines().find(|l| l.starts_with("cpu "))?;
-    line.split_whitespace().nth(index + 1)?.parse().ok()
+    line.split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().ok())
+        .collect()
+}
+
+/// Field `index` (from 0) of the `cpu` line; steal is index 7.
+fn parse_field(stat: &str, index: usize) -> Option<u64> {
+    cpu_fields(stat)?.get(index).copied()
 }
 
 /// Sum of the `cpu` line's fields except idle (4th) and iowait (5th); guest time is already
 /// inside user time, so the two guest fields are left out too.
 fn parse_machine_busy(stat: &str) -> Option<u64> {
-    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
-    let fields: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .map(|f| f.parse().ok())
-        .collect::<Option<_>>()?;
+    let fields = cpu_fields(stat)?;
     let busy = fields
         .iter()
         .enumerate()
