@@ -14,7 +14,7 @@ use crate::delivery::{account_devices, commit, new_event, to_each};
 use crate::domain::codes::{hash_secret, new_code, new_token, normalize_code};
 use crate::domain::quiet::{QuietHours, person_clock};
 use crate::domain::validate;
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 
 /// How long a device-link code lives.
 pub const LINK_CODE_TTL_MINUTES: i64 = 10;
@@ -407,14 +407,10 @@ pub async fn redeem_code(
     .await?
     .ok_or(Error::NotFound("code"))?;
     if row.try_get::<Option<i64>, _>("used_at_us")?.is_some() {
-        return Err(Error::FailedPrecondition(
-            "this code was already used; ask for a new one",
-        ));
+        return Err(Error::Refused(Refusal::CodeUsed));
     }
     if row.try_get::<i64, _>("expires_at_us")? <= to_us(now) {
-        return Err(Error::FailedPrecondition(
-            "this code has expired; ask for a new one",
-        ));
+        return Err(Error::Refused(Refusal::CodeExpired));
     }
     sqlx::query("UPDATE codes SET used_at_us = $1 WHERE code_hash = $2")
         .bind(to_us(now))

@@ -18,7 +18,7 @@ use crate::domain::checkins::{
 use crate::domain::prompts::{self, AnswerKind, Category, Prompt};
 use crate::domain::streaks::Side;
 use crate::domain::validate;
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 use crate::pairing::require_couple;
 use crate::streaks::{self, Sides};
 
@@ -396,10 +396,8 @@ pub async fn answer(
     let mut c = load(&mut tx, &id, &couple_id).await?;
     let outcome = c.state.answer(me, answer, now).map_err(|e| match e {
         CheckinError::Invalid(e) => Error::invalid("answer", e.to_string()),
-        CheckinError::AlreadyAnswered => {
-            Error::FailedPrecondition("you already answered this check-in differently")
-        }
-        CheckinError::Expired => Error::FailedPrecondition("this check-in has expired"),
+        CheckinError::AlreadyAnswered => Error::Refused(Refusal::AlreadyAnswered),
+        CheckinError::Expired => Error::Refused(Refusal::CheckinExpired),
     })?;
     if outcome == AnswerOutcome::Unchanged {
         return Ok(pb::AnswerCheckinResponse {

@@ -11,12 +11,10 @@ use crate::accounts::{self, AccountRow, create_code, redeem_code};
 use crate::auth::Caller;
 use crate::db::{timestamp_us, to_us};
 use crate::delivery::{account_devices, commit, new_event, to_each};
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 
 /// How long an invite code lives.
 pub const INVITE_TTL_HOURS: i64 = 24;
-
-const ALREADY_PAIRED: &str = "you are already paired; unpair first";
 
 /// Creates an invite code for the caller's partner-to-be.
 pub async fn create_invite(state: &AppState, caller: &Caller) -> Result<pb::CreateInviteResponse> {
@@ -26,7 +24,7 @@ pub async fn create_invite(state: &AppState, caller: &Caller) -> Result<pb::Crea
         .couple_id
         .is_some()
     {
-        return Err(Error::FailedPrecondition(ALREADY_PAIRED));
+        return Err(Error::Refused(Refusal::AlreadyPaired));
     }
     drop(conn);
     let (code, expires) = create_code(
@@ -74,19 +72,15 @@ pub async fn accept_invite(
     let mut tx = state.db.begin_write().await?;
     let inviter_id = redeem_code(&mut tx, "invite", "code", code, now).await?;
     if inviter_id == caller.account_id {
-        return Err(Error::FailedPrecondition(
-            "this is your own invite; send it to your partner",
-        ));
+        return Err(Error::Refused(Refusal::OwnInvite));
     }
     let mut me = accounts::load(&mut tx, &caller.account_id).await?;
     let mut inviter = accounts::load(&mut tx, &inviter_id).await?;
     if me.couple_id.is_some() {
-        return Err(Error::FailedPrecondition(ALREADY_PAIRED));
+        return Err(Error::Refused(Refusal::AlreadyPaired));
     }
     if inviter.couple_id.is_some() {
-        return Err(Error::FailedPrecondition(
-            "the person who invited you is already paired",
-        ));
+        return Err(Error::Refused(Refusal::InviterPaired));
     }
     let couple_id = Uuid::now_v7().to_string();
     let since = to_us(now);
@@ -125,7 +119,7 @@ pub async fn accept_invite(
     })
 }
 
-/// The caller's couple id, or `FailedPrecondition` when not paired.
+/// The caller's couple id, or [`Refusal::NotPaired`].
 pub async fn require_couple(
     conn: &mut AnyConnection,
     account_id: &str,
@@ -133,9 +127,7 @@ pub async fn require_couple(
     let me = accounts::load(conn, account_id).await?;
     match me.couple_id.clone() {
         Some(c) => Ok((me, c)),
-        None => Err(Error::FailedPrecondition(
-            "not paired: pair with your partner first",
-        )),
+        None => Err(Error::Refused(Refusal::NotPaired)),
     }
 }
 

@@ -19,7 +19,7 @@ use crate::domain::prompts::{self, Category};
 use crate::domain::schedule::{self, CatchUp, WeekdaySet};
 use crate::domain::streaks::Side;
 use crate::domain::validate;
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 use crate::pairing::require_couple;
 use crate::streaks::{self, Sides};
 
@@ -313,9 +313,7 @@ pub async fn create(
             .await?
             .try_get("n")?;
     if count >= 50 {
-        return Err(Error::FailedPrecondition(
-            "a couple can keep at most 50 routines",
-        ));
+        return Err(Error::Refused(Refusal::TooManyRoutines));
     }
     let routine = Stored {
         id: Uuid::now_v7().to_string(),

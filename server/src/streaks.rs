@@ -17,7 +17,7 @@ use crate::domain::streaks::{
     self as engine, DayRecord, DayStatus, MILESTONES, Outcome, PauseRange, Side, StreakState,
     ZoneHistory,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 use crate::pairing::require_couple;
 use crate::sql::{Conn, Param, PerRow, Row, Val, per_row, pg_rows};
 
@@ -754,9 +754,7 @@ async fn change_settings(
                     .ok_or(Error::NotFound("pause"))?;
             let from = p.l.pauses[i].1.from;
             if from <= today || p.l.state.is_settled(from) {
-                return Err(Error::FailedPrecondition(
-                    "this pause has started; it runs to its end",
-                ));
+                return Err(Error::Refused(Refusal::PauseStarted));
             }
             sqlx::query("UPDATE streak_pauses SET cancelled = 1 WHERE id = $1")
                 .bind(&id)

@@ -15,7 +15,7 @@ use crate::delivery::writer::TapJob;
 use crate::delivery::{account_devices, commit, new_event, to_each};
 use crate::domain::taps::{NewTap, validate_send};
 use crate::domain::validate;
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 use crate::pairing::require_couple;
 use crate::sql::{Conn, Param, PerRow, Row, Val, per_row, pg_rows};
 use crate::streaks::{self, Action};
@@ -167,9 +167,7 @@ pub async fn apply_batch(
         if partner_of(&job.caller.account_id).is_some() {
             stored.push((i, new_tap(&job.caller, &job.new, job.now)));
         } else {
-            answers[i] = Some(Err(Error::FailedPrecondition(
-                "not paired: pair with your partner first",
-            )));
+            answers[i] = Some(Err(Error::Refused(Refusal::NotPaired)));
         }
     }
     let inserted = insert_taps(conn, jobs, &members, &stored).await?;
@@ -325,9 +323,7 @@ pub async fn report_tap(
         .ok_or(Error::NotFound("tap"))?;
     let (tap, _) = tap_from_row(&row.into())?;
     if tap.sender_account_id == me.id {
-        return Err(Error::FailedPrecondition(
-            "you sent this tap; only your partner can report it",
-        ));
+        return Err(Error::Refused(Refusal::OwnTap));
     }
     let inserted = sqlx::query(
         "INSERT INTO tap_receipts (tap_id, account_id, kind, created_at_us) VALUES ($1, $2, $3, $4) \

@@ -217,6 +217,26 @@ pub struct Cursor {
     pub next_seq: u64,
 }
 
+/// Where a stream or fetch that asked for the events after `after` starts, at `now`: the
+/// same place, or, with a `reset` event first, the last ack when `after` is older than what
+/// the server keeps or ahead of the device's newest event (a restored backup, a confused app).
+pub fn resume(c: Cursor, after: u64, now: DateTime<Utc>) -> (u64, Option<Event>) {
+    use tapline_proto::v1::{Reset, ResetReason};
+    let reason = if after < c.acked_seq {
+        ResetReason::CursorForgotten
+    } else if after > c.next_seq {
+        ResetReason::CursorAhead
+    } else {
+        return (after, None);
+    };
+    let reset = Reset {
+        acked_seq: c.acked_seq,
+        reason: reason as i32,
+        newest_seq: c.next_seq,
+    };
+    (c.acked_seq, Some(new_event(Payload::Reset(reset), now)))
+}
+
 /// Reads a device's cursor state.
 pub async fn cursor(db: &Db, device_id: &str) -> Result<Cursor> {
     let row = sqlx::query("SELECT acked_seq, next_seq FROM devices WHERE id = $1")

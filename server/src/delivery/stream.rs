@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use tapline_proto::v1::event::Payload;
-use tapline_proto::v1::{CaughtUp, Event, Heartbeat, Reset, SubscribeResponse};
+use tapline_proto::v1::{CaughtUp, Event, Heartbeat, SubscribeResponse};
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::adapters::Map;
@@ -12,7 +12,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use super::doorbell::{Displaced, Subscription};
-use super::{MAX_BATCH, cursor, new_event, read_after};
+use super::{MAX_BATCH, cursor, new_event, read_after, resume};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::Error;
@@ -85,17 +85,10 @@ impl Pump {
     async fn pump(&mut self, after_seq: u64) -> Result<(), Stop> {
         let state = self.state.clone();
         let device = self.caller.device_id.clone();
-        let mut cursor_seq = after_seq;
         let c = cursor(&state.db, &device).await?;
-        if after_seq < c.acked_seq {
-            let reset = new_event(
-                Payload::Reset(Reset {
-                    acked_seq: c.acked_seq,
-                }),
-                state.clock.now(),
-            );
+        let (mut cursor_seq, reset) = resume(c, after_seq, state.clock.now());
+        if let Some(reset) = reset {
             self.send(reset).await?;
-            cursor_seq = c.acked_seq;
         }
         let heartbeat = state.settings.heartbeat;
         let mut caught_up = false;

@@ -1,11 +1,10 @@
-use tapline_proto::v1::event::Payload;
 use tapline_proto::v1::event_service_server::EventService;
 use tapline_proto::v1::*;
 use tonic::{Request, Response, Status};
 
 use super::Api;
 use crate::delivery::stream::{self, EventStream};
-use crate::delivery::{self, MAX_BATCH, new_event};
+use crate::delivery::{self, MAX_BATCH};
 use crate::error::Error;
 
 /// Events returned by a fetch when the client asks for no particular number.
@@ -35,26 +34,15 @@ impl EventService for Api {
         req: Request<FetchEventsRequest>,
     ) -> Result<Response<FetchEventsResponse>, Status> {
         let caller = self.caller(&req).await?;
-        let FetchEventsRequest {
-            mut after_seq,
-            limit,
-        } = req.into_inner();
+        let FetchEventsRequest { after_seq, limit } = req.into_inner();
         let limit = match limit {
             0 => DEFAULT_FETCH,
             1..=MAX_BATCH => limit,
             _ => return Err(Error::invalid("limit", format!("must be 0-{MAX_BATCH}")).into()),
         };
-        let mut events = Vec::new();
         let cursor = delivery::cursor(&self.state.db, &caller.device_id).await?;
-        if after_seq < cursor.acked_seq {
-            events.push(new_event(
-                Payload::Reset(Reset {
-                    acked_seq: cursor.acked_seq,
-                }),
-                self.state.clock.now(),
-            ));
-            after_seq = cursor.acked_seq;
-        }
+        let (after_seq, reset) = delivery::resume(cursor, after_seq, self.state.clock.now());
+        let mut events: Vec<Event> = reset.into_iter().collect();
         // One more than asked tells whether more are waiting.
         let mut batch =
             delivery::read_after(&self.state.db, &caller.device_id, after_seq, limit + 1).await?;
