@@ -39,7 +39,9 @@ async fn start(
             jobs_every: None,
             ..Settings::default()
         },
-    );
+    )
+    .await
+    .expect("group commit");
     let (tx, rx) = oneshot::channel::<()>();
     (
         tx,

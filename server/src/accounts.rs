@@ -1,42 +1,24 @@
-//! Accounts, devices, device-link codes, profile and settings.
+//! Accounts, their zone history, devices and device-link codes.
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
-use sqlx::{AnyConnection, Row};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AnyPool, Row};
 use tapline_proto::v1 as pb;
-use tapline_proto::v1::event::Payload;
 use uuid::Uuid;
 
-use crate::AppState;
 use crate::auth::Caller;
-use crate::db::{timestamp_us, to_us};
-use crate::delivery::{account_devices, commit, new_event, to_each};
+use crate::db::{from_us, timestamp_us, to_us};
 use crate::domain::codes::{hash_secret, new_code, new_token, normalize_code};
-use crate::domain::quiet::{QuietHours, person_clock};
+use crate::domain::quiet::person_clock;
+use crate::domain::streaks::ZoneHistory;
 use crate::domain::validate;
 use crate::error::{Error, Refusal, Result};
+use crate::store::{ACCOUNT_COLUMNS, AccountRow, account_row, parse_zone};
+use crate::txn::WriteTx;
 
 /// How long a device-link code lives.
 pub const LINK_CODE_TTL_MINUTES: i64 = 10;
-
-/// An account as stored.
-#[derive(Debug, Clone)]
-pub struct AccountRow {
-    /// Account id.
-    pub id: String,
-    /// Display name.
-    pub display_name: String,
-    /// IANA zone.
-    pub zone: Tz,
-    /// Quiet hours, when on.
-    pub quiet: Option<QuietHours>,
-    /// Whether the partner is told of felt/seen.
-    pub receipts_enabled: bool,
-    /// The current couple.
-    pub couple_id: Option<String>,
-    /// Creation instant (µs).
-    pub created_at_us: i64,
-}
 
 impl AccountRow {
     /// The account as sent on the wire.
@@ -83,74 +65,96 @@ impl AccountRow {
     }
 }
 
-fn time_of_day(minute: u32) -> pb::LocalTimeOfDay {
+/// A minute of the day on the wire.
+pub fn time_of_day(minute: u32) -> pb::LocalTimeOfDay {
     pb::LocalTimeOfDay {
         hour: minute / 60,
         minute: minute % 60,
     }
 }
 
-macro_rules! account_columns {
-    () => {
-        "id, display_name, time_zone, quiet_start_min, quiet_end_min, receipts_enabled, \
-         couple_id, created_at_us"
-    };
+/// An account from a pool or general-connection row with [`ACCOUNT_COLUMNS`].
+pub fn account_from_row(r: &AnyRow) -> Result<AccountRow> {
+    account_row(
+        r.try_get("id")?,
+        r.try_get("display_name")?,
+        r.try_get("time_zone")?,
+        r.try_get("quiet_start_min")?,
+        r.try_get("quiet_end_min")?,
+        r.try_get("receipts_enabled")?,
+        r.try_get("couple_id")?,
+        r.try_get("created_at_us")?,
+    )
 }
 
-macro_rules! account_select {
-    ($where:literal) => {
-        concat!(
-            "SELECT ",
-            account_columns!(),
-            " FROM accounts WHERE ",
-            $where
-        )
-    };
-}
-
-/// The columns [`account_from_row`] reads, for queries built elsewhere.
-pub(crate) const ACCOUNT_COLUMNS: &str = account_columns!();
-
-/// An account from a row with [`ACCOUNT_COLUMNS`].
-pub(crate) fn account_from_row(row: &crate::sql::Row) -> Result<AccountRow> {
-    let zone: String = row.get("time_zone")?;
-    let start: Option<i64> = row.get("quiet_start_min")?;
-    let end: Option<i64> = row.get("quiet_end_min")?;
-    Ok(AccountRow {
-        id: row.get("id")?,
-        display_name: row.get("display_name")?,
-        zone: zone
-            .parse()
-            .map_err(|_| Error::Corrupt(format!("time zone {zone:?}")))?,
-        quiet: start.zip(end).map(|(s, e)| QuietHours {
-            start_min: s as u32,
-            end_min: e as u32,
-        }),
-        receipts_enabled: row.get::<i64>("receipts_enabled")? != 0,
-        couple_id: row.get("couple_id")?,
-        created_at_us: row.get("created_at_us")?,
-    })
+/// The account matching `filter` (a `WHERE` clause over `$1..$n`, bound to `binds`), if any.
+pub async fn load_where(
+    conn: &mut AnyConnection,
+    filter: &str,
+    binds: &[&str],
+) -> Result<Option<AccountRow>> {
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE {filter}");
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for b in binds {
+        q = q.bind(*b);
+    }
+    q.fetch_optional(conn)
+        .await?
+        .map(|r| account_from_row(&r))
+        .transpose()
 }
 
 /// Loads an account.
 pub async fn load(conn: &mut AnyConnection, account_id: &str) -> Result<AccountRow> {
-    let row = sqlx::query(account_select!("id = $1"))
-        .bind(account_id)
-        .fetch_optional(conn)
+    load_where(conn, "id = $1", &[account_id])
         .await?
-        .ok_or(Error::NotFound("account"))?;
-    account_from_row(&row.into())
+        .ok_or(Error::NotFound("account"))
 }
 
-/// The other member of `couple_id`.
-pub async fn partner(conn: &mut AnyConnection, couple_id: &str, me: &str) -> Result<AccountRow> {
-    let row = sqlx::query(account_select!("couple_id = $1 AND id <> $2"))
-        .bind(couple_id)
-        .bind(me)
-        .fetch_optional(conn)
-        .await?
-        .ok_or(Error::Corrupt(format!("couple {couple_id} has no partner")))?;
-    account_from_row(&row.into())
+/// Records that `account_id` is in `zone` from `at` on (travel: the zone in force for streak
+/// dates and routines from then).
+pub async fn record_zone(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    at: DateTime<Utc>,
+    zone: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO zone_history (account_id, from_us, zone) VALUES ($1, $2, $3) \
+         ON CONFLICT (account_id, from_us) DO UPDATE SET zone = excluded.zone",
+    )
+    .bind(account_id)
+    .bind(to_us(at))
+    .bind(zone)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An account's zones over time.
+pub async fn zone_history(conn: &mut AnyConnection, account_id: &str) -> Result<ZoneHistory> {
+    let rows = sqlx::query(
+        "SELECT from_us, zone FROM zone_history WHERE account_id = $1 ORDER BY from_us",
+    )
+    .bind(account_id)
+    .fetch_all(conn)
+    .await?;
+    let mut segments = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let zone: String = r.try_get("zone")?;
+        segments.push((from_us(r.try_get("from_us")?), parse_zone(&zone)?));
+    }
+    ZoneHistory::from_segments(segments)
+        .ok_or_else(|| Error::Corrupt(format!("no zone history for {account_id}")))
+}
+
+/// Today's local date of an account, in the zone in force now.
+pub async fn local_today(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    now: DateTime<Utc>,
+) -> Result<chrono::NaiveDate> {
+    Ok(zone_history(conn, account_id).await?.local_date_at(now))
 }
 
 /// A device as stored.
@@ -176,10 +180,16 @@ impl DeviceRow {
     }
 }
 
+/// What a device says about itself, checked.
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    kind: pb::DeviceKind,
+    platform: pb::Platform,
+    name: String,
+}
+
 /// Checks what a device says about itself.
-fn validate_device(
-    info: Option<&pb::DeviceInfo>,
-) -> Result<(pb::DeviceKind, pb::Platform, String)> {
+pub fn check_device(info: Option<&pb::DeviceInfo>) -> Result<NewDevice> {
     let info = info.ok_or_else(|| Error::invalid("device", "is required"))?;
     let kind = match pb::DeviceKind::try_from(info.kind) {
         Ok(pb::DeviceKind::Unspecified) | Err(_) => {
@@ -200,21 +210,25 @@ fn validate_device(
         Ok(p) => p,
     };
     let name = validate::device_name("device.name", &info.name)?;
-    Ok((kind, platform, name))
+    Ok(NewDevice {
+        kind,
+        platform,
+        name,
+    })
 }
 
 async fn insert_device(
     conn: &mut AnyConnection,
     account_id: &str,
-    (kind, platform, name): (pb::DeviceKind, pb::Platform, String),
+    new: NewDevice,
     now: DateTime<Utc>,
 ) -> Result<(DeviceRow, String)> {
     let token = new_token();
     let row = DeviceRow {
         id: Uuid::now_v7().to_string(),
-        kind: kind as i64,
-        platform: platform as i64,
-        name,
+        kind: new.kind as i64,
+        platform: new.platform as i64,
+        name: new.name,
         created_at_us: to_us(now),
     };
     sqlx::query(
@@ -233,37 +247,51 @@ async fn insert_device(
     Ok((row, token))
 }
 
+/// A new account's checked fields.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    name: String,
+    zone: Tz,
+    device: NewDevice,
+}
+
+/// Checks a `CreateAccount` request.
+pub fn check_create(req: &pb::CreateAccountRequest) -> Result<NewAccount> {
+    Ok(NewAccount {
+        name: validate::display_name("display_name", &req.display_name)?,
+        zone: validate::time_zone("time_zone", &req.time_zone)?,
+        device: check_device(req.device.as_ref())?,
+    })
+}
+
 /// Creates an account with its first device.
 pub async fn create_account(
-    state: &AppState,
-    req: pb::CreateAccountRequest,
+    tx: &mut WriteTx,
+    new: NewAccount,
+    now: DateTime<Utc>,
 ) -> Result<pb::CreateAccountResponse> {
-    let name = validate::display_name("display_name", &req.display_name)?;
-    let zone = validate::time_zone("time_zone", &req.time_zone)?;
-    let device = validate_device(req.device.as_ref())?;
-    let now = state.clock.now();
     let account = AccountRow {
         id: Uuid::now_v7().to_string(),
-        display_name: name,
-        zone,
+        display_name: new.name,
+        zone: new.zone,
         quiet: None,
         receipts_enabled: true,
         couple_id: None,
         created_at_us: to_us(now),
     };
-    let mut tx = state.db.begin_write().await?;
+    let conn = tx.conn();
     sqlx::query(
-        "INSERT INTO accounts (id, display_name, time_zone, receipts_enabled, created_at_us) VALUES ($1, $2, $3, 1, $4)",
+        "INSERT INTO accounts (id, display_name, time_zone, receipts_enabled, created_at_us) \
+         VALUES ($1, $2, $3, 1, $4)",
     )
     .bind(&account.id)
     .bind(&account.display_name)
     .bind(account.zone.name())
     .bind(account.created_at_us)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    crate::streaks::record_zone(&mut tx, &account.id, now, account.zone.name()).await?;
-    let (device, token) = insert_device(&mut tx, &account.id, device, now).await?;
-    tx.commit().await?;
+    record_zone(conn, &account.id, now, account.zone.name()).await?;
+    let (device, token) = insert_device(conn, &account.id, new.device, now).await?;
     tracing::info!(account = %account.id, device = %device.id, "account created");
     Ok(pb::CreateAccountResponse {
         account: Some(account.to_proto()),
@@ -273,8 +301,8 @@ pub async fn create_account(
 }
 
 /// The caller's account and device.
-pub async fn get_account(state: &AppState, caller: &Caller) -> Result<pb::GetAccountResponse> {
-    let mut conn = state.db.pool().acquire().await?;
+pub async fn get_account(pool: &AnyPool, caller: &Caller) -> Result<pb::GetAccountResponse> {
+    let mut conn = pool.acquire().await?;
     let account = load(&mut conn, &caller.account_id).await?;
     let device = load_devices(&mut conn, &caller.account_id)
         .await?
@@ -309,8 +337,8 @@ async fn load_devices(conn: &mut AnyConnection, account_id: &str) -> Result<Vec<
 }
 
 /// Lists the caller's active devices.
-pub async fn list_devices(state: &AppState, caller: &Caller) -> Result<pb::ListDevicesResponse> {
-    let mut conn = state.db.pool().acquire().await?;
+pub async fn list_devices(pool: &AnyPool, caller: &Caller) -> Result<pb::ListDevicesResponse> {
+    let mut conn = pool.acquire().await?;
     let devices = load_devices(&mut conn, &caller.account_id).await?;
     Ok(pb::ListDevicesResponse {
         devices: devices
@@ -322,46 +350,48 @@ pub async fn list_devices(state: &AppState, caller: &Caller) -> Result<pb::ListD
 
 /// Signs out one of the caller's devices (possibly itself); its token stops working and its
 /// undelivered events are dropped.
-pub async fn revoke_device(state: &AppState, caller: &Caller, device_id: &str) -> Result<()> {
-    let device_id = validate::id("device_id", device_id)?;
-    let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
+pub async fn revoke_device(
+    tx: &mut WriteTx,
+    caller: &Caller,
+    device_id: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let conn = tx.conn();
     let done = sqlx::query(
-        "UPDATE devices SET revoked_at_us = $1 WHERE id = $2 AND account_id = $3 AND revoked_at_us IS NULL",
+        "UPDATE devices SET revoked_at_us = $1 WHERE id = $2 AND account_id = $3 \
+         AND revoked_at_us IS NULL",
     )
     .bind(to_us(now))
-    .bind(&device_id)
+    .bind(device_id)
     .bind(&caller.account_id)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     if done.rows_affected() == 0 {
         return Err(Error::NotFound("device"));
     }
     sqlx::query("DELETE FROM inbox WHERE device_id = $1")
-        .bind(&device_id)
-        .execute(&mut *tx)
+        .bind(device_id)
+        .execute(&mut *conn)
         .await?;
-    crate::delivery::cluster::revoke(&mut tx, &device_id).await?;
-    tx.commit().await?;
-    state.tokens.forget_device(&device_id);
-    state.doorbell.revoke(&device_id);
+    tx.revoked(device_id.to_owned());
     tracing::info!(account = %caller.account_id, device = %device_id, "device revoked");
     Ok(())
 }
 
 /// Stores a new single-use code for `purpose`, retrying on the (rare) hash collision.
 pub async fn create_code(
-    state: &AppState,
+    tx: &mut WriteTx,
     purpose: &'static str,
     account_id: &str,
     ttl: Duration,
+    now: DateTime<Utc>,
 ) -> Result<(String, DateTime<Utc>)> {
-    let now = state.clock.now();
+    let conn = tx.conn();
     let expires = now + ttl;
     // Forget codes that expired a day ago; they can never be redeemed.
     sqlx::query("DELETE FROM codes WHERE expires_at_us < $1")
         .bind(to_us(now - Duration::days(1)))
-        .execute(state.db.pool())
+        .execute(&mut *conn)
         .await?;
     for _ in 0..5 {
         let code = new_code();
@@ -374,7 +404,7 @@ pub async fn create_code(
         .bind(account_id)
         .bind(to_us(now))
         .bind(to_us(expires))
-        .execute(state.db.pool())
+        .execute(&mut *conn)
         .await?;
         if inserted.rows_affected() == 1 {
             return Ok((code, expires));
@@ -383,25 +413,28 @@ pub async fn create_code(
     Err(Error::Corrupt("could not find a free code".into()))
 }
 
-/// Redeems a code of `purpose` inside `tx`: returns the account that made it, or refuses a
-/// wrong, used or expired code.
-pub async fn redeem_code(
-    conn: &mut AnyConnection,
-    purpose: &'static str,
-    field: &'static str,
-    input: &str,
-    now: DateTime<Utc>,
-) -> Result<String> {
-    let code = normalize_code(input).ok_or_else(|| {
+/// A code as typed, normalized, or the field error.
+pub fn check_code(field: &'static str, input: &str) -> Result<String> {
+    normalize_code(input).ok_or_else(|| {
         Error::invalid(
             field,
             "must be 8 characters of Crockford base32 (0-9, A-Z without I, L, O, U)",
         )
-    })?;
+    })
+}
+
+/// Redeems a (normalized) code of `purpose` inside the transaction: returns the account that
+/// made it, or refuses a wrong, used or expired code.
+pub async fn redeem_code(
+    conn: &mut AnyConnection,
+    purpose: &'static str,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<String> {
     let row = sqlx::query(
         "SELECT account_id, expires_at_us, used_at_us FROM codes WHERE code_hash = $1 AND purpose = $2",
     )
-    .bind(hash_secret(&code))
+    .bind(hash_secret(code))
     .bind(purpose)
     .fetch_optional(&mut *conn)
     .await?
@@ -414,7 +447,7 @@ pub async fn redeem_code(
     }
     sqlx::query("UPDATE codes SET used_at_us = $1 WHERE code_hash = $2")
         .bind(to_us(now))
-        .bind(hash_secret(&code))
+        .bind(hash_secret(code))
         .execute(&mut *conn)
         .await?;
     Ok(row.try_get("account_id")?)
@@ -422,14 +455,16 @@ pub async fn redeem_code(
 
 /// Creates a device-link code for the caller's account.
 pub async fn create_link_code(
-    state: &AppState,
+    tx: &mut WriteTx,
     caller: &Caller,
+    now: DateTime<Utc>,
 ) -> Result<pb::CreateLinkCodeResponse> {
     let (code, expires) = create_code(
-        state,
+        tx,
         "link",
         &caller.account_id,
         Duration::minutes(LINK_CODE_TTL_MINUTES),
+        now,
     )
     .await?;
     Ok(pb::CreateLinkCodeResponse {
@@ -438,167 +473,21 @@ pub async fn create_link_code(
     })
 }
 
-/// Redeems a link code on a new device. `peer` keys the guessing limit.
+/// Redeems a (normalized) link code on a new device.
 pub async fn redeem_link_code(
-    state: &AppState,
-    peer: &str,
-    req: pb::RedeemLinkCodeRequest,
+    tx: &mut WriteTx,
+    code: &str,
+    device: NewDevice,
+    now: DateTime<Utc>,
 ) -> Result<pb::RedeemLinkCodeResponse> {
-    let now = state.clock.now();
-    state
-        .limits
-        .code_guesses
-        .take(&format!("link:{peer}"), now)
-        .map_err(|retry_after| Error::RateLimited {
-            what: "too many link-code attempts",
-            retry_after,
-        })?;
-    let device = validate_device(req.device.as_ref())?;
-    let mut tx = state.db.begin_write().await?;
-    let account_id = redeem_code(&mut tx, "link", "code", &req.code, now).await?;
-    let account = load(&mut tx, &account_id).await?;
-    let (device, token) = insert_device(&mut tx, &account_id, device, now).await?;
-    tx.commit().await?;
+    let conn = tx.conn();
+    let account_id = redeem_code(conn, "link", code, now).await?;
+    let account = load(conn, &account_id).await?;
+    let (device, token) = insert_device(conn, &account_id, device, now).await?;
     tracing::info!(account = %account_id, device = %device.id, "device linked");
     Ok(pb::RedeemLinkCodeResponse {
         account: Some(account.to_proto()),
         device: Some(device.to_proto(&device.id)),
         token,
-    })
-}
-
-/// The events that tell the partner (if any) that `account` changed.
-async fn tell_partner(
-    conn: &mut AnyConnection,
-    account: &AccountRow,
-    now: DateTime<Utc>,
-) -> Result<Vec<(String, pb::Event)>> {
-    let Some(couple_id) = &account.couple_id else {
-        return Ok(vec![]);
-    };
-    let partner = partner(conn, couple_id, &account.id).await?;
-    let devices = account_devices(conn, &partner.id).await?;
-    let event = new_event(
-        Payload::PartnerUpdated(pb::PartnerUpdated {
-            partner: Some(account.as_partner(now)),
-        }),
-        now,
-    );
-    Ok(to_each(&devices, &event))
-}
-
-/// Changes the caller's name and/or zone; the partner is told.
-pub async fn update_profile(
-    state: &AppState,
-    caller: &Caller,
-    req: pb::UpdateProfileRequest,
-) -> Result<pb::UpdateProfileResponse> {
-    let name = req
-        .display_name
-        .as_deref()
-        .map(|n| validate::display_name("display_name", n))
-        .transpose()?;
-    let zone = req
-        .time_zone
-        .as_deref()
-        .map(|z| validate::time_zone("time_zone", z))
-        .transpose()?;
-    let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    let mut account = load(&mut tx, &caller.account_id).await?;
-    if let Some(name) = name {
-        account.display_name = name;
-    }
-    let moved = zone.filter(|z| *z != account.zone);
-    if let Some(zone) = moved {
-        account.zone = zone;
-        // Travel: the new zone is in force from now on, for streak dates and routines.
-        crate::streaks::record_zone(&mut tx, &account.id, now, zone.name()).await?;
-    }
-    sqlx::query("UPDATE accounts SET display_name = $1, time_zone = $2 WHERE id = $3")
-        .bind(&account.display_name)
-        .bind(account.zone.name())
-        .bind(&account.id)
-        .execute(&mut *tx)
-        .await?;
-    if moved.is_some() {
-        crate::routines::reschedule_account(&mut tx, &account, now).await?;
-    }
-    let items = tell_partner(&mut tx, &account, now).await?;
-    commit(state, tx, items).await?;
-    Ok(pb::UpdateProfileResponse {
-        account: Some(account.to_proto()),
-    })
-}
-
-fn minute_of_day(field: &'static str, t: Option<&pb::LocalTimeOfDay>) -> Result<u32> {
-    let t = t.ok_or_else(|| Error::invalid(field, "is required"))?;
-    if t.hour > 23 || t.minute > 59 {
-        return Err(Error::invalid(
-            field,
-            "must be a time of day: hour 0-23, minute 0-59",
-        ));
-    }
-    Ok(t.hour * 60 + t.minute)
-}
-
-/// The caller's settings.
-pub async fn get_settings(state: &AppState, caller: &Caller) -> Result<pb::GetSettingsResponse> {
-    let mut conn = state.db.pool().acquire().await?;
-    let account = load(&mut conn, &caller.account_id).await?;
-    Ok(pb::GetSettingsResponse {
-        settings: Some(account.settings()),
-    })
-}
-
-/// Changes quiet hours and/or receipts; the partner is told.
-pub async fn update_settings(
-    state: &AppState,
-    caller: &Caller,
-    req: pb::UpdateSettingsRequest,
-) -> Result<pb::UpdateSettingsResponse> {
-    use pb::update_settings_request::QuietHoursChange;
-    let quiet = match &req.quiet_hours_change {
-        None => None,
-        Some(QuietHoursChange::ClearQuietHours(false)) => {
-            return Err(Error::invalid("clear_quiet_hours", "must be true when set"));
-        }
-        Some(QuietHoursChange::ClearQuietHours(true)) => Some(None),
-        Some(QuietHoursChange::SetQuietHours(q)) => {
-            let start_min = minute_of_day("set_quiet_hours.start", q.start.as_ref())?;
-            let end_min = minute_of_day("set_quiet_hours.end", q.end.as_ref())?;
-            if start_min == end_min {
-                return Err(Error::invalid(
-                    "set_quiet_hours",
-                    "start and end must differ",
-                ));
-            }
-            Some(Some(QuietHours { start_min, end_min }))
-        }
-    };
-    let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    let mut account = load(&mut tx, &caller.account_id).await?;
-    if let Some(q) = quiet {
-        account.quiet = q;
-    }
-    if let Some(r) = req.receipts_enabled {
-        account.receipts_enabled = r;
-    }
-    sqlx::query("UPDATE accounts SET quiet_start_min = $1, quiet_end_min = $2, receipts_enabled = $3 WHERE id = $4")
-        .bind(account.quiet.map(|q| i64::from(q.start_min)))
-        .bind(account.quiet.map(|q| i64::from(q.end_min)))
-        .bind(i64::from(account.receipts_enabled))
-        .bind(&account.id)
-        .execute(&mut *tx)
-        .await?;
-    if quiet.is_some() {
-        // Routines wait for the end of quiet hours.
-        crate::routines::reschedule_account(&mut tx, &account, now).await?;
-    }
-    let items = tell_partner(&mut tx, &account, now).await?;
-    commit(state, tx, items).await?;
-    Ok(pb::UpdateSettingsResponse {
-        settings: Some(account.settings()),
     })
 }

@@ -4,10 +4,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use sqlx::Row;
+use sqlx::{AnyPool, Row};
 use tonic::Request;
 
-use crate::AppState;
 use crate::domain::codes::hash_secret;
 use crate::error::{Error, Result};
 
@@ -76,26 +75,31 @@ impl TokenCache {
     }
 }
 
-/// Resolves the request's token to an active device, or fails with `Unauthenticated`.
-pub async fn authenticate<T>(state: &AppState, req: &Request<T>) -> Result<Caller> {
+/// Resolves the request's token to an active device (through `tokens`, else the pool), or
+/// fails with `Unauthenticated`.
+pub async fn authenticate<T>(
+    pool: &AnyPool,
+    tokens: &TokenCache,
+    req: &Request<T>,
+) -> Result<Caller> {
     let token = bearer_token(req).ok_or(Error::Unauthenticated)?;
     let hash = hash_secret(token);
     let now = Instant::now();
-    if let Some(caller) = state.tokens.get(&hash, now) {
+    if let Some(caller) = tokens.get(&hash, now) {
         return Ok(caller);
     }
     let row = sqlx::query(
         "SELECT id, account_id FROM devices WHERE token_hash = $1 AND revoked_at_us IS NULL",
     )
     .bind(&hash)
-    .fetch_optional(state.db.pool())
+    .fetch_optional(pool)
     .await?
     .ok_or(Error::Unauthenticated)?;
     let caller = Caller {
         device_id: row.try_get("id")?,
         account_id: row.try_get("account_id")?,
     };
-    state.tokens.put(hash, caller.clone(), now);
+    tokens.put(hash, caller.clone(), now);
     Ok(caller)
 }
 

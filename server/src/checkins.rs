@@ -3,15 +3,16 @@
 
 use chrono::{DateTime, Utc};
 use prost::Message;
-use sqlx::{AnyConnection, Row};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AnyPool, Row};
 use tapline_proto::v1 as pb;
 use tapline_proto::v1::event::Payload;
 use uuid::Uuid;
 
-use crate::AppState;
 use crate::auth::Caller;
+use crate::couples::{self, Members, Sides, require_couple};
 use crate::db::{from_us, timestamp_us, to_us};
-use crate::delivery::{account_devices, commit, new_event};
+use crate::delivery::{account_devices, new_event};
 use crate::domain::checkins::{
     Answer, AnswerOutcome, CheckinError, CheckinState, PartnerAnswer, Phase,
 };
@@ -19,8 +20,9 @@ use crate::domain::prompts::{self, AnswerKind, Category, Prompt};
 use crate::domain::streaks::Side;
 use crate::domain::validate;
 use crate::error::{Error, Refusal, Result};
-use crate::pairing::require_couple;
-use crate::streaks::{self, Sides};
+use crate::store::{CHECKIN_COLUMNS, CheckinRow, Store};
+use crate::streaks::{self, Action};
+use crate::txn::WriteTx;
 
 /// Most check-ins listed at once.
 const MAX_LIST: u32 = 100;
@@ -138,22 +140,19 @@ fn phase_str(p: Phase) -> &'static str {
     }
 }
 
-macro_rules! checkin_select {
-    ($where:literal) => {
-        concat!(
-            "SELECT id, couple_id, prompt_id, routine_id, opened_by, opened_at_us, expires_at_us, phase, answer_a, answer_b ",
-            "FROM checkins WHERE ",
-            $where
-        )
-    };
+fn phase_from_str(s: &str) -> Phase {
+    match s {
+        "open" => Phase::Open,
+        "revealed" => Phase::Revealed,
+        _ => Phase::Expired,
+    }
 }
 
-fn stored_from_row(r: &sqlx::any::AnyRow) -> Result<Stored> {
-    let prompt_id: String = r.try_get("prompt_id")?;
-    let prompt = prompts::by_id(&prompt_id)
-        .ok_or_else(|| Error::Corrupt(format!("prompt {prompt_id:?}")))?;
-    let decode = |col: &str| -> Result<Option<Answer>> {
-        let bytes: Option<Vec<u8>> = r.try_get(col)?;
+/// A check-in from its stored row.
+pub fn stored_from_row(r: CheckinRow) -> Result<Stored> {
+    let prompt = prompts::by_id(&r.prompt_id)
+        .ok_or_else(|| Error::Corrupt(format!("prompt {:?}", r.prompt_id)))?;
+    let decode = |bytes: Option<Vec<u8>>| -> Result<Option<Answer>> {
         bytes
             .map(|b| {
                 let a = pb::Answer::decode(b.as_slice())
@@ -162,25 +161,71 @@ fn stored_from_row(r: &sqlx::any::AnyRow) -> Result<Stored> {
             })
             .transpose()
     };
-    let phase = match r.try_get::<String, _>("phase")?.as_str() {
-        "open" => Phase::Open,
-        "revealed" => Phase::Revealed,
-        _ => Phase::Expired,
-    };
     Ok(Stored {
-        id: r.try_get("id")?,
-        couple_id: r.try_get("couple_id")?,
-        routine_id: r.try_get("routine_id")?,
-        opened_by: r.try_get("opened_by")?,
         state: CheckinState {
             prompt,
-            opened_at: from_us(r.try_get("opened_at_us")?),
-            expires_at: from_us(r.try_get("expires_at_us")?),
-            answer_a: decode("answer_a")?,
-            answer_b: decode("answer_b")?,
-            phase,
+            opened_at: from_us(r.opened_at_us),
+            expires_at: from_us(r.expires_at_us),
+            answer_a: decode(r.answer_a)?,
+            answer_b: decode(r.answer_b)?,
+            phase: phase_from_str(&r.phase),
         },
+        id: r.id,
+        couple_id: r.couple_id,
+        routine_id: r.routine_id,
+        opened_by: r.opened_by,
     })
+}
+
+/// The stored row of a check-in.
+fn to_row(c: &Stored) -> CheckinRow {
+    let encode = |a: &Option<Answer>| a.as_ref().map(|a| answer_to_pb(a).encode_to_vec());
+    CheckinRow {
+        id: c.id.clone(),
+        couple_id: c.couple_id.clone(),
+        prompt_id: c.state.prompt.id.to_owned(),
+        routine_id: c.routine_id.clone(),
+        opened_by: c.opened_by.clone(),
+        opened_at_us: to_us(c.state.opened_at),
+        expires_at_us: to_us(c.state.expires_at),
+        phase: phase_str(c.state.phase).to_owned(),
+        answer_a: encode(&c.state.answer_a),
+        answer_b: encode(&c.state.answer_b),
+    }
+}
+
+fn row_from_any(r: &AnyRow) -> Result<CheckinRow> {
+    Ok(CheckinRow {
+        id: r.try_get("id")?,
+        couple_id: r.try_get("couple_id")?,
+        prompt_id: r.try_get("prompt_id")?,
+        routine_id: r.try_get("routine_id")?,
+        opened_by: r.try_get("opened_by")?,
+        opened_at_us: r.try_get("opened_at_us")?,
+        expires_at_us: r.try_get("expires_at_us")?,
+        phase: r.try_get("phase")?,
+        answer_a: r.try_get("answer_a")?,
+        answer_b: r.try_get("answer_b")?,
+    })
+}
+
+/// The check-ins matching `filter` (a `WHERE` clause after `FROM checkins`), bound to `binds`.
+async fn select(
+    conn: &mut AnyConnection,
+    filter: &str,
+    binds: &[&str],
+    limit: i64,
+) -> Result<Vec<Stored>> {
+    let sql = format!("SELECT {CHECKIN_COLUMNS} FROM checkins WHERE {filter} LIMIT {limit}");
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for b in binds {
+        q = q.bind(*b);
+    }
+    q.fetch_all(conn)
+        .await?
+        .iter()
+        .map(|r| stored_from_row(row_from_any(r)?))
+        .collect()
 }
 
 /// The check-in as `viewer` sees it.
@@ -212,27 +257,6 @@ pub fn view(c: &Stored, viewer: Side) -> pb::Checkin {
     }
 }
 
-async fn save(conn: &mut AnyConnection, c: &Stored) -> Result<()> {
-    sqlx::query("UPDATE checkins SET phase = $1, answer_a = $2, answer_b = $3 WHERE id = $4")
-        .bind(phase_str(c.state.phase))
-        .bind(
-            c.state
-                .answer_a
-                .as_ref()
-                .map(|a| answer_to_pb(a).encode_to_vec()),
-        )
-        .bind(
-            c.state
-                .answer_b
-                .as_ref()
-                .map(|a| answer_to_pb(a).encode_to_vec()),
-        )
-        .bind(&c.id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 /// Opens a check-in of `prompt` for a couple.
 pub async fn open(
     conn: &mut AnyConnection,
@@ -246,8 +270,8 @@ pub async fn open(
     let state = CheckinState::open(prompt, now);
     let id = Uuid::now_v7().to_string();
     sqlx::query(
-        "INSERT INTO checkins (id, couple_id, prompt_id, routine_id, opened_by, client_id, opened_at_us, expires_at_us, phase) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open')",
+        "INSERT INTO checkins (id, couple_id, prompt_id, routine_id, opened_by, client_id, \
+         opened_at_us, expires_at_us, phase) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open')",
     )
     .bind(&id)
     .bind(couple_id)
@@ -270,34 +294,38 @@ pub async fn open(
 
 /// Loads a check-in of `couple_id`.
 pub async fn load(conn: &mut AnyConnection, id: &str, couple_id: &str) -> Result<Stored> {
-    let row = sqlx::query(checkin_select!("id = $1 AND couple_id = $2"))
-        .bind(id)
-        .bind(couple_id)
-        .fetch_optional(conn)
+    select(conn, "id = $1 AND couple_id = $2", &[id, couple_id], 1)
         .await?
-        .ok_or(Error::NotFound("check-in"))?;
-    stored_from_row(&row)
+        .pop()
+        .ok_or(Error::NotFound("check-in"))
 }
 
-/// `CheckinUpdated` events for `accounts` (each sees their own view), one event id.
-pub async fn events_for(
-    conn: &mut AnyConnection,
+/// `CheckinUpdated` events for both partners' devices (each sees their own view), one event
+/// id.
+fn events_for(
     c: &Stored,
     sides: &Sides,
-    accounts: &[Side],
+    devices: [&[String]; 2],
     now: DateTime<Utc>,
-) -> Result<Vec<(String, pb::Event)>> {
+) -> Vec<(String, pb::Event)> {
     let mut event = new_event(Payload::Heartbeat(pb::Heartbeat::default()), now);
     let mut items = Vec::new();
-    for side in accounts {
+    debug_assert_eq!(sides.side_of(&sides.a), Side::A);
+    for (side, devices) in [Side::A, Side::B].into_iter().zip(devices) {
         event.payload = Some(Payload::CheckinUpdated(pb::CheckinUpdated {
-            checkin: Some(view(c, *side)),
+            checkin: Some(view(c, side)),
         }));
-        for device in account_devices(conn, sides.account(*side)).await? {
-            items.push((device, event.clone()));
-        }
+        items.extend(devices.iter().map(|d| (d.clone(), event.clone())));
     }
-    Ok(items)
+    items
+}
+
+/// [`events_for`] with the devices read on the general connection.
+async fn tell_both(tx: &mut WriteTx, c: &Stored, sides: &Sides, now: DateTime<Utc>) -> Result<()> {
+    let a = account_devices(tx.conn(), &sides.a).await?;
+    let b = account_devices(tx.conn(), &sides.b).await?;
+    tx.tell(events_for(c, sides, [&a, &b], now));
+    Ok(())
 }
 
 /// The catalogue.
@@ -312,14 +340,18 @@ pub fn list_prompts(category: i32) -> Result<pb::ListPromptsResponse> {
     Ok(pb::ListPromptsResponse { prompts })
 }
 
-/// Opens a check-in for both partners, on demand.
-pub async fn ask_partner(
-    state: &AppState,
-    caller: &Caller,
-    req: pb::AskPartnerRequest,
-) -> Result<pb::AskPartnerResponse> {
+/// A checked `AskPartner` request.
+#[derive(Debug, Clone)]
+pub struct Ask {
+    client_id: String,
+    prompt: Option<&'static Prompt>,
+    category: Option<Category>,
+}
+
+/// Checks an `AskPartner` request.
+pub fn check_ask(req: &pb::AskPartnerRequest) -> Result<Ask> {
     let client_id = validate::uuid("client_checkin_id", &req.client_checkin_id)?.to_string();
-    let named = match req.prompt_id.as_str() {
+    let prompt = match req.prompt_id.as_str() {
         "" => None,
         id if id.len() > 64 => return Err(Error::invalid("prompt_id", "unknown prompt")),
         id => Some(
@@ -334,88 +366,155 @@ pub async fn ask_partner(
                 .ok_or_else(|| Error::invalid("category", "unknown prompt category"))?,
         ),
     };
-    let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    let (_, couple_id) = require_couple(&mut tx, &caller.account_id).await?;
-    streaks::lock_couple(&mut tx, &couple_id).await?;
-    let sides = streaks::sides(&mut tx, &couple_id).await?;
+    Ok(Ask {
+        client_id,
+        prompt,
+        category,
+    })
+}
+
+/// Opens a check-in for both partners, on demand; a retry with the same client id answers
+/// with the first one.
+pub async fn ask_partner(
+    tx: &mut WriteTx,
+    caller: &Caller,
+    ask: Ask,
+    now: DateTime<Utc>,
+) -> Result<pb::AskPartnerResponse> {
+    let conn = tx.conn();
+    let (_, couple_id) = require_couple(conn, &caller.account_id).await?;
+    couples::lock_any(conn, &[&couple_id]).await?;
+    let sides = couples::sides(conn, &couple_id).await?;
     let me = sides.side_of(&caller.account_id);
-    let existing = sqlx::query(checkin_select!("opened_by = $1 AND client_id = $2"))
-        .bind(&caller.account_id)
-        .bind(&client_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    if let Some(row) = existing {
+    let existing = select(
+        conn,
+        "opened_by = $1 AND client_id = $2",
+        &[&caller.account_id, &ask.client_id],
+        1,
+    )
+    .await?;
+    if let Some(c) = existing.first() {
         return Ok(pb::AskPartnerResponse {
-            checkin: Some(view(&stored_from_row(&row)?, me)),
+            checkin: Some(view(c, me)),
         });
     }
-    let prompt = match named {
+    let prompt = match ask.prompt {
         Some(p) => p,
         None => {
-            let today = streaks::local_today(&mut tx, &caller.account_id, now).await?;
+            let today = crate::accounts::local_today(conn, &caller.account_id, now).await?;
             prompts::pick(
-                category.unwrap_or(Category::Mood),
+                ask.category.unwrap_or(Category::Mood),
                 streaks::couple_uuid(&couple_id),
                 today,
             )
         }
     };
     let c = open(
-        &mut tx,
+        conn,
         &couple_id,
         prompt,
         Some(&caller.account_id),
-        Some(&client_id),
+        Some(&ask.client_id),
         None,
         now,
     )
     .await?;
-    let items = events_for(&mut tx, &c, &sides, &[Side::A, Side::B], now).await?;
-    commit(state, tx, items).await?;
+    tell_both(tx, &c, &sides, now).await?;
     Ok(pb::AskPartnerResponse {
         checkin: Some(view(&c, me)),
     })
 }
 
-/// Answers a check-in; an answer is a qualifying action for the streak.
-pub async fn answer(
-    state: &AppState,
-    caller: &Caller,
-    req: pb::AnswerCheckinRequest,
-) -> Result<pb::AnswerCheckinResponse> {
-    let id = validate::id("checkin_id", &req.checkin_id)?;
-    let answer = answer_from_pb(req.answer.as_ref())?;
-    let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    let (_, couple_id) = require_couple(&mut tx, &caller.account_id).await?;
-    // Both partners may answer at once: one at a time, or one answer would overwrite the other.
-    streaks::lock_couple(&mut tx, &couple_id).await?;
-    let sides = streaks::sides(&mut tx, &couple_id).await?;
-    let me = sides.side_of(&caller.account_id);
-    let mut c = load(&mut tx, &id, &couple_id).await?;
-    let outcome = c.state.answer(me, answer, now).map_err(|e| match e {
-        CheckinError::Invalid(e) => Error::invalid("answer", e.to_string()),
-        CheckinError::AlreadyAnswered => Error::Refused(Refusal::AlreadyAnswered),
-        CheckinError::Expired => Error::Refused(Refusal::CheckinExpired),
-    })?;
-    if outcome == AnswerOutcome::Unchanged {
-        return Ok(pb::AnswerCheckinResponse {
+/// An `AnswerCheckin` call in the group commit.
+#[derive(Debug)]
+pub struct AnswerJob {
+    /// Who answers.
+    pub caller: Caller,
+    /// The check-in.
+    pub checkin_id: String,
+    /// The answer (its shape checked against the prompt in the batch).
+    pub answer: Answer,
+    /// When.
+    pub now: DateTime<Utc>,
+}
+
+/// Checks an `AnswerCheckin` request's fields (the answer against its prompt is checked when
+/// applied).
+pub fn check_answer(req: &pb::AnswerCheckinRequest) -> Result<(String, Answer)> {
+    Ok((
+        validate::id("checkin_id", &req.checkin_id)?,
+        answer_from_pb(req.answer.as_ref())?,
+    ))
+}
+
+/// Applies answers inside the group commit's transaction, after the lock prologue: each one is
+/// checked against its check-in (the same answer again is a no-op, a different one is refused,
+/// an expired check-in takes none), stored, told to both partners (revealed once both have
+/// answered) and counted as a qualifying action for the streak.
+pub async fn apply_answers<S: Store>(
+    store: &mut S,
+    members: &Members,
+    jobs: &[AnswerJob],
+) -> Result<(
+    Vec<Result<pb::AnswerCheckinResponse>>,
+    Vec<(String, pb::Event)>,
+    Vec<Action>,
+)> {
+    let mut answers = Vec::with_capacity(jobs.len());
+    let mut items = Vec::new();
+    let mut actions = Vec::new();
+    for job in jobs {
+        let (Some(couple), Some(_)) = (
+            members.couple_of(&job.caller.account_id),
+            members.partner(&job.caller.account_id),
+        ) else {
+            answers.push(Err(Error::Refused(Refusal::NotPaired)));
+            continue;
+        };
+        let Some(row) = store.checkin(&job.checkin_id, couple).await? else {
+            answers.push(Err(Error::NotFound("check-in")));
+            continue;
+        };
+        let mut c = stored_from_row(row)?;
+        let Some(sides) = members.sides(couple) else {
+            return Err(Error::Corrupt(format!("couple {couple} was not locked")));
+        };
+        let me = sides.side_of(&job.caller.account_id);
+        let outcome = match c.state.answer(me, job.answer.clone(), job.now) {
+            Ok(o) => o,
+            Err(e) => {
+                answers.push(Err(match e {
+                    CheckinError::Invalid(e) => Error::invalid("answer", e.to_string()),
+                    CheckinError::AlreadyAnswered => Error::Refused(Refusal::AlreadyAnswered),
+                    CheckinError::Expired => Error::Refused(Refusal::CheckinExpired),
+                }));
+                continue;
+            }
+        };
+        if outcome != AnswerOutcome::Unchanged {
+            store.save_checkin(&to_row(&c)).await?;
+            items.extend(events_for(
+                &c,
+                sides,
+                [members.devices_of(&sides.a), members.devices_of(&sides.b)],
+                job.now,
+            ));
+            actions.push(Action {
+                couple_id: couple.to_owned(),
+                account_id: job.caller.account_id.clone(),
+                now: job.now,
+            });
+        }
+        answers.push(Ok(pb::AnswerCheckinResponse {
             checkin: Some(view(&c, me)),
-        });
+        }));
     }
-    save(&mut tx, &c).await?;
-    let mut items = events_for(&mut tx, &c, &sides, &[Side::A, Side::B], now).await?;
-    items.extend(streaks::record_action(&mut tx, &couple_id, &caller.account_id, now).await?);
-    commit(state, tx, items).await?;
-    Ok(pb::AnswerCheckinResponse {
-        checkin: Some(view(&c, me)),
-    })
+    Ok((answers, items, actions))
 }
 
 /// Open check-ins first, then the newest.
 pub async fn list(
-    state: &AppState,
+    pool: &AnyPool,
     caller: &Caller,
     req: pb::ListCheckinsRequest,
 ) -> Result<pb::ListCheckinsResponse> {
@@ -424,62 +523,61 @@ pub async fn list(
         1..=MAX_LIST => req.limit,
         _ => return Err(Error::invalid("limit", format!("must be 0-{MAX_LIST}"))),
     };
-    let mut conn = state.db.pool().acquire().await?;
+    let mut conn = pool.acquire().await?;
     let (_, couple_id) = require_couple(&mut conn, &caller.account_id).await?;
-    let sides = streaks::sides(&mut conn, &couple_id).await?;
+    let sides = couples::sides(&mut conn, &couple_id).await?;
     let me = sides.side_of(&caller.account_id);
-    let rows = if req.open_only {
-        sqlx::query(checkin_select!(
-            "couple_id = $1 AND phase = 'open' ORDER BY opened_at_us DESC LIMIT $2"
-        ))
-        .bind(&couple_id)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *conn)
-        .await?
+    let filter = if req.open_only {
+        "couple_id = $1 AND phase = 'open' ORDER BY opened_at_us DESC"
     } else {
-        sqlx::query(checkin_select!(
-            "couple_id = $1 ORDER BY CASE WHEN phase = 'open' THEN 0 ELSE 1 END, opened_at_us DESC LIMIT $2"
-        ))
-        .bind(&couple_id)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *conn)
-        .await?
+        "couple_id = $1 ORDER BY CASE WHEN phase = 'open' THEN 0 ELSE 1 END, opened_at_us DESC"
     };
-    let checkins = rows
+    let checkins = select(&mut conn, filter, &[&couple_id], i64::from(limit))
+        .await?
         .iter()
-        .map(|r| stored_from_row(r).map(|c| view(&c, me)))
-        .collect::<Result<_>>()?;
+        .map(|c| view(c, me))
+        .collect();
     Ok(pb::ListCheckinsResponse { checkins })
 }
 
-/// Expires every open check-in whose time is up at `now`; returns how many.
-pub async fn expire_due(state: &AppState, now: DateTime<Utc>) -> Result<u32> {
-    let rows = sqlx::query("SELECT id, couple_id FROM checkins WHERE phase = 'open' AND expires_at_us <= $1 ORDER BY expires_at_us LIMIT 200")
-        .bind(to_us(now))
-        .fetch_all(state.db.pool())
-        .await?;
-    let mut expired = 0;
-    for r in &rows {
-        let (id, couple_id): (String, String) = (r.try_get("id")?, r.try_get("couple_id")?);
-        let mut tx = state.db.begin_write().await?;
-        streaks::lock_couple(&mut tx, &couple_id).await?;
-        let mut c = load(&mut tx, &id, &couple_id).await?;
-        if c.state.expire(now).is_none() {
-            continue;
-        }
-        // Compare-and-set: another instance may have expired it first.
-        let done =
-            sqlx::query("UPDATE checkins SET phase = 'expired' WHERE id = $1 AND phase = 'open'")
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
-        if done.rows_affected() == 0 {
-            continue;
-        }
-        let sides = streaks::sides(&mut tx, &couple_id).await?;
-        let items = events_for(&mut tx, &c, &sides, &[Side::A, Side::B], now).await?;
-        commit(state, tx, items).await?;
-        expired += 1;
+/// Open check-ins whose time is up at `now` (up to 200, oldest first), as `(id, couple)`.
+pub async fn due(pool: &AnyPool, now: DateTime<Utc>) -> Result<Vec<(String, String)>> {
+    let rows = sqlx::query(
+        "SELECT id, couple_id FROM checkins WHERE phase = 'open' AND expires_at_us <= $1 \
+         ORDER BY expires_at_us LIMIT 200",
+    )
+    .bind(to_us(now))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("couple_id")?)))
+        .collect()
+}
+
+/// Expires one check-in whose time is up at `now`; whether it did (another instance, or an
+/// answer, may have closed it first).
+pub async fn expire(
+    tx: &mut WriteTx,
+    id: &str,
+    couple_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let conn = tx.conn();
+    couples::lock_any(conn, &[couple_id]).await?;
+    let mut c = load(conn, id, couple_id).await?;
+    if c.state.expire(now).is_none() {
+        return Ok(false);
     }
-    Ok(expired)
+    // Compare-and-set: another instance may have expired it first.
+    let done =
+        sqlx::query("UPDATE checkins SET phase = 'expired' WHERE id = $1 AND phase = 'open'")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let sides = couples::sides(conn, couple_id).await?;
+    tell_both(tx, &c, &sides, now).await?;
+    Ok(true)
 }

@@ -1,8 +1,10 @@
-//! The database: one code path for SQLite and PostgreSQL through sqlx's `Any` driver.
+//! The database: the read pool (sqlx's `Any` driver, one code path for SQLite and PostgreSQL)
+//! and what the group commit opens for itself ([`crate::commit`]).
 //!
 //! Instants are stored as `BIGINT` microseconds since the Unix epoch (UTC) and booleans as
 //! `0/1`, so the same SQL and the same decoding serve both backends. Each backend has its own
-//! migrations folder, embedded at build time and run at start-up.
+//! migrations folder, embedded at build time and run at start-up. Request tasks only read;
+//! every write goes through the group commit.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -11,12 +13,16 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
 
 use crate::error::{Error, Result};
+use crate::store::sqlite::PRAGMAS as SQLITE_PRAGMAS;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// How long start-up may wait to reach the database before failing with the cause.
+pub const START_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Which database the server runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +33,7 @@ pub enum Backend {
     Postgres,
 }
 
-/// A connection pool and its backend; the group commit opens its own connection from it.
+/// The read pool and its backend; the group commit opens its own connections.
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
@@ -37,12 +43,19 @@ pub struct Db {
     instance: std::sync::Arc<str>,
 }
 
-/// A write transaction.
-pub type Tx = Transaction<'static, Any>;
+/// A start-up failure that names its cause.
+fn cannot(what: &str, url: &str, cause: impl std::fmt::Display) -> Error {
+    Error::Io(std::io::Error::other(format!(
+        "{what} {}: {cause}",
+        redact(url)
+    )))
+}
 
 impl Db {
-    /// Connects to `url` (`sqlite://PATH` or `postgres://...`) and runs the migrations.
-    /// A SQLite file and its folder are created when missing.
+    /// Connects to `url` (`sqlite://PATH` or `postgres://...`), runs the migrations and checks
+    /// that the database takes a write. A SQLite file and its folder are created when
+    /// missing. A database that cannot be reached, opened or written fails within about
+    /// [`START_TIMEOUT`] (plus the migrations' own time), naming the cause.
     pub async fn connect(url: &str) -> Result<Db> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
@@ -61,52 +74,63 @@ impl Db {
             url.to_owned()
         };
         let options = AnyConnectOptions::from_str(&url)?;
+        // One direct connection first: its error is the real cause (a pool would retry and
+        // report only that it timed out).
+        let first = tokio::time::timeout(START_TIMEOUT, options.connect())
+            .await
+            .map_err(|_| cannot("timed out connecting to", &url, "no answer"))?
+            .map_err(|e| cannot("cannot open", &url, e))?;
+        let _ = first.close().await;
         let pool = pool_options(backend, 4, 16)
             .connect_with(options.clone())
             .await?;
         match backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await,
         }
-        Ok(Db {
+        .map_err(|e| cannot("cannot migrate", &url, e))?;
+        let db = Db {
             pool,
             options,
             backend,
             url,
             instance: uuid::Uuid::new_v4().simple().to_string().into(),
-        })
-    }
-
-    /// A pool of one connection for the group commit, opened on the calling runtime, so a
-    /// batch never queues behind readers for a connection.
-    ///
-    /// On PostgreSQL this connection never plans a sequential scan where an index serves:
-    /// every batch statement looks rows up by key, but the inbox and device tables churn so
-    /// fast that their statistics lag (a plan made while the inbox was nearly empty kept
-    /// scanning all of it, dead rows included, for every batch of acks).
-    pub async fn open_batch_pool(&self) -> Result<AnyPool> {
-        let options = pool_options(self.backend, 1, 1);
-        let options = match self.backend {
-            Backend::Sqlite => options,
-            Backend::Postgres => options.after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute("SET enable_seqscan = off").await?;
-                    Ok(())
-                })
-            }),
         };
-        Ok(options.connect_with(self.options.clone()).await?)
+        db.check_writable().await?;
+        Ok(db)
     }
 
-    /// Begins a write transaction on `pool` (see [`Db::begin_write`]).
-    pub async fn begin_on(&self, pool: &AnyPool) -> Result<Tx> {
-        Ok(match self.backend {
-            Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => pool.begin().await?,
-        })
+    /// One small write, so a read-only file or a read-only server fails at start.
+    async fn check_writable(&self) -> Result<()> {
+        let mut conn = self.connect_one().await?;
+        if self.backend == Backend::Sqlite {
+            conn.execute("PRAGMA busy_timeout = 2000").await?;
+        }
+        let write = sqlx::query(
+            "INSERT INTO write_probe (id, at_us) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET at_us = excluded.at_us",
+        )
+        .bind(to_us(Utc::now()));
+        let done = tokio::time::timeout(START_TIMEOUT, write.execute(&mut conn)).await;
+        let _ = conn.close().await;
+        match done {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(cannot("cannot write to", &self.url, e)),
+            Err(_) => Err(cannot("timed out writing to", &self.url, "locked?")),
+        }
     }
 
-    /// The pool, for reads and single statements.
+    /// A new connection of its own, with the pool's settings (for the group commit's general
+    /// connection).
+    pub async fn connect_one(&self) -> Result<AnyConnection> {
+        let mut conn = self.options.connect().await?;
+        if self.backend == Backend::Sqlite {
+            conn.execute(SQLITE_PRAGMAS).await?;
+        }
+        Ok(conn)
+    }
+
+    /// The pool, for reads.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
@@ -135,22 +159,11 @@ impl Db {
         self.backend
     }
 
-    /// Begins a transaction that will write. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`) so two writers queue instead of failing on lock upgrade.
-    pub async fn begin_write(&self) -> Result<Tx> {
-        self.begin_on(&self.pool).await
-    }
-
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         self.pool.close().await;
     }
 }
-
-/// Every SQLite connection's settings: WAL for concurrent readers; FULL so an acknowledged tap
-/// survives power loss; foreign keys on; wait for the write lock, don't fail.
-pub const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
 
 /// Pool options per backend: `sqlite` or `postgres` connections at most.
 fn pool_options(backend: Backend, sqlite: u32, postgres: u32) -> AnyPoolOptions {
@@ -160,6 +173,7 @@ fn pool_options(backend: Backend, sqlite: u32, postgres: u32) -> AnyPoolOptions 
         Backend::Sqlite => AnyPoolOptions::new()
             .max_connections(sqlite)
             .test_before_acquire(false)
+            .acquire_timeout(Duration::from_secs(10))
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute(SQLITE_PRAGMAS).await?;
@@ -217,42 +231,9 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// Whether `conn` is SQLite (the JSON helpers below differ by backend).
-pub fn is_sqlite(conn: &sqlx::AnyConnection) -> bool {
+/// Whether `conn` is SQLite.
+pub fn is_sqlite(conn: &AnyConnection) -> bool {
     conn.backend_name() == "SQLite"
-}
-
-/// A set of values passed as one JSON array parameter `$1`, whatever its size, so a batch
-/// statement has fixed text (prepared once, cached) and one bind: `IN (SELECT ...)` over the
-/// array's strings. (Multi-row `VALUES` with one placeholder per value would cost O(n²) to
-/// bind on SQLite, which finds a numbered parameter by a linear scan.)
-pub fn json_list(sqlite: bool) -> &'static str {
-    if sqlite {
-        "SELECT value FROM json_each($1)"
-    } else {
-        "SELECT jsonb_array_elements_text($1::jsonb)"
-    }
-}
-
-/// Lowercase hex of `bytes`, for blobs inside a JSON parameter (`decode(.., 'hex')`).
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    s
-}
-
-/// `items` as the JSON array text of a batch parameter.
-pub fn json(items: Vec<serde_json::Value>) -> String {
-    serde_json::Value::Array(items).to_string()
-}
-
-/// Strings as the JSON array text of a [`json_list`] parameter.
-pub fn json_strs<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
-    json(items.into_iter().map(serde_json::Value::from).collect())
 }
 
 /// Microseconds since the Unix epoch, as stored.
@@ -291,16 +272,6 @@ mod tests {
     fn passwords_are_redacted() {
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
-    }
-
-    #[test]
-    fn batch_parameters() {
-        assert_eq!(hex(&[0, 0xab, 0x10]), "00ab10");
-        assert_eq!(
-            json(vec![serde_json::json!(["a", 1, null])]),
-            r#"[["a",1,null]]"#
-        );
-        assert_eq!(json_strs(["x", "y\""]), r#"["x","y\""]"#);
     }
 
     #[test]

@@ -4,8 +4,10 @@
 
 use std::time::Duration;
 
+use crate::domain::schedule::CatchUp;
 use crate::error::Result;
-use crate::{AppState, checkins, routines};
+use crate::state::AppState;
+use crate::{checkins, routines};
 
 /// What one tick did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -21,13 +23,29 @@ pub struct TickReport {
 /// Does everything due at the clock's "now".
 pub async fn tick(state: &AppState) -> Result<TickReport> {
     let now = state.clock.now();
-    let expired = checkins::expire_due(state, now).await?;
-    let fired = routines::fire_due(state, now).await?;
-    Ok(TickReport {
-        fired: fired.fired,
-        skipped: fired.skipped,
-        expired,
-    })
+    let mut report = TickReport::default();
+    // Each step is one job of the group commit.
+    for (id, couple) in checkins::due(state.db.pool(), now).await? {
+        let expired = state
+            .writer
+            .transact(move |tx| {
+                Box::pin(async move { checkins::expire(tx, &id, &couple, now).await })
+            })
+            .await?;
+        report.expired += u32::from(expired);
+    }
+    for due in routines::due(state.db.pool(), now).await? {
+        let done = state
+            .writer
+            .transact(move |tx| Box::pin(async move { routines::fire(tx, &due, now).await }))
+            .await?;
+        match done {
+            Some(CatchUp::FireNow) => report.fired += 1,
+            Some(CatchUp::Skip) => report.skipped += 1,
+            _ => {}
+        }
+    }
+    Ok(report)
 }
 
 /// Ticks every `every` until the server drains; the first tick at start-up makes up (or skips

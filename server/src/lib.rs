@@ -7,7 +7,9 @@ pub mod accounts;
 pub mod auth;
 pub mod checkins;
 pub mod clock;
+pub mod commit;
 pub mod config;
+pub mod couples;
 pub mod db;
 pub mod delivery;
 pub mod domain;
@@ -15,14 +17,17 @@ pub mod error;
 pub mod grpc;
 pub mod jobs;
 pub mod pairing;
+pub mod profile;
 pub mod ratelimit;
+pub mod receipts;
 pub mod routines;
-pub mod sql;
+pub mod state;
+pub mod store;
 pub mod streaks;
 pub mod taps;
+pub mod txn;
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tapline_proto::v1::account_service_server::AccountServiceServer;
@@ -34,7 +39,6 @@ use tapline_proto::v1::settings_service_server::SettingsServiceServer;
 use tapline_proto::v1::streak_service_server::StreakServiceServer;
 use tapline_proto::v1::tap_service_server::TapServiceServer;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
@@ -42,101 +46,20 @@ use tonic_health::ServingStatus;
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::db::Db;
 pub use crate::error::{Error, Result};
-use crate::ratelimit::RateLimiter;
+pub use crate::state::{AppState, Limits, MAX_REQUEST_BYTES, Settings};
 
-/// Largest request message accepted, in bytes.
-pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
-
-/// Tunables of a running server.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Taps one account may send per minute.
-    pub taps_per_minute: u32,
-    /// Invite or link-code attempts per key per 15 minutes.
-    pub code_attempts_per_15_min: u32,
-    /// Interval between heartbeats on an idle stream.
-    pub heartbeat: Duration,
-    /// How long open streams and calls may take to finish at shutdown.
-    pub drain: Duration,
-    /// How often the background jobs (routines, check-in expiry) run; `None` runs none (tests
-    /// call [`jobs::tick`] themselves).
-    pub jobs_every: Option<Duration>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            taps_per_minute: 60,
-            code_attempts_per_15_min: 10,
-            heartbeat: delivery::stream::DEFAULT_HEARTBEAT,
-            drain: Duration::from_secs(5),
-            jobs_every: Some(Duration::from_secs(1)),
-        }
-    }
-}
-
-/// The rate limiters.
-#[derive(Debug)]
-pub struct Limits {
-    /// Taps per account.
-    pub taps: RateLimiter,
-    /// Invite and link-code attempts.
-    pub code_guesses: RateLimiter,
-}
-
-/// Everything a handler needs; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    /// The database.
-    pub db: Db,
-    /// The source of "now".
-    pub clock: Arc<dyn Clock>,
-    /// Rings live streams after commit.
-    pub doorbell: delivery::doorbell::Doorbell,
-    /// Rate limiters.
-    pub limits: Arc<Limits>,
-    /// Tunables.
-    pub settings: Arc<Settings>,
-    /// Cancelled when the server starts draining.
-    pub shutdown: CancellationToken,
-    /// The group commit for taps and acks.
-    pub writer: delivery::writer::Writer,
-    /// Recently resolved bearer tokens.
-    pub tokens: Arc<auth::TokenCache>,
-}
-
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState")
-            .field("db", &self.db)
-            .field("settings", &self.settings)
-            .finish_non_exhaustive()
-    }
-}
-
-impl AppState {
-    /// State over an open database, a clock and settings.
-    pub fn new(db: Db, clock: Arc<dyn Clock>, settings: Settings) -> Self {
-        let limits = Limits {
-            taps: RateLimiter::new(settings.taps_per_minute, Duration::from_secs(60)),
-            code_guesses: RateLimiter::new(
-                settings.code_attempts_per_15_min,
-                Duration::from_secs(15 * 60),
-            ),
-        };
-        let doorbell = delivery::doorbell::Doorbell::default();
-        AppState {
-            writer: delivery::writer::Writer::start(db.clone(), doorbell.clone()),
-            tokens: Default::default(),
-            db,
-            clock,
-            doorbell,
-            limits: Arc::new(limits),
-            settings: Arc::new(settings),
-            shutdown: CancellationToken::new(),
-        }
-    }
-}
+/// The services health reports on ("" is the whole server).
+const NAMES: [&str; 9] = [
+    "",
+    "tapline.v1.AccountService",
+    "tapline.v1.PairingService",
+    "tapline.v1.SettingsService",
+    "tapline.v1.TapService",
+    "tapline.v1.EventService",
+    "tapline.v1.StreakService",
+    "tapline.v1.CheckinService",
+    "tapline.v1.RoutineService",
+];
 
 /// Serves every service on `listener` until `shutdown` resolves, then drains: health turns
 /// NOT_SERVING, live streams end with UNAVAILABLE, and calls get `settings.drain` to finish.
@@ -146,22 +69,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
-    let names = [
-        "",
-        "tapline.v1.AccountService",
-        "tapline.v1.PairingService",
-        "tapline.v1.SettingsService",
-        "tapline.v1.TapService",
-        "tapline.v1.EventService",
-        "tapline.v1.StreakService",
-        "tapline.v1.CheckinService",
-        "tapline.v1.RoutineService",
-    ];
-    for name in names {
+    for name in NAMES {
         health
             .set_service_status(name, ServingStatus::Serving)
             .await;
     }
+    tokio::spawn(follow_database(health.clone(), state.clone()));
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(tapline_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -179,7 +92,7 @@ pub async fn serve(
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down: draining");
-        for name in names {
+        for name in NAMES {
             health
                 .set_service_status(name, ServingStatus::NotServing)
                 .await;
@@ -219,7 +132,14 @@ pub async fn serve(
         .serve_with_incoming_shutdown(incoming, signal);
 
     if state.db.backend() == db::Backend::Postgres {
-        delivery::cluster::start(state.clone()).await?;
+        delivery::cluster::start(delivery::cluster::Listener {
+            url: state.db.url().to_owned(),
+            instance: state.db.instance().into(),
+            doorbell: state.doorbell.clone(),
+            tokens: state.tokens.clone(),
+            shutdown: state.shutdown.clone(),
+        })
+        .await?;
     }
     if let Some(every) = state.settings.jobs_every {
         tokio::spawn(jobs::run(state.clone(), every));
@@ -235,4 +155,28 @@ pub async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Health follows the database: NOT_SERVING while the group commit cannot commit, SERVING
+/// again once it can, until the server drains.
+async fn follow_database(reporter: tonic_health::server::HealthReporter, state: AppState) {
+    let mut db_health = state.writer.health();
+    loop {
+        tokio::select! {
+            changed = db_health.changed() => if changed.is_err() { return },
+            _ = state.shutdown.cancelled() => return,
+        }
+        let serving = *db_health.borrow_and_update();
+        if state.shutdown.is_cancelled() {
+            return;
+        }
+        let status = if serving {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        for name in NAMES {
+            reporter.set_service_status(name, status).await;
+        }
+    }
 }

@@ -4,24 +4,25 @@
 
 use chrono::{DateTime, NaiveTime, Utc, Weekday};
 use prost::Message;
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, AnyPool, Row};
 use tapline_proto::v1 as pb;
 use tapline_proto::v1::event::Payload;
 use uuid::Uuid;
 
-use crate::AppState;
-use crate::accounts::{self, AccountRow};
+use crate::accounts;
 use crate::auth::Caller;
 use crate::checkins;
+use crate::couples::{self, Sides, require_couple};
 use crate::db::{timestamp_us, to_us};
-use crate::delivery::{account_devices, commit, new_event};
+use crate::delivery::{account_devices, new_event};
 use crate::domain::prompts::{self, Category};
 use crate::domain::schedule::{self, CatchUp, WeekdaySet};
 use crate::domain::streaks::Side;
 use crate::domain::validate;
 use crate::error::{Error, Refusal, Result};
-use crate::pairing::require_couple;
-use crate::streaks::{self, Sides};
+use crate::store::AccountRow;
+use crate::streaks;
+use crate::txn::WriteTx;
 
 /// Longest reminder text, in characters.
 pub const MAX_REMINDER_CHARS: usize = 120;
@@ -30,7 +31,7 @@ const RECENT_FIRINGS: i64 = 6;
 
 /// A checked routine spec and what the scheduler needs of it.
 #[derive(Debug, Clone)]
-struct Spec {
+pub struct Spec {
     wire: pb::RoutineSpec,
     days: WeekdaySet,
     time: NaiveTime,
@@ -50,7 +51,8 @@ fn weekday_from_pb(v: i32) -> Option<Weekday> {
     })
 }
 
-fn check_spec(spec: Option<pb::RoutineSpec>) -> Result<Spec> {
+/// Checks a routine spec.
+pub fn check_spec(spec: Option<pb::RoutineSpec>) -> Result<Spec> {
     let mut wire = spec.ok_or_else(|| Error::invalid("spec", "is required"))?;
     wire.name = validate::display_name("spec.name", &wire.name)?;
     let kind = pb::RoutineKind::try_from(wire.kind).unwrap_or(pb::RoutineKind::Unspecified);
@@ -256,31 +258,29 @@ async fn view(conn: &mut AnyConnection, r: &Stored, viewer: &str) -> Result<pb::
 
 /// Tells both partners a routine changed (each with their own next firing).
 async fn announce_change(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     sides: &Sides,
     routine: &Stored,
     deleted: bool,
     now: DateTime<Utc>,
-) -> Result<Vec<(String, pb::Event)>> {
+) -> Result<()> {
     let mut event = new_event(Payload::Heartbeat(pb::Heartbeat::default()), now);
-    let mut items = Vec::new();
     for side in [Side::A, Side::B] {
         let account = sides.account(side);
         let routine_view = if deleted {
             None
         } else {
-            Some(view(conn, routine, account).await?)
+            Some(view(tx.conn(), routine, account).await?)
         };
         event.payload = Some(Payload::RoutinesChanged(pb::RoutinesChanged {
             routine: routine_view,
             routine_id: routine.id.clone(),
             deleted,
         }));
-        for device in account_devices(conn, account).await? {
-            items.push((device, event.clone()));
-        }
+        let devices = account_devices(tx.conn(), account).await?;
+        tx.tell(devices.into_iter().map(|d| (d, event.clone())));
     }
-    Ok(items)
+    Ok(())
 }
 
 async fn schedule_both(
@@ -296,20 +296,26 @@ async fn schedule_both(
     Ok(())
 }
 
+/// The caller's couple, locked (lock order step 1-2).
+async fn locked_couple(conn: &mut AnyConnection, caller: &Caller) -> Result<String> {
+    let (_, couple_id) = require_couple(conn, &caller.account_id).await?;
+    couples::lock_any(conn, &[&couple_id]).await?;
+    Ok(couple_id)
+}
+
 /// Creates a routine for the couple; both partners are told.
 pub async fn create(
-    state: &AppState,
+    tx: &mut WriteTx,
     caller: &Caller,
-    spec: Option<pb::RoutineSpec>,
+    spec: Spec,
+    now: DateTime<Utc>,
 ) -> Result<pb::CreateRoutineResponse> {
-    let spec = check_spec(spec)?;
-    let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    let (_, couple_id) = require_couple(&mut tx, &caller.account_id).await?;
+    let conn = tx.conn();
+    let couple_id = locked_couple(conn, caller).await?;
     let count: i64 =
         sqlx::query("SELECT COUNT(*) AS n FROM routines WHERE couple_id = $1 AND deleted = 0")
             .bind(&couple_id)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *conn)
             .await?
             .try_get("n")?;
     if count >= 50 {
@@ -322,77 +328,76 @@ pub async fn create(
         created_by: caller.account_id.clone(),
         created_at_us: to_us(now),
     };
-    sqlx::query("INSERT INTO routines (id, couple_id, spec, created_by, created_at_us) VALUES ($1, $2, $3, $4, $5)")
-        .bind(&routine.id)
-        .bind(&couple_id)
-        .bind(routine.spec.wire.encode_to_vec())
-        .bind(&caller.account_id)
-        .bind(routine.created_at_us)
-        .execute(&mut *tx)
-        .await?;
-    let sides = streaks::sides(&mut tx, &couple_id).await?;
-    schedule_both(&mut tx, &sides, &routine, now).await?;
-    let items = announce_change(&mut tx, &sides, &routine, false, now).await?;
-    let out = view(&mut tx, &routine, &caller.account_id).await?;
-    commit(state, tx, items).await?;
+    sqlx::query(
+        "INSERT INTO routines (id, couple_id, spec, created_by, created_at_us) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&routine.id)
+    .bind(&couple_id)
+    .bind(routine.spec.wire.encode_to_vec())
+    .bind(&caller.account_id)
+    .bind(routine.created_at_us)
+    .execute(&mut *conn)
+    .await?;
+    let sides = couples::sides(conn, &couple_id).await?;
+    schedule_both(conn, &sides, &routine, now).await?;
+    announce_change(tx, &sides, &routine, false, now).await?;
+    let out = view(tx.conn(), &routine, &caller.account_id).await?;
     Ok(pb::CreateRoutineResponse { routine: Some(out) })
 }
 
 /// Replaces a routine's spec (pausing or resuming it too); both partners are told.
 pub async fn update(
-    state: &AppState,
+    tx: &mut WriteTx,
     caller: &Caller,
-    req: pb::UpdateRoutineRequest,
+    id: &str,
+    spec: Spec,
+    now: DateTime<Utc>,
 ) -> Result<pb::UpdateRoutineResponse> {
-    let id = validate::id("routine_id", &req.routine_id)?;
-    let spec = check_spec(req.spec)?;
-    let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    let (_, couple_id) = require_couple(&mut tx, &caller.account_id).await?;
-    let mut routine = load(&mut tx, &id, &couple_id).await?;
+    let conn = tx.conn();
+    let couple_id = locked_couple(conn, caller).await?;
+    let mut routine = load(conn, id, &couple_id).await?;
     routine.spec = spec;
     sqlx::query("UPDATE routines SET spec = $1 WHERE id = $2")
         .bind(routine.spec.wire.encode_to_vec())
-        .bind(&id)
-        .execute(&mut *tx)
+        .bind(id)
+        .execute(&mut *conn)
         .await?;
-    let sides = streaks::sides(&mut tx, &couple_id).await?;
-    schedule_both(&mut tx, &sides, &routine, now).await?;
-    let items = announce_change(&mut tx, &sides, &routine, false, now).await?;
-    let out = view(&mut tx, &routine, &caller.account_id).await?;
-    commit(state, tx, items).await?;
+    let sides = couples::sides(conn, &couple_id).await?;
+    schedule_both(conn, &sides, &routine, now).await?;
+    announce_change(tx, &sides, &routine, false, now).await?;
+    let out = view(tx.conn(), &routine, &caller.account_id).await?;
     Ok(pb::UpdateRoutineResponse { routine: Some(out) })
 }
 
 /// Deletes a routine; both partners are told. Its history is kept.
-pub async fn delete(state: &AppState, caller: &Caller, routine_id: &str) -> Result<()> {
-    let id = validate::id("routine_id", routine_id)?;
-    let now = state.clock.now();
-    let mut tx = state.db.begin_write().await?;
-    let (_, couple_id) = require_couple(&mut tx, &caller.account_id).await?;
-    let routine = load(&mut tx, &id, &couple_id).await?;
+pub async fn delete(tx: &mut WriteTx, caller: &Caller, id: &str, now: DateTime<Utc>) -> Result<()> {
+    let conn = tx.conn();
+    let couple_id = locked_couple(conn, caller).await?;
+    let routine = load(conn, id, &couple_id).await?;
     sqlx::query("UPDATE routines SET deleted = 1 WHERE id = $1")
-        .bind(&id)
-        .execute(&mut *tx)
+        .bind(id)
+        .execute(&mut *conn)
         .await?;
     sqlx::query("DELETE FROM routine_schedules WHERE routine_id = $1")
-        .bind(&id)
-        .execute(&mut *tx)
+        .bind(id)
+        .execute(&mut *conn)
         .await?;
-    let sides = streaks::sides(&mut tx, &couple_id).await?;
-    let items = announce_change(&mut tx, &sides, &routine, true, now).await?;
-    commit(state, tx, items).await?;
-    Ok(())
+    let sides = couples::sides(conn, &couple_id).await?;
+    announce_change(tx, &sides, &routine, true, now).await
 }
 
 /// The couple's routines, with the caller's next firing of each.
-pub async fn list(state: &AppState, caller: &Caller) -> Result<pb::ListRoutinesResponse> {
-    let mut conn = state.db.pool().acquire().await?;
+pub async fn list(pool: &AnyPool, caller: &Caller) -> Result<pb::ListRoutinesResponse> {
+    let mut conn = pool.acquire().await?;
     let (_, couple_id) = require_couple(&mut conn, &caller.account_id).await?;
-    let rows = sqlx::query("SELECT id, couple_id, spec, created_by, created_at_us FROM routines WHERE couple_id = $1 AND deleted = 0 ORDER BY created_at_us")
-        .bind(&couple_id)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT id, couple_id, spec, created_by, created_at_us FROM routines \
+         WHERE couple_id = $1 AND deleted = 0 ORDER BY created_at_us",
+    )
+    .bind(&couple_id)
+    .fetch_all(&mut *conn)
+    .await?;
     let mut routines = Vec::with_capacity(rows.len());
     for row in &rows {
         let r = stored_from_row(row)?;
@@ -401,59 +406,64 @@ pub async fn list(state: &AppState, caller: &Caller) -> Result<pb::ListRoutinesR
     Ok(pb::ListRoutinesResponse { routines })
 }
 
-/// What one pass of the scheduler did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Fired {
-    /// Firings delivered.
-    pub fired: u32,
-    /// Firings skipped (more than an hour late).
-    pub skipped: u32,
-}
-
-/// Fires every routine due at `now`. Safe to run from several instances at once: each firing
-/// is claimed by a compare-and-set of its schedule row, and recorded under a unique key.
-pub async fn fire_due(state: &AppState, now: DateTime<Utc>) -> Result<Fired> {
-    let mut out = Fired::default();
-    let due = sqlx::query(
-        "SELECT routine_id, account_id, nominal_us, deliver_us FROM routine_schedules WHERE deliver_us <= $1 ORDER BY deliver_us LIMIT 200",
-    )
-    .bind(to_us(now))
-    .fetch_all(state.db.pool())
-    .await?;
-    for row in &due {
-        let routine_id: String = row.try_get("routine_id")?;
-        let account_id: String = row.try_get("account_id")?;
-        let nominal: i64 = row.try_get("nominal_us")?;
-        let deliver: i64 = row.try_get("deliver_us")?;
-        match fire_one(state, &routine_id, &account_id, nominal, deliver, now).await? {
-            Some(CatchUp::FireNow) => out.fired += 1,
-            Some(CatchUp::Skip) => out.skipped += 1,
-            _ => {}
-        }
-    }
-    Ok(out)
-}
-
-async fn fire_one(
-    state: &AppState,
-    routine_id: &str,
-    account_id: &str,
+/// A schedule row that is due.
+#[derive(Debug, Clone)]
+pub struct Due {
+    routine_id: String,
+    account_id: String,
     nominal_us: i64,
     deliver_us: i64,
-    now: DateTime<Utc>,
-) -> Result<Option<CatchUp>> {
-    let mut tx = state.db.begin_write().await?;
-    let account = accounts::load(&mut tx, account_id).await?;
+}
+
+/// The firings due at `now` (up to 200, oldest first).
+pub async fn due(pool: &AnyPool, now: DateTime<Utc>) -> Result<Vec<Due>> {
+    let rows = sqlx::query(
+        "SELECT routine_id, account_id, nominal_us, deliver_us FROM routine_schedules \
+         WHERE deliver_us <= $1 ORDER BY deliver_us LIMIT 200",
+    )
+    .bind(to_us(now))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Due {
+                routine_id: row.try_get("routine_id")?,
+                account_id: row.try_get("account_id")?,
+                nominal_us: row.try_get("nominal_us")?,
+                deliver_us: row.try_get("deliver_us")?,
+            })
+        })
+        .collect()
+}
+
+/// Fires (or skips and records) one due firing, claimed by a compare-and-set of its schedule
+/// row and recorded under a unique key: safe from several instances at once. `None` when
+/// somebody else had claimed it, or the routine is gone.
+pub async fn fire(tx: &mut WriteTx, due: &Due, now: DateTime<Utc>) -> Result<Option<CatchUp>> {
+    let Due {
+        routine_id,
+        account_id,
+        nominal_us,
+        deliver_us,
+    } = due;
+    let (routine_id, account_id, nominal_us, deliver_us) = (
+        routine_id.as_str(),
+        account_id.as_str(),
+        *nominal_us,
+        *deliver_us,
+    );
+    let conn = tx.conn();
+    let account = accounts::load(conn, account_id).await?;
     let Some(couple_id) = account.couple_id.clone() else {
         sqlx::query("DELETE FROM routine_schedules WHERE routine_id = $1 AND account_id = $2")
             .bind(routine_id)
             .bind(account_id)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-        tx.commit().await?;
         return Ok(None);
     };
-    let routine = match load(&mut tx, routine_id, &couple_id).await {
+    couples::lock_any(conn, &[&couple_id]).await?;
+    let routine = match load(conn, routine_id, &couple_id).await {
         Ok(r) => r,
         Err(Error::NotFound(_)) => return Ok(None),
         Err(e) => return Err(e),
@@ -464,22 +474,28 @@ async fn fire_one(
     let claimed = match next {
         Some(n) => {
             let d = schedule::defer_past_quiet(n, account.zone, account.quiet);
-            sqlx::query("UPDATE routine_schedules SET nominal_us = $1, deliver_us = $2 WHERE routine_id = $3 AND account_id = $4 AND nominal_us = $5")
-                .bind(to_us(n))
-                .bind(to_us(d))
-                .bind(routine_id)
-                .bind(account_id)
-                .bind(nominal_us)
-                .execute(&mut *tx)
-                .await?
+            sqlx::query(
+                "UPDATE routine_schedules SET nominal_us = $1, deliver_us = $2 \
+                 WHERE routine_id = $3 AND account_id = $4 AND nominal_us = $5",
+            )
+            .bind(to_us(n))
+            .bind(to_us(d))
+            .bind(routine_id)
+            .bind(account_id)
+            .bind(nominal_us)
+            .execute(&mut *conn)
+            .await?
         }
         None => {
-            sqlx::query("DELETE FROM routine_schedules WHERE routine_id = $1 AND account_id = $2 AND nominal_us = $3")
-                .bind(routine_id)
-                .bind(account_id)
-                .bind(nominal_us)
-                .execute(&mut *tx)
-                .await?
+            sqlx::query(
+                "DELETE FROM routine_schedules \
+                 WHERE routine_id = $1 AND account_id = $2 AND nominal_us = $3",
+            )
+            .bind(routine_id)
+            .bind(account_id)
+            .bind(nominal_us)
+            .execute(&mut *conn)
+            .await?
         }
     };
     if claimed.rows_affected() == 0 {
@@ -487,47 +503,46 @@ async fn fire_one(
     }
     let decision = schedule::catch_up(crate::db::from_us(deliver_us), now);
     let recorded = sqlx::query(
-        "INSERT INTO routine_firings (routine_id, account_id, scheduled_us, fired_at_us, skipped) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (routine_id, account_id, scheduled_us) DO NOTHING",
+        "INSERT INTO routine_firings (routine_id, account_id, scheduled_us, fired_at_us, skipped) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (routine_id, account_id, scheduled_us) DO NOTHING",
     )
     .bind(routine_id)
     .bind(account_id)
     .bind(deliver_us)
     .bind((decision == CatchUp::FireNow).then_some(to_us(now)))
     .bind(i64::from(decision == CatchUp::Skip))
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     if recorded.rows_affected() == 0 {
-        tx.commit().await?;
         return Ok(None);
     }
-    let mut items = Vec::new();
     if decision == CatchUp::FireNow {
-        let sides = streaks::sides(&mut tx, &couple_id).await?;
+        let sides = couples::sides(conn, &couple_id).await?;
         let me = sides.side_of(account_id);
         let checkin = match routine.spec.category {
-            Some(category) => {
-                Some(routine_checkin(&mut tx, &routine, &sides, me, category, now).await?)
-            }
+            Some(category) => Some(routine_checkin(tx, &routine, &sides, me, category, now).await?),
             None => None,
         };
+        let conn = tx.conn();
         if let Some(c) = &checkin {
-            sqlx::query("UPDATE routine_firings SET checkin_id = $1 WHERE routine_id = $2 AND account_id = $3 AND scheduled_us = $4")
-                .bind(&c.id)
-                .bind(routine_id)
-                .bind(account_id)
-                .bind(deliver_us)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE routine_firings SET checkin_id = $1 \
+                 WHERE routine_id = $2 AND account_id = $3 AND scheduled_us = $4",
+            )
+            .bind(&c.id)
+            .bind(routine_id)
+            .bind(account_id)
+            .bind(deliver_us)
+            .execute(&mut *conn)
+            .await?;
         }
         let fired = pb::RoutineFired {
-            routine: Some(view(&mut tx, &routine, account_id).await?),
+            routine: Some(view(conn, &routine, account_id).await?),
             checkin: checkin.as_ref().map(|c| checkins::view(c, me)),
         };
         let event = new_event(Payload::RoutineFired(fired), now);
-        for device in account_devices(&mut tx, account_id).await? {
-            items.push((device, event.clone()));
-        }
+        let devices = account_devices(conn, account_id).await?;
+        tx.tell(devices.into_iter().map(|d| (d, event.clone())));
     } else {
         tracing::info!(
             routine = routine_id,
@@ -535,24 +550,25 @@ async fn fire_one(
             "routine firing skipped: more than an hour late"
         );
     }
-    commit(state, tx, items).await?;
     Ok(Some(decision))
 }
 
 /// The check-in a firing asks `me` to answer: the one the partner's firing of this routine
 /// opened and `me` has not been asked yet, or a new one.
 async fn routine_checkin(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     routine: &Stored,
     sides: &Sides,
     me: Side,
     category: Category,
     now: DateTime<Utc>,
 ) -> Result<checkins::Stored> {
+    let conn = tx.conn();
     let account_id = sides.account(me);
     let open = sqlx::query(
         "SELECT c.id FROM checkins c WHERE c.routine_id = $1 AND c.phase = 'open' AND NOT EXISTS \
-         (SELECT 1 FROM routine_firings f WHERE f.checkin_id = c.id AND f.account_id = $2) ORDER BY c.opened_at_us DESC LIMIT 1",
+         (SELECT 1 FROM routine_firings f WHERE f.checkin_id = c.id AND f.account_id = $2) \
+         ORDER BY c.opened_at_us DESC LIMIT 1",
     )
     .bind(&routine.id)
     .bind(account_id)
@@ -562,9 +578,9 @@ async fn routine_checkin(
         let id: String = row.try_get("id")?;
         return checkins::load(conn, &id, &routine.couple_id).await;
     }
-    let today = streaks::local_today(conn, account_id, now).await?;
+    let today = accounts::local_today(conn, account_id, now).await?;
     let prompt = prompts::pick(category, streaks::couple_uuid(&routine.couple_id), today);
-    checkins::open(
+    let c = checkins::open(
         conn,
         &routine.couple_id,
         prompt,
@@ -573,5 +589,6 @@ async fn routine_checkin(
         Some(&routine.id),
         now,
     )
-    .await
+    .await?;
+    Ok(c)
 }

@@ -353,7 +353,9 @@ async fn launch(
     let db = Db::connect(url).await.expect("open the test database");
     let listener = TcpListener::bind(addr).await.expect("bind");
     let addr = listener.local_addr().unwrap();
-    let state = AppState::new(db, clock, settings);
+    let state = AppState::new(db, clock, settings)
+        .await
+        .expect("start the group commit");
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(tapline_server::serve(listener, state.clone(), async move {
         let _ = stopped.await;

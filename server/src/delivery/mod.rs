@@ -2,24 +2,25 @@
 //!
 //! Every event is written into the inbox of each recipient device in the same transaction as
 //! the change that caused it, numbered by the device's own gap-free sequence (`devices.next_seq`,
-//! bumped inside that transaction). Devices are told only after commit (see [`doorbell`]).
+//! bumped inside that transaction by the group commit, the only writer). Devices are told only
+//! after commit (see [`doorbell`]).
 
+pub mod acks;
 pub mod cluster;
 pub mod doorbell;
 pub mod stream;
-pub mod writer;
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use prost::Message;
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, AnyPool, Row};
 use tapline_proto::v1::{Event, event::Payload};
 use uuid::Uuid;
 
-use crate::db::{self, Db, timestamp_us, to_us};
+use crate::db::{timestamp_us, to_us};
 use crate::error::{Error, Result};
-use crate::sql::{Conn, Param, PerRow, Val, per_row, pg_id_numbers, pg_rows};
+use crate::store::{InboxRow, Store};
 
 /// Largest batch read from an inbox at once.
 pub const MAX_BATCH: u32 = 500;
@@ -34,20 +35,22 @@ pub fn new_event(payload: Payload, now: DateTime<Utc>) -> Event {
     }
 }
 
-/// The active (not signed-out) devices of an account.
-pub async fn account_devices(conn: &mut AnyConnection, account_id: &str) -> Result<Vec<String>> {
-    devices_of(&mut Conn::Sqlx(conn), account_id).await
+/// The same event for every device in `devices`.
+pub fn to_each(devices: &[String], event: &Event) -> Vec<(String, Event)> {
+    devices.iter().map(|d| (d.clone(), event.clone())).collect()
 }
 
-/// [`account_devices`] on any connection.
-pub async fn devices_of(conn: &mut Conn<'_>, account_id: &str) -> Result<Vec<String>> {
-    let rows = conn
-        .fetch_all(
-            "SELECT id FROM devices WHERE account_id = $1 AND revoked_at_us IS NULL ORDER BY id",
-            &[Param::Text(account_id)],
-        )
-        .await?;
-    rows.iter().map(|r| r.get::<String>("id")).collect()
+/// The active (not signed-out) devices of an account, in id order.
+pub async fn account_devices(conn: &mut AnyConnection, account_id: &str) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT id FROM devices WHERE account_id = $1 AND revoked_at_us IS NULL ORDER BY id",
+    )
+    .bind(account_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok(r.try_get::<String, _>("id")?))
+        .collect()
 }
 
 /// Events appended in a transaction: numbered, sorted by device and seq; to hand to the
@@ -62,150 +65,123 @@ impl Appended {
         d.dedup();
         d
     }
-}
 
-/// Appends each `(device, event)` to that device's inbox, in order per device, and returns
-/// them numbered, to deliver after commit (see [`ring_cluster`] for other instances). The
-/// device rows are locked first, in id order.
-pub async fn append_all(conn: &mut Conn<'_>, items: Vec<(String, Event)>) -> Result<Appended> {
-    lock_devices(conn, items.iter().map(|(d, _)| d.as_str())).await?;
-    append_locked(conn, items).await
-}
-
-/// Locks device rows on PostgreSQL, in id order, so writers that lock several devices cannot
-/// deadlock (SQLite write transactions are serial already). Every writer takes its couple
-/// locks before its device locks.
-pub async fn lock_devices<'a>(
-    conn: &mut Conn<'_>,
-    devices: impl IntoIterator<Item = &'a str>,
-) -> Result<()> {
-    if conn.is_sqlite() {
-        return Ok(());
+    /// Adds what another part of the same commit appended.
+    pub fn extend(&mut self, other: Appended) {
+        self.0.extend(other.0);
     }
-    let mut devices: Vec<&str> = devices.into_iter().collect();
-    if devices.is_empty() {
-        return Ok(());
-    }
-    devices.sort_unstable();
-    devices.dedup();
-    let sql = format!(
-        "SELECT id FROM devices WHERE id IN ({}) ORDER BY id FOR UPDATE",
-        db::json_list(false)
-    );
-    conn.execute(
-        &sql,
-        &[Param::Text(&db::json_strs(devices.iter().copied()))],
-    )
-    .await?;
-    Ok(())
 }
 
-/// Queues the cross-instance doorbell for the devices that got events, on PostgreSQL,
-/// delivered only if and when the transaction commits: one statement per transaction.
-pub async fn ring_cluster(conn: &mut Conn<'_>, instance: &str, appended: &Appended) -> Result<()> {
-    if appended.0.is_empty() || conn.is_sqlite() {
-        return Ok(());
+/// Items sorted by device (stable: each device's events keep their order) and how many each
+/// device gets.
+fn count_per_device(items: &mut [(String, Event)]) -> Vec<(String, i64)> {
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut counts: Vec<(String, i64)> = Vec::new();
+    for (device, _) in items.iter() {
+        match counts.last_mut() {
+            Some((d, n)) if d == device => *n += 1,
+            _ => counts.push((device.clone(), 1)),
+        }
     }
-    cluster::notify(conn, instance, &appended.devices()).await
+    counts
 }
 
-/// Moves a device's `next_seq` on by a count; returns it.
-const BUMP_SEQ: PerRow = per_row!(
-    "UPDATE devices SET next_seq = next_seq +",
-    sqlite: "$2 WHERE id = $1",
-    postgres: concat!("v.n FROM ", pg_id_numbers!(), " WHERE devices.id = v.dev"),
-    "RETURNING id, next_seq",
-);
+/// Numbers `items` (sorted by [`count_per_device`]) from each device's new `next_seq`, and the
+/// inbox rows to store.
+fn number(
+    items: &mut [(String, Event)],
+    counts: &[(String, i64)],
+    newest: &HashMap<String, i64>,
+) -> Result<Vec<InboxRow>> {
+    let mut next: HashMap<&str, i64> = HashMap::with_capacity(counts.len());
+    for (d, n) in counts {
+        let last = *newest
+            .get(d)
+            .ok_or_else(|| Error::Corrupt(format!("device {d} vanished during append")))?;
+        next.insert(d, last - n + 1);
+    }
+    let mut rows = Vec::with_capacity(items.len());
+    for (device_id, event) in items.iter_mut() {
+        let seq = next.get_mut(device_id.as_str()).expect("counted above");
+        event.seq = *seq as u64;
+        *seq += 1;
+        let tap_id = match &event.payload {
+            Some(Payload::TapReceived(t)) if !t.from_self => {
+                t.tap.as_ref().map(|t| t.tap_id.clone())
+            }
+            _ => None,
+        };
+        let created_at_us = event
+            .created_at
+            .as_ref()
+            .map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1000);
+        // The stored payload has no seq: the row's own seq is the truth.
+        let seq = std::mem::take(&mut event.seq);
+        let payload = event.encode_to_vec();
+        event.seq = seq;
+        rows.push(InboxRow {
+            device_id: device_id.clone(),
+            seq: seq as i64,
+            event_id: event.event_id.clone(),
+            payload,
+            created_at_us,
+            tap_id,
+        });
+    }
+    Ok(rows)
+}
 
-/// Stores one numbered event in a device's inbox.
-const INSERT_EVENT: PerRow = per_row!(
-    "INSERT INTO inbox (device_id, seq, event_id, payload, created_at_us)",
-    sqlite: "VALUES ($1, $2, $3, $4, $5)",
-    postgres: concat!(
-        "SELECT j.value ->> 0, CAST(j.value ->> 1 AS BIGINT), j.value ->> 2, ",
-        "decode(j.value ->> 3, 'hex'), CAST(j.value ->> 4 AS BIGINT) FROM ", pg_rows!()
-    ),
-);
+/// Appends each `(device, event)` to that device's inbox, in order per device, inside the
+/// group commit's transaction: one `next_seq` bump per device, then the rows (on PostgreSQL two
+/// statements whatever the number of items). The device rows must be locked already (see
+/// [`crate::couples`]).
+pub async fn append<S: Store>(store: &mut S, mut items: Vec<(String, Event)>) -> Result<Appended> {
+    if items.is_empty() {
+        return Ok(Appended::default());
+    }
+    let counts = count_per_device(&mut items);
+    let newest: HashMap<String, i64> = store.bump_seqs(&counts).await?.into_iter().collect();
+    let rows = number(&mut items, &counts, &newest)?;
+    store.insert_events(&rows).await?;
+    Ok(Appended(items))
+}
 
-/// [`append_all`] for device rows the caller has locked already: bumps every device's
-/// `next_seq` once ([`BUMP_SEQ`]), then stores the rows ([`INSERT_EVENT`]); on PostgreSQL two
-/// statements whatever the number of items.
-pub async fn append_locked(
-    conn: &mut Conn<'_>,
+/// [`append`] through the group commit's general connection (for the few, rare writes that run
+/// there): the same rows, one portable statement per device and per row.
+pub async fn append_any(
+    conn: &mut AnyConnection,
     mut items: Vec<(String, Event)>,
 ) -> Result<Appended> {
     if items.is_empty() {
         return Ok(Appended::default());
     }
-    // Stable: each device's events keep their order.
-    items.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut counts: Vec<(&str, i64)> = Vec::new();
-    for (device, _) in &items {
-        match counts.last_mut() {
-            Some((d, n)) if *d == device.as_str() => *n += 1,
-            _ => counts.push((device.as_str(), 1)),
-        }
+    let counts = count_per_device(&mut items);
+    let mut newest = HashMap::with_capacity(counts.len());
+    for (device, n) in &counts {
+        let row = sqlx::query(
+            "UPDATE devices SET next_seq = next_seq + $2 WHERE id = $1 RETURNING next_seq",
+        )
+        .bind(device)
+        .bind(n)
+        .fetch_one(&mut *conn)
+        .await?;
+        newest.insert(device.clone(), row.try_get::<i64, _>("next_seq")?);
     }
-    let bumps: Vec<Vec<Val>> = counts
-        .iter()
-        .map(|(d, n)| vec![Val::from(*d), Val::Int(*n)])
-        .collect();
-    let rows = conn.per_row(BUMP_SEQ, &bumps).await?;
-    let mut last: HashMap<String, i64> = HashMap::with_capacity(rows.len());
-    for row in &rows {
-        last.insert(row.get("id")?, row.get("next_seq")?);
-    }
-    // The first seq of each device's new events.
-    let mut next: HashMap<&str, i64> = HashMap::with_capacity(counts.len());
-    for (d, n) in &counts {
-        let newest = *last
-            .get(*d)
-            .ok_or_else(|| Error::Corrupt(format!("device {d} vanished during append")))?;
-        next.insert(d, newest - n + 1);
-    }
-    let mut rows = Vec::with_capacity(items.len());
-    let mut seqs = Vec::with_capacity(items.len());
-    for (device_id, event) in &items {
-        let seq = next.get_mut(device_id.as_str()).expect("counted above");
-        seqs.push(*seq as u64);
-        let created_at_us = event
-            .created_at
-            .as_ref()
-            .map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1000);
-        rows.push(vec![
-            Val::from(device_id),
-            Val::Int(*seq),
-            Val::from(&event.event_id),
-            Val::Blob(event.encode_to_vec()),
-            Val::Int(created_at_us),
-        ]);
-        *seq += 1;
-    }
-    conn.per_row(INSERT_EVENT, &rows).await?;
-    for ((_, event), seq) in items.iter_mut().zip(seqs) {
-        event.seq = seq;
+    for r in number(&mut items, &counts, &newest)? {
+        sqlx::query(
+            "INSERT INTO inbox (device_id, seq, event_id, payload, created_at_us, tap_id) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(r.device_id)
+        .bind(r.seq)
+        .bind(r.event_id)
+        .bind(r.payload)
+        .bind(r.created_at_us)
+        .bind(r.tap_id)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(Appended(items))
-}
-
-/// Appends `items` to their devices' inboxes, commits, and only then rings the doorbells: the
-/// end of every transaction that tells devices something.
-pub async fn commit(
-    state: &crate::AppState,
-    mut tx: crate::db::Tx,
-    items: Vec<(String, Event)>,
-) -> Result<()> {
-    let mut conn = Conn::Sqlx(&mut tx);
-    let appended = append_all(&mut conn, items).await?;
-    ring_cluster(&mut conn, state.db.instance(), &appended).await?;
-    tx.commit().await?;
-    state.doorbell.deliver(appended.0);
-    Ok(())
-}
-
-/// The same event for every device in `devices`.
-pub fn to_each(devices: &[String], event: &Event) -> Vec<(String, Event)> {
-    devices.iter().map(|d| (d.clone(), event.clone())).collect()
 }
 
 /// A device's cursor state: the last acknowledged and the last allocated sequence numbers.
@@ -238,10 +214,10 @@ pub fn resume(c: Cursor, after: u64, now: DateTime<Utc>) -> (u64, Option<Event>)
 }
 
 /// Reads a device's cursor state.
-pub async fn cursor(db: &Db, device_id: &str) -> Result<Cursor> {
+pub async fn cursor(pool: &AnyPool, device_id: &str) -> Result<Cursor> {
     let row = sqlx::query("SELECT acked_seq, next_seq FROM devices WHERE id = $1")
         .bind(device_id)
-        .fetch_optional(db.pool())
+        .fetch_optional(pool)
         .await?
         .ok_or(Error::Unauthenticated)?;
     Ok(Cursor {
@@ -251,14 +227,19 @@ pub async fn cursor(db: &Db, device_id: &str) -> Result<Cursor> {
 }
 
 /// Up to `limit` events of `device_id` after `after`, in order.
-pub async fn read_after(db: &Db, device_id: &str, after: u64, limit: u32) -> Result<Vec<Event>> {
+pub async fn read_after(
+    pool: &AnyPool,
+    device_id: &str,
+    after: u64,
+    limit: u32,
+) -> Result<Vec<Event>> {
     let rows = sqlx::query(
         "SELECT seq, payload FROM inbox WHERE device_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
     )
     .bind(device_id)
     .bind(i64::try_from(after).unwrap_or(i64::MAX))
     .bind(i64::from(limit))
-    .fetch_all(db.pool())
+    .fetch_all(pool)
     .await?;
     rows.iter()
         .map(|row| {
@@ -270,4 +251,75 @@ pub async fn read_after(db: &Db, device_id: &str, after: u64, limit: u32) -> Res
             Ok(event)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tapline_proto::v1 as pb;
+
+    fn tap_event(tap: &str, from_self: bool) -> Event {
+        let tap = pb::Tap {
+            tap_id: tap.into(),
+            ..Default::default()
+        };
+        new_event(
+            Payload::TapReceived(pb::TapReceived {
+                tap: Some(tap),
+                silent: false,
+                from_self,
+            }),
+            DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        )
+    }
+
+    #[test]
+    fn events_are_numbered_per_device_in_order_and_partner_taps_are_marked() {
+        let mut items = vec![
+            ("b".to_owned(), tap_event("t1", false)),
+            ("a".to_owned(), tap_event("t1", true)),
+            ("b".to_owned(), tap_event("t2", false)),
+        ];
+        let counts = count_per_device(&mut items);
+        assert_eq!(counts, [("a".to_owned(), 1), ("b".to_owned(), 2)]);
+        let newest = HashMap::from([("a".to_owned(), 7), ("b".to_owned(), 3)]);
+        let rows = number(&mut items, &counts, &newest).unwrap();
+        let seqs: Vec<(&str, i64, Option<&str>)> = rows
+            .iter()
+            .map(|r| (r.device_id.as_str(), r.seq, r.tap_id.as_deref()))
+            .collect();
+        assert_eq!(
+            seqs,
+            [("a", 7, None), ("b", 2, Some("t1")), ("b", 3, Some("t2"))],
+            "the sender's own copy records no delivery"
+        );
+        assert_eq!(items[1].1.seq, 2);
+        let stored = Event::decode(rows[1].payload.as_slice()).unwrap();
+        assert_eq!(stored.seq, 0, "the row's seq is the truth");
+        assert!(number(&mut items, &counts, &HashMap::new()).is_err());
+    }
+
+    #[test]
+    fn a_cursor_behind_the_acks_or_ahead_of_the_inbox_is_reset() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let c = Cursor {
+            acked_seq: 5,
+            next_seq: 9,
+        };
+        assert_eq!(resume(c, 7, now).0, 7);
+        assert!(resume(c, 9, now).1.is_none());
+        for (after, reason) in [
+            (2, pb::ResetReason::CursorForgotten),
+            (999, pb::ResetReason::CursorAhead),
+        ] {
+            let (start, reset) = resume(c, after, now);
+            assert_eq!(start, 5);
+            match reset.and_then(|e| e.payload) {
+                Some(Payload::Reset(r)) => {
+                    assert_eq!((r.acked_seq, r.reason, r.newest_seq), (5, reason as i32, 9))
+                }
+                other => panic!("expected a reset, got {other:?}"),
+            }
+        }
+    }
 }

@@ -11,11 +11,35 @@ use tokio_stream::adapters::Map;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
-use super::doorbell::{Displaced, Subscription};
+use std::sync::Arc;
+
+use sqlx::AnyPool;
+use tapline_proto::v1::ErrorReason;
+use tokio_util::sync::CancellationToken;
+use tonic::Code;
+use tonic_types::ErrorDetails;
+
+use super::doorbell::{Displaced, Doorbell, Subscription};
 use super::{MAX_BATCH, cursor, new_event, read_after, resume};
-use crate::AppState;
 use crate::auth::Caller;
-use crate::error::Error;
+use crate::clock::Clock;
+use crate::error::{Error, status};
+
+/// What live streams need: the pool to read inboxes, the doorbell, the clock, the heartbeat
+/// interval and the drain signal.
+#[derive(Clone)]
+pub struct Streams {
+    /// The read pool.
+    pub pool: AnyPool,
+    /// Rings streams after commit.
+    pub doorbell: Doorbell,
+    /// The source of "now".
+    pub clock: Arc<dyn Clock>,
+    /// Interval between heartbeats on an idle stream.
+    pub heartbeat: Duration,
+    /// Cancelled when the server drains.
+    pub shutdown: CancellationToken,
+}
 
 /// Events buffered per stream before the reader waits for the client (a slow client only
 /// slows its own stream).
@@ -35,7 +59,7 @@ fn unbox(item: Box<Item>) -> Item {
 }
 
 /// Opens the live stream of the caller's device, starting after `after_seq`.
-pub fn open(state: AppState, caller: Caller, after_seq: u64) -> EventStream {
+pub fn open(state: Streams, caller: Caller, after_seq: u64) -> EventStream {
     // Subscribe before reading, so nothing committed after the read can be missed.
     let subscription = state.doorbell.subscribe(&caller.device_id);
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
@@ -54,7 +78,7 @@ pub fn open(state: AppState, caller: Caller, after_seq: u64) -> EventStream {
 }
 
 struct Pump {
-    state: AppState,
+    state: Streams,
     caller: Caller,
     tx: mpsc::Sender<Box<Item>>,
     subscription: Subscription,
@@ -85,18 +109,18 @@ impl Pump {
     async fn pump(&mut self, after_seq: u64) -> Result<(), Stop> {
         let state = self.state.clone();
         let device = self.caller.device_id.clone();
-        let c = cursor(&state.db, &device).await?;
+        let c = cursor(&state.pool, &device).await?;
         let (mut cursor_seq, reset) = resume(c, after_seq, state.clock.now());
         if let Some(reset) = reset {
             self.send(reset).await?;
         }
-        let heartbeat = state.settings.heartbeat;
+        let heartbeat = state.heartbeat;
         let mut caught_up = false;
         let mut read = true;
         loop {
             // Drain everything after the cursor.
             while read {
-                let batch = read_after(&state.db, &device, cursor_seq, MAX_BATCH).await?;
+                let batch = read_after(&state.pool, &device, cursor_seq, MAX_BATCH).await?;
                 read = batch.len() as u32 == MAX_BATCH;
                 for event in batch {
                     cursor_seq = event.seq;
@@ -162,10 +186,20 @@ impl Pump {
 
 fn displaced(reason: Displaced) -> Stop {
     Stop::Status(match reason {
-        Displaced::ByNewerStream => {
-            Status::aborted("a newer stream for this device replaced this one")
-        }
-        Displaced::Revoked => Status::unauthenticated("this device was signed out"),
+        Displaced::ByNewerStream => status(
+            Code::Aborted,
+            "a newer stream for this device replaced this one",
+            ErrorReason::StreamReplaced,
+            &[],
+            ErrorDetails::new(),
+        ),
+        Displaced::Revoked => status(
+            Code::Unauthenticated,
+            "this device was signed out",
+            ErrorReason::DeviceSignedOut,
+            &[],
+            ErrorDetails::new(),
+        ),
     })
 }
 

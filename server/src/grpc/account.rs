@@ -4,6 +4,9 @@ use tonic::{Request, Response, Status};
 
 use super::Api;
 use crate::accounts;
+use crate::domain::validate;
+use crate::error::Error;
+use crate::profile;
 
 #[tonic::async_trait]
 impl AccountService for Api {
@@ -11,9 +14,12 @@ impl AccountService for Api {
         &self,
         req: Request<CreateAccountRequest>,
     ) -> Result<Response<CreateAccountResponse>, Status> {
-        Ok(Response::new(
-            accounts::create_account(&self.state, req.into_inner()).await?,
-        ))
+        let new = accounts::check_create(req.get_ref())?;
+        let now = self.state.clock.now();
+        let created = self
+            .write(move |tx| Box::pin(accounts::create_account(tx, new, now)))
+            .await?;
+        Ok(Response::new(created))
     }
 
     async fn get_account(
@@ -22,7 +28,7 @@ impl AccountService for Api {
     ) -> Result<Response<GetAccountResponse>, Status> {
         let caller = self.caller(&req).await?;
         Ok(Response::new(
-            accounts::get_account(&self.state, &caller).await?,
+            accounts::get_account(self.state.db.pool(), &caller).await?,
         ))
     }
 
@@ -31,9 +37,14 @@ impl AccountService for Api {
         req: Request<UpdateProfileRequest>,
     ) -> Result<Response<UpdateProfileResponse>, Status> {
         let caller = self.caller(&req).await?;
-        Ok(Response::new(
-            accounts::update_profile(&self.state, &caller, req.into_inner()).await?,
-        ))
+        let change = profile::check_profile(req.get_ref())?;
+        let now = self.state.clock.now();
+        let done = self
+            .write(move |tx| {
+                Box::pin(async move { profile::update_profile(tx, &caller, change, now).await })
+            })
+            .await?;
+        Ok(Response::new(done))
     }
 
     async fn create_link_code(
@@ -41,9 +52,13 @@ impl AccountService for Api {
         req: Request<CreateLinkCodeRequest>,
     ) -> Result<Response<CreateLinkCodeResponse>, Status> {
         let caller = self.caller(&req).await?;
-        Ok(Response::new(
-            accounts::create_link_code(&self.state, &caller).await?,
-        ))
+        let now = self.state.clock.now();
+        let code = self
+            .write(move |tx| {
+                Box::pin(async move { accounts::create_link_code(tx, &caller, now).await })
+            })
+            .await?;
+        Ok(Response::new(code))
     }
 
     async fn redeem_link_code(
@@ -53,9 +68,23 @@ impl AccountService for Api {
         let peer = req
             .remote_addr()
             .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
-        Ok(Response::new(
-            accounts::redeem_link_code(&self.state, &peer, req.into_inner()).await?,
-        ))
+        let now = self.state.clock.now();
+        self.state
+            .limits
+            .code_guesses
+            .take(&format!("link:{peer}"), now)
+            .map_err(|retry_after| Error::RateLimited {
+                what: "too many link-code attempts",
+                retry_after,
+            })?;
+        let device = accounts::check_device(req.get_ref().device.as_ref())?;
+        let code = accounts::check_code("code", &req.get_ref().code)?;
+        let linked = self
+            .write(move |tx| {
+                Box::pin(async move { accounts::redeem_link_code(tx, &code, device, now).await })
+            })
+            .await?;
+        Ok(Response::new(linked))
     }
 
     async fn list_devices(
@@ -64,7 +93,7 @@ impl AccountService for Api {
     ) -> Result<Response<ListDevicesResponse>, Status> {
         let caller = self.caller(&req).await?;
         Ok(Response::new(
-            accounts::list_devices(&self.state, &caller).await?,
+            accounts::list_devices(self.state.db.pool(), &caller).await?,
         ))
     }
 
@@ -73,7 +102,14 @@ impl AccountService for Api {
         req: Request<RevokeDeviceRequest>,
     ) -> Result<Response<RevokeDeviceResponse>, Status> {
         let caller = self.caller(&req).await?;
-        accounts::revoke_device(&self.state, &caller, &req.get_ref().device_id).await?;
+        let device = validate::id("device_id", &req.get_ref().device_id)?;
+        let now = self.state.clock.now();
+        let forget = device.clone();
+        self.write(move |tx| {
+            Box::pin(async move { accounts::revoke_device(tx, &caller, &device, now).await })
+        })
+        .await?;
+        self.state.tokens.forget_device(&forget);
         Ok(Response::new(RevokeDeviceResponse {}))
     }
 }

@@ -3,7 +3,7 @@ use tapline_proto::v1::*;
 use tonic::{Request, Response, Status};
 
 use super::Api;
-use crate::checkins;
+use crate::checkins::{self, AnswerJob};
 
 #[tonic::async_trait]
 impl CheckinService for Api {
@@ -22,9 +22,14 @@ impl CheckinService for Api {
         req: Request<AskPartnerRequest>,
     ) -> Result<Response<AskPartnerResponse>, Status> {
         let caller = self.caller(&req).await?;
-        Ok(Response::new(
-            checkins::ask_partner(&self.state, &caller, req.into_inner()).await?,
-        ))
+        let ask = checkins::check_ask(req.get_ref())?;
+        let now = self.state.clock.now();
+        let asked = self
+            .write(move |tx| {
+                Box::pin(async move { checkins::ask_partner(tx, &caller, ask, now).await })
+            })
+            .await?;
+        Ok(Response::new(asked))
     }
 
     async fn answer_checkin(
@@ -32,9 +37,14 @@ impl CheckinService for Api {
         req: Request<AnswerCheckinRequest>,
     ) -> Result<Response<AnswerCheckinResponse>, Status> {
         let caller = self.caller(&req).await?;
-        Ok(Response::new(
-            checkins::answer(&self.state, &caller, req.into_inner()).await?,
-        ))
+        let (checkin_id, answer) = checkins::check_answer(req.get_ref())?;
+        let job = AnswerJob {
+            caller,
+            checkin_id,
+            answer,
+            now: self.state.clock.now(),
+        };
+        Ok(Response::new(self.state.writer.answer(job).await?))
     }
 
     async fn list_checkins(
@@ -43,7 +53,7 @@ impl CheckinService for Api {
     ) -> Result<Response<ListCheckinsResponse>, Status> {
         let caller = self.caller(&req).await?;
         Ok(Response::new(
-            checkins::list(&self.state, &caller, req.into_inner()).await?,
+            checkins::list(self.state.db.pool(), &caller, req.into_inner()).await?,
         ))
     }
 }

@@ -3,6 +3,7 @@ use tapline_proto::v1::*;
 use tonic::{Request, Response, Status};
 
 use super::Api;
+use crate::delivery::acks::AckJob;
 use crate::delivery::stream::{self, EventStream};
 use crate::delivery::{self, MAX_BATCH};
 use crate::error::Error;
@@ -23,7 +24,7 @@ impl EventService for Api {
             return Err(Error::ShuttingDown.into());
         }
         Ok(Response::new(stream::open(
-            self.state.clone(),
+            self.state.streams(),
             caller,
             req.get_ref().after_seq,
         )))
@@ -40,12 +41,12 @@ impl EventService for Api {
             1..=MAX_BATCH => limit,
             _ => return Err(Error::invalid("limit", format!("must be 0-{MAX_BATCH}")).into()),
         };
-        let cursor = delivery::cursor(&self.state.db, &caller.device_id).await?;
+        let pool = self.state.db.pool();
+        let cursor = delivery::cursor(pool, &caller.device_id).await?;
         let (after_seq, reset) = delivery::resume(cursor, after_seq, self.state.clock.now());
         let mut events: Vec<Event> = reset.into_iter().collect();
         // One more than asked tells whether more are waiting.
-        let mut batch =
-            delivery::read_after(&self.state.db, &caller.device_id, after_seq, limit + 1).await?;
+        let mut batch = delivery::read_after(pool, &caller.device_id, after_seq, limit + 1).await?;
         let has_more = batch.len() as u32 > limit;
         batch.truncate(limit as usize);
         events.extend(batch);
@@ -57,10 +58,12 @@ impl EventService for Api {
         req: Request<AckEventsRequest>,
     ) -> Result<Response<AckEventsResponse>, Status> {
         let caller = self.caller(&req).await?;
-        self.state
-            .writer
-            .ack(&caller.device_id, req.get_ref().seq)
-            .await?;
+        let job = AckJob {
+            device_id: caller.device_id,
+            seq: req.get_ref().seq,
+            now: self.state.clock.now(),
+        };
+        self.state.writer.ack(job).await?;
         Ok(Response::new(AckEventsResponse {}))
     }
 }

@@ -3,6 +3,8 @@ use tapline_proto::v1::*;
 use tonic::{Request, Response, Status};
 
 use super::Api;
+use crate::accounts::check_code;
+use crate::error::Error;
 use crate::pairing;
 
 #[tonic::async_trait]
@@ -12,9 +14,13 @@ impl PairingService for Api {
         req: Request<CreateInviteRequest>,
     ) -> Result<Response<CreateInviteResponse>, Status> {
         let caller = self.caller(&req).await?;
-        Ok(Response::new(
-            pairing::create_invite(&self.state, &caller).await?,
-        ))
+        let now = self.state.clock.now();
+        let invite = self
+            .write(move |tx| {
+                Box::pin(async move { pairing::create_invite(tx, &caller, now).await })
+            })
+            .await?;
+        Ok(Response::new(invite))
     }
 
     async fn accept_invite(
@@ -22,9 +28,22 @@ impl PairingService for Api {
         req: Request<AcceptInviteRequest>,
     ) -> Result<Response<AcceptInviteResponse>, Status> {
         let caller = self.caller(&req).await?;
-        Ok(Response::new(
-            pairing::accept_invite(&self.state, &caller, &req.get_ref().code).await?,
-        ))
+        let now = self.state.clock.now();
+        self.state
+            .limits
+            .code_guesses
+            .take(&format!("invite:{}", caller.account_id), now)
+            .map_err(|retry_after| Error::RateLimited {
+                what: "too many invite attempts",
+                retry_after,
+            })?;
+        let code = check_code("code", &req.get_ref().code)?;
+        let couple = self
+            .write(move |tx| {
+                Box::pin(async move { pairing::accept_invite(tx, &caller, &code, now).await })
+            })
+            .await?;
+        Ok(Response::new(couple))
     }
 
     async fn get_couple(
@@ -33,7 +52,7 @@ impl PairingService for Api {
     ) -> Result<Response<GetCoupleResponse>, Status> {
         let caller = self.caller(&req).await?;
         Ok(Response::new(
-            pairing::get_couple(&self.state, &caller).await?,
+            pairing::get_couple(self.state.db.pool(), &caller, self.state.clock.now()).await?,
         ))
     }
 
@@ -42,7 +61,9 @@ impl PairingService for Api {
         req: Request<UnpairRequest>,
     ) -> Result<Response<UnpairResponse>, Status> {
         let caller = self.caller(&req).await?;
-        pairing::unpair(&self.state, &caller).await?;
+        let now = self.state.clock.now();
+        self.write(move |tx| Box::pin(async move { pairing::unpair(tx, &caller, now).await }))
+            .await?;
         Ok(Response::new(UnpairResponse {}))
     }
 }

@@ -3,6 +3,7 @@ use tapline_proto::v1::*;
 use tonic::{Request, Response, Status};
 
 use super::Api;
+use crate::domain::validate;
 use crate::routines;
 
 #[tonic::async_trait]
@@ -12,9 +13,14 @@ impl RoutineService for Api {
         req: Request<CreateRoutineRequest>,
     ) -> Result<Response<CreateRoutineResponse>, Status> {
         let caller = self.caller(&req).await?;
-        Ok(Response::new(
-            routines::create(&self.state, &caller, req.into_inner().spec).await?,
-        ))
+        let spec = routines::check_spec(req.into_inner().spec)?;
+        let now = self.state.clock.now();
+        let created = self
+            .write(move |tx| {
+                Box::pin(async move { routines::create(tx, &caller, spec, now).await })
+            })
+            .await?;
+        Ok(Response::new(created))
     }
 
     async fn update_routine(
@@ -22,9 +28,16 @@ impl RoutineService for Api {
         req: Request<UpdateRoutineRequest>,
     ) -> Result<Response<UpdateRoutineResponse>, Status> {
         let caller = self.caller(&req).await?;
-        Ok(Response::new(
-            routines::update(&self.state, &caller, req.into_inner()).await?,
-        ))
+        let req = req.into_inner();
+        let id = validate::id("routine_id", &req.routine_id)?;
+        let spec = routines::check_spec(req.spec)?;
+        let now = self.state.clock.now();
+        let updated = self
+            .write(move |tx| {
+                Box::pin(async move { routines::update(tx, &caller, &id, spec, now).await })
+            })
+            .await?;
+        Ok(Response::new(updated))
     }
 
     async fn delete_routine(
@@ -32,7 +45,12 @@ impl RoutineService for Api {
         req: Request<DeleteRoutineRequest>,
     ) -> Result<Response<DeleteRoutineResponse>, Status> {
         let caller = self.caller(&req).await?;
-        routines::delete(&self.state, &caller, &req.get_ref().routine_id).await?;
+        let id = validate::id("routine_id", &req.get_ref().routine_id)?;
+        let now = self.state.clock.now();
+        self.write(move |tx| {
+            Box::pin(async move { routines::delete(tx, &caller, &id, now).await })
+        })
+        .await?;
         Ok(Response::new(DeleteRoutineResponse {}))
     }
 
@@ -41,6 +59,8 @@ impl RoutineService for Api {
         req: Request<ListRoutinesRequest>,
     ) -> Result<Response<ListRoutinesResponse>, Status> {
         let caller = self.caller(&req).await?;
-        Ok(Response::new(routines::list(&self.state, &caller).await?))
+        Ok(Response::new(
+            routines::list(self.state.db.pool(), &caller).await?,
+        ))
     }
 }

@@ -3,7 +3,7 @@ use tapline_proto::v1::*;
 use tonic::{Request, Response, Status};
 
 use super::Api;
-use crate::accounts;
+use crate::profile;
 
 #[tonic::async_trait]
 impl SettingsService for Api {
@@ -13,7 +13,7 @@ impl SettingsService for Api {
     ) -> Result<Response<GetSettingsResponse>, Status> {
         let caller = self.caller(&req).await?;
         Ok(Response::new(
-            accounts::get_settings(&self.state, &caller).await?,
+            profile::get_settings(self.state.db.pool(), &caller).await?,
         ))
     }
 
@@ -22,8 +22,13 @@ impl SettingsService for Api {
         req: Request<UpdateSettingsRequest>,
     ) -> Result<Response<UpdateSettingsResponse>, Status> {
         let caller = self.caller(&req).await?;
-        Ok(Response::new(
-            accounts::update_settings(&self.state, &caller, req.into_inner()).await?,
-        ))
+        let change = profile::check_settings(req.get_ref())?;
+        let now = self.state.clock.now();
+        let done = self
+            .write(move |tx| {
+                Box::pin(async move { profile::update_settings(tx, &caller, change, now).await })
+            })
+            .await?;
+        Ok(Response::new(done))
     }
 }
