@@ -175,10 +175,17 @@ impl From<Kind> for TapKind {
 struct Failure {
     code: u8,
     message: String,
+    /// Why, for scripts (`--json`): the refusal's stable name, e.g. "CODE_EXPIRED".
+    reason: Option<&'static str>,
 }
 
 impl From<TaplineError> for Failure {
     fn from(e: TaplineError) -> Failure {
+        let reason = match &e {
+            TaplineError::Refused { code, .. } => Some(code.as_str()),
+            TaplineError::NotPaired => Some("NOT_PAIRED"),
+            _ => None,
+        };
         let code = match e {
             TaplineError::Network { .. } => 3,
             TaplineError::Unauthenticated | TaplineError::NotPaired => 4,
@@ -195,11 +202,19 @@ impl From<TaplineError> for Failure {
             TaplineError::Unauthenticated => {
                 " (create an account with `tapline account create --name NAME --tz ZONE`)"
             }
+            TaplineError::NotPaired => {
+                " (make a code with `tapline invite`, or accept your partner's with `tapline join CODE`)"
+            }
+            TaplineError::Refused {
+                code: RefusalCode::AlreadySignedIn,
+                ..
+            } => " (pick another with `--profile NAME`)",
             _ => "",
         };
         Failure {
             code,
             message: format!("{e}{hint}"),
+            reason,
         }
     }
 }
@@ -208,6 +223,7 @@ fn fail(code: u8, message: impl Into<String>) -> Failure {
     Failure {
         code,
         message: message.into(),
+        reason: None,
     }
 }
 
@@ -282,7 +298,11 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             if cli.json {
-                println!("{}", json!({ "error": f.message, "exit_code": f.code }));
+                let mut error = json!({ "error": f.message, "exit_code": f.code });
+                if let Some(reason) = f.reason {
+                    error["reason"] = reason.into();
+                }
+                println!("{error}");
             } else {
                 eprintln!("tapline: {}", f.message);
             }

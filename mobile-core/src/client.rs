@@ -19,7 +19,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, Request};
 
-use crate::error::{CoreError, CoreResult, TaplineError};
+use crate::error::{self, CoreError, CoreResult, RefusalCode, TaplineError};
 use crate::glance::{self, Glance};
 use crate::haptics;
 use crate::model::*;
@@ -147,7 +147,20 @@ pub struct TaplineClient {
 enum StreamEnd {
     Cancelled,
     Stop(String),
-    Retry(String),
+    /// Reconnect after the back-off, or after `after` if the server asked for longer.
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
+}
+
+impl StreamEnd {
+    fn retry(reason: impl Into<String>) -> StreamEnd {
+        StreamEnd::Retry {
+            reason: reason.into(),
+            after: None,
+        }
+    }
 }
 
 impl Inner {
@@ -257,11 +270,10 @@ impl Inner {
 
     fn ensure_signed_out(&self) -> CoreResult<()> {
         if self.store.credentials()?.is_some() {
-            return Err(TaplineError::Refused {
-                reason:
-                    "this device already has an account; use another data_dir (profile) for another"
-                        .into(),
-            }
+            return Err(TaplineError::refused(
+                RefusalCode::AlreadySignedIn,
+                "this device already has an account; use another data_dir (profile) for another",
+            )
             .into());
         }
         Ok(())
@@ -276,6 +288,10 @@ impl Inner {
             Payload::CaughtUp(_) => return Ok(vec![ClientEvent::CaughtUp]),
             Payload::Heartbeat(_) => return Ok(vec![]),
             Payload::Reset(r) => {
+                // Either way (the cursor was forgotten, or it is ahead of the server's newest
+                // event: a restored backup) carry on from the server's last ack, even when that
+                // moves the cursor back: the events after it are applied unless their id was
+                // seen already, whatever their seq.
                 self.store.set_cursor(r.acked_seq)?;
                 return Ok(vec![ClientEvent::Reset]);
             }
@@ -431,7 +447,7 @@ impl Inner {
             };
             let event = match msg {
                 Ok(Some(m)) => m.event,
-                Ok(None) => return StreamEnd::Retry("the server ended the stream".into()),
+                Ok(None) => return StreamEnd::retry("the server ended the stream"),
                 Err(status) => return classify(&status),
             };
             if !live {
@@ -449,7 +465,7 @@ impl Inner {
                         let _ = tx.send(Delivery::Event(Box::new(e)));
                     }
                 }
-                Err(e) => return StreamEnd::Retry(format!("could not store an event: {e}")),
+                Err(e) => return StreamEnd::retry(format!("could not store an event: {e}")),
             }
             caught_up |= is_caught_up;
             unacked += u32::from(stored);
@@ -464,7 +480,7 @@ impl Inner {
     }
 
     async fn attempt(&self, item: OutboxItem) {
-        let result: Result<Option<String>, TaplineError> = async {
+        let result: Result<Option<String>, CoreError> = async {
             match item.kind {
                 OutboxKind::Tap => {
                     let req = pb::SendTapRequest::decode(item.payload.as_slice())?;
@@ -482,8 +498,10 @@ impl Inner {
                 }
             }
         }
-        .await
-        .map_err(|e: CoreError| TaplineError::from(e));
+        .await;
+        // What the server asked to wait (RetryInfo on an outage), read before the status goes.
+        let asked = result.as_ref().err().and_then(CoreError::retry_after);
+        let result = result.map_err(TaplineError::from);
         let changed = match result {
             Ok(tap_id) => self.store.mark_sent(&item.client_id, tap_id.as_deref()),
             Err(TaplineError::Unauthenticated) => {
@@ -497,7 +515,7 @@ impl Inner {
                     TaplineError::RateLimited { retry_after_ms } => {
                         Duration::from_millis(retry_after_ms)
                     }
-                    _ => backoff(item.attempts),
+                    _ => backoff(item.attempts).max(asked.unwrap_or_default()),
                 };
                 self.store
                     .reschedule(&item.client_id, now_ms() + delay.as_millis() as i64)
@@ -517,11 +535,24 @@ impl Inner {
     }
 }
 
+/// How a stream that failed with `status` ends: for good when a newer stream of this device
+/// replaced it or the device is signed out; otherwise it reconnects (no sooner than the server
+/// asked).
 fn classify(status: &tonic::Status) -> StreamEnd {
-    match status.code() {
-        Code::Aborted => StreamEnd::Stop("replaced by a newer stream for this device".into()),
-        Code::Unauthenticated => StreamEnd::Stop("this device is signed out".into()),
-        _ => StreamEnd::Retry(status.message().to_owned()),
+    let replaced = match error::reason(status) {
+        Some(reason) => reason == pb::ErrorReason::StreamReplaced,
+        // No reason (an older server): its code says it.
+        None => status.code() == Code::Aborted,
+    };
+    if replaced {
+        return StreamEnd::Stop("replaced by a newer stream for this device".into());
+    }
+    match error::from_status(status) {
+        TaplineError::Unauthenticated => StreamEnd::Stop("this device is signed out".into()),
+        _ => StreamEnd::Retry {
+            reason: status.message().to_owned(),
+            after: CoreError::Status(status.clone()).retry_after(),
+        },
     }
 }
 
@@ -604,12 +635,18 @@ async fn subscription_loop(
                         _ = cancel.cancelled() => StreamEnd::Cancelled,
                     }
                 }
-                Err(e) => match TaplineError::from(e) {
-                    TaplineError::Unauthenticated => {
-                        StreamEnd::Stop("this device is signed out".into())
+                Err(e) => {
+                    let after = e.retry_after();
+                    match TaplineError::from(e) {
+                        TaplineError::Unauthenticated => {
+                            StreamEnd::Stop("this device is signed out".into())
+                        }
+                        e => StreamEnd::Retry {
+                            reason: e.to_string(),
+                            after,
+                        },
                     }
-                    e => StreamEnd::Retry(e.to_string()),
-                },
+                }
             }
         } else {
             let end = inner.stream_once(&tx, &cancel).await;
@@ -623,10 +660,10 @@ async fn subscription_loop(
                 cancel.cancel();
                 break;
             }
-            StreamEnd::Retry(reason) => {
+            StreamEnd::Retry { reason, after } => {
                 failures += 1;
                 polled = false;
-                let delay = backoff(failures);
+                let delay = backoff(failures).max(after.unwrap_or_default());
                 let _ = tx.send(Delivery::State(ConnectionState::Offline {
                     retry_in_ms: delay.as_millis() as u64,
                     reason,
@@ -863,14 +900,13 @@ impl TaplineClient {
                     inner.store.set_couple(Some(&couple))?;
                     Ok(Some(CoupleInfo::try_from(&couple)?))
                 }
-                Err(s)
-                    if s.code() == Code::FailedPrecondition
-                        && s.message().starts_with("not paired") =>
-                {
-                    inner.store.set_couple(None)?;
-                    Ok(None)
-                }
-                Err(s) => Err(s.into()),
+                Err(s) => match TaplineError::from(CoreError::Status(s)) {
+                    TaplineError::NotPaired => {
+                        inner.store.set_couple(None)?;
+                        Ok(None)
+                    }
+                    e => Err(e.into()),
+                },
             }
         })
         .await
@@ -1114,5 +1150,115 @@ fn settings_from(s: Option<pb::Settings>) -> Settings {
             .as_ref()
             .and_then(|q| QuietHours::from_wire(q.start.as_ref(), q.end.as_ref())),
         receipts_enabled: s.receipts_enabled,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partner_updated(event_id: &str, seq: u64, name: &str) -> pb::Event {
+        pb::Event {
+            seq,
+            event_id: event_id.into(),
+            created_at: None,
+            payload: Some(Payload::PartnerUpdated(pb::PartnerUpdated {
+                partner: Some(pb::Partner {
+                    display_name: name.into(),
+                    ..Default::default()
+                }),
+            })),
+        }
+    }
+
+    fn reset(reason: pb::ResetReason, acked_seq: u64, newest_seq: u64) -> pb::Event {
+        pb::Event {
+            seq: 0,
+            event_id: uuid::Uuid::now_v7().to_string(),
+            created_at: None,
+            payload: Some(Payload::Reset(pb::Reset {
+                acked_seq,
+                reason: reason as i32,
+                newest_seq,
+            })),
+        }
+    }
+
+    #[test]
+    fn after_a_reset_for_a_cursor_ahead_new_events_below_the_old_cursor_apply() {
+        let dir = std::env::temp_dir().join(format!(
+            "tapline-core-client-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let client = TaplineClient::new(ClientConfig {
+            server_url: "http://127.0.0.1:9".into(),
+            data_dir: dir.display().to_string(),
+            device_kind: DeviceKind::Phone,
+            platform: Platform::Ios,
+            device_name: String::new(),
+            poll_interval_ms: 100,
+        })
+        .unwrap();
+        let inner = &client.inner;
+        let names = |events: Vec<ClientEvent>| -> Vec<String> {
+            events
+                .into_iter()
+                .filter_map(|e| match e {
+                    ClientEvent::PartnerUpdated { partner } => Some(partner.display_name),
+                    _ => None,
+                })
+                .collect()
+        };
+        // Before the server was restored from a backup, this device had seen up to seq 500.
+        assert_eq!(
+            names(
+                inner
+                    .apply(partner_updated("e41", 41, "Sam"), "me")
+                    .unwrap()
+            ),
+            ["Sam"]
+        );
+        inner
+            .apply(partner_updated("e500", 500, "Sam"), "me")
+            .unwrap();
+        assert_eq!(inner.store.cursor().unwrap(), 500);
+
+        // The restored server acked 40 and has events up to 45: the cursor goes back to 40.
+        let out = inner
+            .apply(reset(pb::ResetReason::CursorAhead, 40, 45), "me")
+            .unwrap();
+        assert_eq!(out, vec![ClientEvent::Reset]);
+        assert_eq!(inner.store.cursor().unwrap(), 40);
+
+        // Known events are dropped by id; new ones apply although their seq is below 500.
+        assert!(
+            names(
+                inner
+                    .apply(partner_updated("e41", 41, "Sam"), "me")
+                    .unwrap()
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            names(
+                inner
+                    .apply(partner_updated("e42", 42, "Alex"), "me")
+                    .unwrap()
+            ),
+            ["Alex"]
+        );
+        assert_eq!(
+            inner.store.cursor().unwrap(),
+            42,
+            "the cursor moves on from there"
+        );
+
+        // A forgotten cursor moves forward to the last ack.
+        inner
+            .apply(reset(pb::ResetReason::CursorForgotten, 90, 95), "me")
+            .unwrap();
+        assert_eq!(inner.store.cursor().unwrap(), 90);
+        drop(client);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

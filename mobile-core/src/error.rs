@@ -1,11 +1,27 @@
 //! Errors: a rich internal [`CoreError`] and the small public [`TaplineError`] the apps see.
+//!
+//! A server error is read from its standard details (tonic-types): `ErrorInfo.reason` (a
+//! `tapline.v1.ErrorReason` name, domain [`ERROR_DOMAIN`]) picks the public error,
+//! `BadRequest` names the field, `RetryInfo` says when to retry. The message text is only ever
+//! shown, never matched. A status without details (an older server, a proxy) maps by its code.
 
-use tonic::Code;
+use std::time::Duration;
+
+use tapline_proto::codec::ERROR_DOMAIN;
+use tapline_proto::v1::ErrorReason;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// Header repeating `RetryInfo`'s delay in milliseconds (for clients that read no details).
+const RETRY_AFTER_MS: &str = "retry-after-ms";
+/// The wait after a `RESOURCE_EXHAUSTED` that names none.
+const DEFAULT_RETRY: Duration = Duration::from_millis(1000);
 
 /// The error every exported method returns.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum TaplineError {
-    /// The server could not be reached (offline, server down, timeout).
+    /// The server could not be reached (offline, server down, timeout), or it cannot serve now
+    /// (shutting down, its database unavailable): a retry later may succeed.
     #[error("network: {reason}")]
     Network {
         /// What failed, for logs.
@@ -35,11 +51,14 @@ pub enum TaplineError {
         /// What was not found.
         reason: String,
     },
-    /// The server refused in this state (expired or used code, already paired, ...).
+    /// The server (or the core) refused in this state (expired or used code, already
+    /// paired, ...). Act on `code`; `reason` is for people and may change.
     #[error("{reason}")]
     Refused {
         /// Why, in plain words.
         reason: String,
+        /// Why, for the app to act on.
+        code: RefusalCode,
     },
     /// Anything else (a bug, a corrupt local store).
     #[error("internal: {reason}")]
@@ -47,6 +66,79 @@ pub enum TaplineError {
         /// Details for logs.
         reason: String,
     },
+}
+
+/// Why a request was refused ([`TaplineError::Refused`]): the server's stable reason, or the
+/// core's own for refusals it makes without asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum RefusalCode {
+    /// This device (its `data_dir`) has an account already; use another folder for another.
+    AlreadySignedIn,
+    /// This person is paired already; unpair first.
+    AlreadyPaired,
+    /// The person who made the invite is paired already.
+    InviterPaired,
+    /// This is the person's own invite; their partner must accept it.
+    OwnInvite,
+    /// The invite or link code was used already; ask for a new one.
+    CodeUsed,
+    /// The invite or link code has expired; ask for a new one.
+    CodeExpired,
+    /// Only the partner can report a tap felt, seen or delivered.
+    OwnTap,
+    /// The check-in was answered already, differently (answers are final).
+    AlreadyAnswered,
+    /// The check-in has expired (or is closed).
+    CheckinExpired,
+    /// The pause has started; it runs to its end.
+    PauseStarted,
+    /// The couple keeps the most routines allowed.
+    TooManyRoutines,
+    /// This person may not do this.
+    PermissionDenied,
+    /// Another reason: one this core does not know (a newer server), or none given (an older
+    /// server, a proxy).
+    Other,
+}
+
+impl RefusalCode {
+    /// The stable name: the server's `ErrorInfo.reason` (e.g. "CODE_EXPIRED"), or the core's
+    /// own ("ALREADY_SIGNED_IN", "OTHER").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalCode::AlreadySignedIn => "ALREADY_SIGNED_IN",
+            RefusalCode::AlreadyPaired => "ALREADY_PAIRED",
+            RefusalCode::InviterPaired => "INVITER_PAIRED",
+            RefusalCode::OwnInvite => "OWN_INVITE",
+            RefusalCode::CodeUsed => "CODE_USED",
+            RefusalCode::CodeExpired => "CODE_EXPIRED",
+            RefusalCode::OwnTap => "OWN_TAP",
+            RefusalCode::AlreadyAnswered => "ALREADY_ANSWERED",
+            RefusalCode::CheckinExpired => "CHECKIN_EXPIRED",
+            RefusalCode::PauseStarted => "PAUSE_STARTED",
+            RefusalCode::TooManyRoutines => "TOO_MANY_ROUTINES",
+            RefusalCode::PermissionDenied => "PERMISSION_DENIED",
+            RefusalCode::Other => "OTHER",
+        }
+    }
+
+    /// The refusal a server reason stands for, if it is one.
+    fn from_reason(reason: ErrorReason) -> Option<RefusalCode> {
+        Some(match reason {
+            ErrorReason::AlreadyPaired => RefusalCode::AlreadyPaired,
+            ErrorReason::InviterPaired => RefusalCode::InviterPaired,
+            ErrorReason::OwnInvite => RefusalCode::OwnInvite,
+            ErrorReason::CodeUsed => RefusalCode::CodeUsed,
+            ErrorReason::CodeExpired => RefusalCode::CodeExpired,
+            ErrorReason::OwnTap => RefusalCode::OwnTap,
+            ErrorReason::AlreadyAnswered => RefusalCode::AlreadyAnswered,
+            ErrorReason::CheckinExpired => RefusalCode::CheckinExpired,
+            ErrorReason::PauseStarted => RefusalCode::PauseStarted,
+            ErrorReason::TooManyRoutines => RefusalCode::TooManyRoutines,
+            ErrorReason::PermissionDenied => RefusalCode::PermissionDenied,
+            _ => return None,
+        })
+    }
 }
 
 impl TaplineError {
@@ -58,6 +150,14 @@ impl TaplineError {
                 | TaplineError::RateLimited { .. }
                 | TaplineError::Internal { .. }
         )
+    }
+
+    /// A refusal the core makes itself.
+    pub(crate) fn refused(code: RefusalCode, reason: impl Into<String>) -> TaplineError {
+        TaplineError::Refused {
+            reason: reason.into(),
+            code,
+        }
     }
 }
 
@@ -94,6 +194,17 @@ pub(crate) enum CoreError {
 
 pub(crate) type CoreResult<T> = Result<T, CoreError>;
 
+impl CoreError {
+    /// How long the server asked to wait before a retry (`RetryInfo`, or the header), if it
+    /// did.
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
+        match self {
+            CoreError::Status(s) => retry_after(s, &s.get_error_details()),
+            _ => None,
+        }
+    }
+}
+
 impl From<TaplineError> for CoreError {
     fn from(e: TaplineError) -> Self {
         CoreError::Public(e)
@@ -120,29 +231,109 @@ impl From<CoreError> for TaplineError {
     }
 }
 
-fn from_status(s: &tonic::Status) -> TaplineError {
-    let reason = s.message().to_owned();
-    match s.code() {
-        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
-            TaplineError::Network { reason }
-        }
-        Code::Unauthenticated => TaplineError::Unauthenticated,
-        Code::InvalidArgument | Code::OutOfRange => TaplineError::InvalidInput { reason },
-        Code::ResourceExhausted => TaplineError::RateLimited {
-            retry_after_ms: s
-                .metadata()
-                .get("retry-after-ms")
+/// The Tapline reason of a status: its `ErrorInfo.reason` when the domain is Tapline's and the
+/// name is one this core knows.
+pub(crate) fn reason(s: &Status) -> Option<ErrorReason> {
+    reason_in(&s.get_error_details())
+}
+
+fn reason_in(details: &ErrorDetails) -> Option<ErrorReason> {
+    let info = details.error_info()?;
+    if info.domain != ERROR_DOMAIN {
+        return None;
+    }
+    ErrorReason::from_str_name(&format!("ERROR_REASON_{}", info.reason))
+        .filter(|r| *r != ErrorReason::Unspecified)
+}
+
+/// The wait a status asks for: `RetryInfo`, else the `retry-after-ms` header.
+pub(crate) fn retry_after(s: &Status, details: &ErrorDetails) -> Option<Duration> {
+    details
+        .retry_info()
+        .and_then(|r| r.retry_delay)
+        .or_else(|| {
+            s.metadata()
+                .get(RETRY_AFTER_MS)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse().ok())
-                .unwrap_or(1000),
+                .map(Duration::from_millis)
+        })
+}
+
+/// "field: rule" for each `BadRequest` violation that names a field, or the message.
+fn invalid_input(s: &Status, details: &ErrorDetails) -> TaplineError {
+    let named: Vec<String> = details
+        .bad_request()
+        .map(|b| {
+            b.field_violations
+                .iter()
+                .filter(|v| !v.field.is_empty())
+                .map(|v| format!("{}: {}", v.field, v.description))
+                .collect()
+        })
+        .unwrap_or_default();
+    TaplineError::InvalidInput {
+        reason: if named.is_empty() {
+            s.message().to_owned()
+        } else {
+            named.join("; ")
         },
-        Code::NotFound => TaplineError::NotFound { reason },
-        Code::FailedPrecondition if reason.starts_with("not paired") => TaplineError::NotPaired,
-        Code::FailedPrecondition | Code::PermissionDenied | Code::Aborted | Code::AlreadyExists => {
-            TaplineError::Refused { reason }
+    }
+}
+
+fn rate_limited(s: &Status, details: &ErrorDetails) -> TaplineError {
+    let wait = retry_after(s, details).unwrap_or(DEFAULT_RETRY);
+    TaplineError::RateLimited {
+        retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
+    }
+}
+
+/// The public error of a status: by its reason, or by its code when it has none this core
+/// knows.
+pub(crate) fn from_status(s: &Status) -> TaplineError {
+    let details = s.get_error_details();
+    let text = || s.message().to_owned();
+    if let Some(reason) = reason_in(&details) {
+        if let Some(code) = RefusalCode::from_reason(reason) {
+            return TaplineError::Refused {
+                reason: text(),
+                code,
+            };
         }
+        match reason {
+            ErrorReason::InvalidArgument => return invalid_input(s, &details),
+            ErrorReason::Unauthenticated | ErrorReason::DeviceSignedOut => {
+                return TaplineError::Unauthenticated;
+            }
+            ErrorReason::NotFound => return TaplineError::NotFound { reason: text() },
+            ErrorReason::NotPaired => return TaplineError::NotPaired,
+            ErrorReason::RateLimited => return rate_limited(s, &details),
+            ErrorReason::ShuttingDown | ErrorReason::DatabaseUnavailable => {
+                return TaplineError::Network { reason: text() };
+            }
+            ErrorReason::Internal => return TaplineError::Internal { reason: text() },
+            // A stream's own reason, or one with nothing more to say than its code.
+            _ => {}
+        }
+    }
+    match s.code() {
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
+            TaplineError::Network { reason: text() }
+        }
+        Code::Unauthenticated => TaplineError::Unauthenticated,
+        Code::InvalidArgument | Code::OutOfRange => invalid_input(s, &details),
+        Code::ResourceExhausted => rate_limited(s, &details),
+        Code::NotFound => TaplineError::NotFound { reason: text() },
+        Code::PermissionDenied => TaplineError::Refused {
+            reason: text(),
+            code: RefusalCode::PermissionDenied,
+        },
+        Code::FailedPrecondition | Code::Aborted | Code::AlreadyExists => TaplineError::Refused {
+            reason: text(),
+            code: RefusalCode::Other,
+        },
         Code::Ok | Code::Internal | Code::Unimplemented | Code::DataLoss => {
-            TaplineError::Internal { reason }
+            TaplineError::Internal { reason: text() }
         }
     }
 }
@@ -150,32 +341,405 @@ fn from_status(s: &tonic::Status) -> TaplineError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message;
+
+    /// A status as the server builds it: `ErrorInfo` with `reason`, plus `details`.
+    fn server(code: Code, message: &str, reason: ErrorReason, mut details: ErrorDetails) -> Status {
+        let name = reason.as_str_name().strip_prefix("ERROR_REASON_").unwrap();
+        details.set_error_info(name, ERROR_DOMAIN, []);
+        Status::with_error_details(code, message, details)
+    }
+
+    /// A status as the server builds it for a retryable failure: `RetryInfo` and the header.
+    fn server_retry(code: Code, reason: ErrorReason, delay: Duration) -> Status {
+        let mut s = server(
+            code,
+            "try again later",
+            reason,
+            ErrorDetails::with_retry_info(Some(delay)),
+        );
+        let value = delay.as_millis().to_string().parse().unwrap();
+        s.metadata_mut().insert(RETRY_AFTER_MS, value);
+        s
+    }
+
+    fn public(s: Status) -> TaplineError {
+        CoreError::Status(s).into()
+    }
 
     #[test]
-    fn statuses_map_to_what_an_app_can_act_on() {
-        let e: TaplineError =
-            CoreError::Status(tonic::Status::failed_precondition("not paired: pair first")).into();
-        assert_eq!(e, TaplineError::NotPaired);
-        let mut limited = tonic::Status::resource_exhausted("too many taps");
-        limited
-            .metadata_mut()
-            .insert("retry-after-ms", "1500".parse().unwrap());
+    fn the_reason_decides_not_the_message() {
+        // A message that says one thing and a reason that says another: the reason wins.
+        let s = server(
+            Code::FailedPrecondition,
+            "not paired: pair with your partner first",
+            ErrorReason::CodeExpired,
+            ErrorDetails::new(),
+        );
         assert_eq!(
-            TaplineError::from(CoreError::Status(limited)),
+            public(s),
+            TaplineError::Refused {
+                reason: "not paired: pair with your partner first".into(),
+                code: RefusalCode::CodeExpired,
+            }
+        );
+        let s = server(
+            Code::FailedPrecondition,
+            "Bitte zuerst koppeln",
+            ErrorReason::NotPaired,
+            ErrorDetails::new(),
+        );
+        assert_eq!(public(s), TaplineError::NotPaired);
+    }
+
+    #[test]
+    fn every_known_reason_maps_to_what_an_app_can_act_on() {
+        use ErrorReason as R;
+        use TaplineError as T;
+        let refused = |code| T::Refused {
+            reason: "refused".into(),
+            code,
+        };
+        let net = T::Network {
+            reason: "refused".into(),
+        };
+        let table = [
+            (
+                R::InvalidArgument,
+                Code::InvalidArgument,
+                T::InvalidInput {
+                    reason: "refused".into(),
+                },
+            ),
+            (
+                R::Unauthenticated,
+                Code::Unauthenticated,
+                T::Unauthenticated,
+            ),
+            (
+                R::DeviceSignedOut,
+                Code::Unauthenticated,
+                T::Unauthenticated,
+            ),
+            (
+                R::NotFound,
+                Code::NotFound,
+                T::NotFound {
+                    reason: "refused".into(),
+                },
+            ),
+            (
+                R::PermissionDenied,
+                Code::PermissionDenied,
+                refused(RefusalCode::PermissionDenied),
+            ),
+            (R::NotPaired, Code::FailedPrecondition, T::NotPaired),
+            (
+                R::AlreadyPaired,
+                Code::FailedPrecondition,
+                refused(RefusalCode::AlreadyPaired),
+            ),
+            (
+                R::InviterPaired,
+                Code::FailedPrecondition,
+                refused(RefusalCode::InviterPaired),
+            ),
+            (
+                R::OwnInvite,
+                Code::FailedPrecondition,
+                refused(RefusalCode::OwnInvite),
+            ),
+            (
+                R::CodeUsed,
+                Code::FailedPrecondition,
+                refused(RefusalCode::CodeUsed),
+            ),
+            (
+                R::CodeExpired,
+                Code::FailedPrecondition,
+                refused(RefusalCode::CodeExpired),
+            ),
+            (
+                R::OwnTap,
+                Code::FailedPrecondition,
+                refused(RefusalCode::OwnTap),
+            ),
+            (
+                R::AlreadyAnswered,
+                Code::FailedPrecondition,
+                refused(RefusalCode::AlreadyAnswered),
+            ),
+            (
+                R::CheckinExpired,
+                Code::FailedPrecondition,
+                refused(RefusalCode::CheckinExpired),
+            ),
+            (
+                R::PauseStarted,
+                Code::FailedPrecondition,
+                refused(RefusalCode::PauseStarted),
+            ),
+            (
+                R::TooManyRoutines,
+                Code::FailedPrecondition,
+                refused(RefusalCode::TooManyRoutines),
+            ),
+            (
+                R::RateLimited,
+                Code::ResourceExhausted,
+                T::RateLimited {
+                    retry_after_ms: 1000,
+                },
+            ),
+            (R::ShuttingDown, Code::Unavailable, net.clone()),
+            (R::DatabaseUnavailable, Code::Unavailable, net),
+            (
+                R::StreamReplaced,
+                Code::Aborted,
+                refused(RefusalCode::Other),
+            ),
+            (
+                R::Internal,
+                Code::Internal,
+                T::Internal {
+                    reason: "refused".into(),
+                },
+            ),
+        ];
+        for (reason, code, expected) in &table {
+            let s = server(*code, "refused", *reason, ErrorDetails::new());
+            assert_eq!(public(s), *expected, "{reason:?}");
+        }
+        // A reason added to the contract must be given its meaning here.
+        let known = (0..1000)
+            .filter_map(|n| ErrorReason::try_from(n).ok())
+            .filter(|r| *r != R::Unspecified)
+            .count();
+        assert_eq!(known, table.len(), "every ErrorReason is in the table");
+        // Refusal names are the server's reason names.
+        for (reason, _, expected) in &table {
+            if let T::Refused { code, .. } = expected
+                && *code != RefusalCode::Other
+            {
+                assert_eq!(
+                    format!("ERROR_REASON_{}", code.as_str()),
+                    reason.as_str_name()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_input_names_the_field_from_bad_request() {
+        let s = server(
+            Code::InvalidArgument,
+            "note: must be at most 80 characters",
+            ErrorReason::InvalidArgument,
+            ErrorDetails::with_bad_request_violation("note", "must be at most 80 characters"),
+        );
+        let e = public(s);
+        assert_eq!(
+            e,
+            TaplineError::InvalidInput {
+                reason: "note: must be at most 80 characters".into()
+            }
+        );
+        assert!(!e.is_transient());
+
+        // The field comes from the details, whatever the message says.
+        let mut details = ErrorDetails::new();
+        details
+            .add_bad_request_violation("from_date", "must be YYYY-MM-DD")
+            .add_bad_request_violation("to_date", "must not be before from_date");
+        let s = server(
+            Code::InvalidArgument,
+            "bad dates",
+            ErrorReason::InvalidArgument,
+            details,
+        );
+        assert_eq!(
+            public(s),
+            TaplineError::InvalidInput {
+                reason: "from_date: must be YYYY-MM-DD; to_date: must not be before from_date"
+                    .into()
+            }
+        );
+
+        // A request the server could not decode, answered by the shared codec.
+        let name = [0x53, 0x61, 0x6d, 0xff, 0xfe];
+        let mut device = vec![0x1a, name.len() as u8];
+        device.extend(name);
+        let mut req = vec![0x1a, device.len() as u8];
+        req.extend(&device);
+        let err = tapline_proto::v1::CreateAccountRequest::decode(req.as_slice()).unwrap_err();
+        assert_eq!(
+            public(tapline_proto::codec::undecodable(&err)),
+            TaplineError::InvalidInput {
+                reason: "device.name: must be valid UTF-8".into()
+            }
+        );
+        // No field to name: the message says what happened.
+        let err = tapline_proto::v1::SendTapRequest::decode(&[0x22, 0x10, 0x41][..]).unwrap_err();
+        let s = tapline_proto::codec::undecodable(&err);
+        let message = s.message().to_owned();
+        assert_eq!(public(s), TaplineError::InvalidInput { reason: message });
+    }
+
+    #[test]
+    fn limits_and_outages_carry_their_retry_delay() {
+        let s = server_retry(
+            Code::ResourceExhausted,
+            ErrorReason::RateLimited,
+            Duration::from_millis(1500),
+        );
+        assert_eq!(
+            public(s),
             TaplineError::RateLimited {
                 retry_after_ms: 1500
             }
         );
-        let e: TaplineError = CoreError::Status(tonic::Status::unavailable("down")).into();
-        assert!(e.is_transient());
-        let e: TaplineError =
-            CoreError::Status(tonic::Status::invalid_argument("note: too long")).into();
+        // RetryInfo wins over the header.
+        let mut s = server(
+            Code::ResourceExhausted,
+            "too many taps",
+            ErrorReason::RateLimited,
+            ErrorDetails::with_retry_info(Some(Duration::from_millis(2500))),
+        );
+        s.metadata_mut()
+            .insert(RETRY_AFTER_MS, "10".parse().unwrap());
+        assert_eq!(
+            public(s),
+            TaplineError::RateLimited {
+                retry_after_ms: 2500
+            }
+        );
+        // No RetryInfo: the header, then a second.
+        let mut s = server(
+            Code::ResourceExhausted,
+            "too many taps",
+            ErrorReason::RateLimited,
+            ErrorDetails::new(),
+        );
+        s.metadata_mut()
+            .insert(RETRY_AFTER_MS, "700".parse().unwrap());
+        assert_eq!(
+            public(s),
+            TaplineError::RateLimited {
+                retry_after_ms: 700
+            }
+        );
+
+        for reason in [ErrorReason::DatabaseUnavailable, ErrorReason::ShuttingDown] {
+            let s = server_retry(Code::Unavailable, reason, Duration::from_secs(1));
+            let core = CoreError::Status(s);
+            assert_eq!(core.retry_after(), Some(Duration::from_secs(1)));
+            let e = TaplineError::from(core);
+            assert!(matches!(e, TaplineError::Network { .. }), "{e:?}");
+            assert!(e.is_transient());
+        }
+        assert_eq!(CoreError::NotSignedIn.retry_after(), None);
+    }
+
+    #[test]
+    fn a_status_without_details_maps_by_its_code() {
+        // An older server or a proxy: no ErrorInfo. The text is never read for meaning.
+        let e = public(Status::failed_precondition("not paired: pair first"));
         assert_eq!(
             e,
+            TaplineError::Refused {
+                reason: "not paired: pair first".into(),
+                code: RefusalCode::Other,
+            }
+        );
+        assert!(public(Status::unavailable("down")).is_transient());
+        assert!(matches!(
+            public(Status::deadline_exceeded("slow")),
+            TaplineError::Network { .. }
+        ));
+        assert_eq!(
+            public(Status::invalid_argument("note: too long")),
             TaplineError::InvalidInput {
                 reason: "note: too long".into()
             }
         );
-        assert!(!e.is_transient());
+        assert_eq!(
+            public(Status::resource_exhausted("slow down")),
+            TaplineError::RateLimited {
+                retry_after_ms: 1000
+            }
+        );
+        let mut limited = Status::resource_exhausted("slow down");
+        limited
+            .metadata_mut()
+            .insert(RETRY_AFTER_MS, "1500".parse().unwrap());
+        assert_eq!(
+            public(limited),
+            TaplineError::RateLimited {
+                retry_after_ms: 1500
+            }
+        );
+        assert_eq!(
+            public(Status::unauthenticated("who?")),
+            TaplineError::Unauthenticated
+        );
+        assert!(matches!(
+            public(Status::not_found("tap not found")),
+            TaplineError::NotFound { .. }
+        ));
+        assert!(matches!(
+            public(Status::permission_denied("no")),
+            TaplineError::Refused {
+                code: RefusalCode::PermissionDenied,
+                ..
+            }
+        ));
+        assert!(matches!(
+            public(Status::internal("bug")),
+            TaplineError::Internal { .. }
+        ));
+        assert_eq!(
+            CoreError::Status(Status::unavailable("down")).retry_after(),
+            None
+        );
+    }
+
+    #[test]
+    fn foreign_or_unknown_reasons_fall_back_to_the_code() {
+        // Another domain's ErrorInfo (a gateway) is not ours to read.
+        let mut details = ErrorDetails::new();
+        details.set_error_info("NOT_PAIRED", "googleapis.com", []);
+        let s = Status::with_error_details(Code::FailedPrecondition, "nope", details);
+        assert!(matches!(
+            public(s),
+            TaplineError::Refused {
+                code: RefusalCode::Other,
+                ..
+            }
+        ));
+        // A reason from a newer server.
+        let mut details = ErrorDetails::with_retry_info(Some(Duration::from_millis(300)));
+        details.set_error_info("SOMETHING_NEW", ERROR_DOMAIN, []);
+        let s = Status::with_error_details(Code::Unavailable, "later", details.clone());
+        assert!(matches!(public(s), TaplineError::Network { .. }));
+        let s = Status::with_error_details(Code::ResourceExhausted, "later", details);
+        assert_eq!(
+            public(s),
+            TaplineError::RateLimited {
+                retry_after_ms: 300
+            }
+        );
+        // Details that do not decode are no details.
+        let s = Status::with_details(
+            Code::FailedPrecondition,
+            "garbled",
+            bytes::Bytes::from_static(b"\xff\xff\xff"),
+        );
+        assert!(matches!(
+            public(s),
+            TaplineError::Refused {
+                code: RefusalCode::Other,
+                ..
+            }
+        ));
     }
 }

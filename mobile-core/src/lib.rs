@@ -20,7 +20,7 @@ mod store;
 mod transport;
 
 pub use client::{EventListener, Subscription, TaplineClient};
-pub use error::TaplineError;
+pub use error::{RefusalCode, TaplineError};
 pub use glance::Glance;
 pub use model::*;
 pub use rituals::answers::resolve_answer;

@@ -165,6 +165,9 @@ impl Db {
     }
 }
 
+/// How long a pooled PostgreSQL connection may sit idle before it is pinged before use.
+const IDLE_PING: Duration = Duration::from_secs(1);
+
 /// Pool options per backend: `sqlite` or `postgres` connections at most.
 fn pool_options(backend: Backend, sqlite: u32, postgres: u32) -> AnyPoolOptions {
     match backend {
@@ -180,9 +183,20 @@ fn pool_options(backend: Backend, sqlite: u32, postgres: u32) -> AnyPoolOptions 
                     Ok(())
                 })
             }),
+        // A connection idle for a while is pinged before use, so one that died meanwhile (a
+        // terminated backend, a failover) is replaced instead of failing a request; a busy
+        // one that dies fails its query once (UNAVAILABLE) and is closed on release.
         Backend::Postgres => AnyPoolOptions::new()
             .max_connections(postgres)
             .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > IDLE_PING {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .acquire_timeout(Duration::from_secs(10)),
     }
 }

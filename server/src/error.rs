@@ -209,15 +209,18 @@ fn sqlx_outage(e: &sqlx::Error) -> bool {
         | sqlx::Error::WorkerCrashed
         | sqlx::Error::Protocol(_) => true,
         sqlx::Error::Database(db) => {
-            let code = db.code().unwrap_or_default();
-            if let Ok(n) = code.parse::<i32>() {
+            if let Some(e) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
                 // SQLite: its (extended) result code.
-                return sqlite_code_is_outage(n & 0xff);
+                let code = sqlx::error::DatabaseError::code(e)
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .unwrap_or(0);
+                return sqlite_code_is_outage(code & 0xff);
             }
             // PostgreSQL SQLSTATE: connection exceptions (08), insufficient resources such
             // as a full disk (53), operator intervention such as a terminated backend (57),
-            // system errors (58), a read-only transaction (25006), a deadlock or
-            // serialization failure (40) that a retry resolves.
+            // system errors (58), a deadlock or serialization failure (40) that a retry
+            // resolves, a read-only transaction (25006).
+            let code = db.code().unwrap_or_default();
             matches!(code.get(..2), Some("08" | "53" | "57" | "58" | "40")) || code == "25006"
         }
         _ => false,

@@ -62,11 +62,16 @@ fn postgres_admin_url() -> String {
 }
 
 impl TestDb {
-    async fn create(backend: Backend) -> Option<TestDb> {
+    /// A database whose files live under `place` when given: the SQLite file, or (PostgreSQL)
+    /// a tablespace there.
+    async fn create_in(backend: Backend, place: Option<&std::path::Path>) -> Option<TestDb> {
         let tag = uuid::Uuid::new_v4().simple().to_string();
         match backend {
             Backend::Sqlite => {
-                let dir = std::env::temp_dir().join(format!("tapline-e2e-{tag}"));
+                let dir = place
+                    .map(std::path::Path::to_path_buf)
+                    .unwrap_or_else(std::env::temp_dir)
+                    .join(format!("tapline-e2e-{tag}"));
                 Some(TestDb {
                     url: format!("sqlite://{}/tapline.db", dir.display()),
                     cleanup: Cleanup::Dir(dir),
@@ -85,7 +90,18 @@ impl TestDb {
                     Err(e) => panic!("PostgreSQL at {admin_url} unreachable under CI: {e}"),
                 };
                 let name = format!("tapline_e2e_{tag}");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                let mut create = format!("CREATE DATABASE {name}");
+                if let Some(place) = place {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "CREATE TABLESPACE {name} LOCATION '{}'",
+                        place.display()
+                    )))
+                    .execute(&mut admin)
+                    .await
+                    .expect("create test tablespace");
+                    create.push_str(&format!(" TABLESPACE {name}"));
+                }
+                sqlx::raw_sql(sqlx::AssertSqlSafe(create))
                     .execute(&mut admin)
                     .await
                     .expect("create test database");
@@ -109,6 +125,11 @@ impl TestDb {
                 if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
                     let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
                         "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut admin)
+                    .await;
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP TABLESPACE IF EXISTS {name}"
                     )))
                     .execute(&mut admin)
                     .await;
@@ -176,7 +197,23 @@ impl TestServer {
 
     /// Starts a server with these settings.
     pub async fn start_with(backend: Backend, settings: Settings) -> Option<TestServer> {
-        let db = TestDb::create(backend).await?;
+        Self::start_in(backend, settings, None).await
+    }
+
+    /// Starts a server whose database files live under `place` (the SQLite file, or a
+    /// PostgreSQL tablespace there), e.g. a small filesystem to fill.
+    pub async fn start_in(
+        backend: Backend,
+        settings: Settings,
+        place: Option<&std::path::Path>,
+    ) -> Option<TestServer> {
+        if std::env::var_os("TAPLINE_TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_env("TAPLINE_TEST_LOG"))
+                .with_test_writer()
+                .try_init();
+        }
+        let db = TestDb::create_in(backend, place).await?;
         let clock = Arc::new(ManualClock::new(start_instant()));
         let (addr, state, stop, task) = launch(
             &db.url,
@@ -237,6 +274,40 @@ impl TestServer {
             },
         );
         db.remove().await;
+    }
+
+    /// The URL of the server's database.
+    pub fn database_url(&self) -> &str {
+        &self.db.url
+    }
+
+    /// Waits until the server's health (the whole server, "") says `serving`, through the
+    /// standard `grpc.health.v1.Health/Watch` stream; fails after [`PATIENCE`].
+    pub async fn wait_health(&self, serving: bool) {
+        use tonic_health::pb::health_check_response::ServingStatus;
+        use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+        let want = if serving {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        } as i32;
+        let mut stream = HealthClient::new(self.channel().await)
+            .watch(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .expect("health watch")
+            .into_inner();
+        tokio::time::timeout(PATIENCE, async {
+            while let Some(r) = stream.message().await.expect("health stream") {
+                if r.status == want {
+                    return;
+                }
+            }
+            panic!("health stream ended");
+        })
+        .await
+        .unwrap_or_else(|_| panic!("health never became serving={serving}"));
     }
 
     /// A channel to the server.

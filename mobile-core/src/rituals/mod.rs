@@ -16,7 +16,7 @@ use tapline_proto::v1::routine_service_client::RoutineServiceClient;
 use tapline_proto::v1::streak_service_client::StreakServiceClient;
 
 use crate::client::{Inner, TaplineClient, backoff, now_ms, run};
-use crate::error::{CoreError, CoreResult, TaplineError};
+use crate::error::{CoreError, CoreResult, RefusalCode, TaplineError};
 use crate::model::ClientEvent;
 use crate::store::Store;
 use crate::transport::GrpcService;
@@ -361,12 +361,14 @@ impl TaplineClient {
                 {
                     Ok(resp) => break resp.into_inner(),
                     Err(status) => {
-                        let e = TaplineError::from(CoreError::Status(status));
+                        let e = CoreError::Status(status);
+                        let asked = e.retry_after().unwrap_or_default();
+                        let e = TaplineError::from(e);
                         failures += 1;
                         if !matches!(e, TaplineError::Network { .. }) || failures >= ASK_ATTEMPTS {
                             return Err(e.into());
                         }
-                        tokio::time::sleep(backoff(failures)).await;
+                        tokio::time::sleep(backoff(failures).max(asked)).await;
                     }
                 }
             };
@@ -402,9 +404,10 @@ impl TaplineClient {
         if let Some(c) = &known {
             match &c.my_answer {
                 Some(given) if *given != answer => {
-                    return Err(TaplineError::Refused {
-                        reason: "answers are final: you already answered this check-in".into(),
-                    });
+                    return Err(TaplineError::refused(
+                        RefusalCode::AlreadyAnswered,
+                        "answers are final: you already answered this check-in",
+                    ));
                 }
                 Some(_) => {
                     // Already accepted (maybe from another device): nothing to send.
@@ -420,9 +423,10 @@ impl TaplineClient {
                         }));
                 }
                 None if c.status != CheckinStatus::Open || c.expires_at <= SystemTime::now() => {
-                    return Err(TaplineError::Refused {
-                        reason: "this check-in is closed".into(),
-                    });
+                    return Err(TaplineError::refused(
+                        RefusalCode::CheckinExpired,
+                        "this check-in is closed",
+                    ));
                 }
                 None => {}
             }

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tapline_proto::v1 as pb;
 
 use super::Store;
-use crate::error::{CoreError, CoreResult, TaplineError};
+use crate::error::{CoreError, CoreResult, RefusalCode, TaplineError};
 use crate::model::{from_millis, millis, system_time};
 use crate::rituals::types::{AnswerState, CheckinAnswer, LocalAnswer};
 
@@ -160,10 +160,10 @@ impl Store {
                     }
                     _ if existing.answer == *answer => return Ok(existing),
                     _ => {
-                        return Err(TaplineError::Refused {
-                            reason: "answers are final: you already answered this check-in"
-                                .into(),
-                        }
+                        return Err(TaplineError::refused(
+                            RefusalCode::AlreadyAnswered,
+                            "answers are final: you already answered this check-in",
+                        )
                         .into());
                     }
                 }
@@ -239,7 +239,10 @@ mod tests {
         let other = store.enqueue_answer("c1", &CheckinAnswer::Scale { value: 2 }, 3000);
         assert!(matches!(
             other,
-            Err(CoreError::Public(TaplineError::Refused { .. }))
+            Err(CoreError::Public(TaplineError::Refused {
+                code: RefusalCode::AlreadyAnswered,
+                ..
+            }))
         ));
         // Answers go out through the outbox like taps, but do not count as unsent taps.
         assert_eq!(store.unsent_count().unwrap(), 0);

@@ -83,6 +83,12 @@ fun main() {
                 val c = TaplineClient(config(url, DeviceKind.PHONE))
                 try { c.createAccount("Sam", "Nowhere/Town"); error("accepted a bad zone") }
                 catch (e: TaplineException.InvalidInput) { check(e.reason.contains("time_zone"), e.reason) }
+                c.createAccount("Sam", "Europe/London")
+                val invite = c.createInvite()
+                try { c.acceptInvite(invite.code); error("accepted its own invite") }
+                catch (e: TaplineException.Refused) { check(e.code == RefusalCode.OWN_INVITE, e.code.toString()) }
+                try { c.unpair(); error("unpaired without a partner") }
+                catch (_: TaplineException.NotPaired) {}
             }
         }
         test("haptics give an Android waveform") {

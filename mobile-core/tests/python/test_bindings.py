@@ -186,6 +186,12 @@ class BindingsTest(unittest.TestCase):
                 client.send_tap(tc.TapKind.TAP, "x" * 81, None)
             with self.assertRaises(tc.TaplineError.NotFound):
                 await client.accept_invite("ZZZZZZZZ")
+            # A refusal says why in a code the app can act on, not only in words.
+            with self.assertRaises(tc.TaplineError.Refused) as refused:
+                await client.accept_invite((await client.create_invite()).code)
+            self.assertEqual(refused.exception.code, tc.RefusalCode.OWN_INVITE)
+            with self.assertRaises(tc.TaplineError.NotPaired):
+                await client.unpair()
 
         asyncio.run(scenario())
 

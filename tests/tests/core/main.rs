@@ -1,6 +1,7 @@
 //! The mobile core against the real server: two partners' cores exchanging taps, the offline
 //! outbox across client and server restarts, catching up after hours offline, the no-network
-//! glance, listener errors, `sync now`, and the gRPC-Web host transport.
+//! glance, listener errors, `sync now`, the gRPC-Web host transport, errors read from their
+//! details, and a cursor reset back from ahead of the server.
 
 mod support;
 
@@ -323,15 +324,242 @@ async fn the_host_transport_speaks_grpc_web() {
     let received = alice.sync_now().await.unwrap();
     assert!(received.iter().any(|e| matches!(e, ClientEvent::TapReceived { tap } if tap.note.as_deref() == Some("from the watch"))));
 
-    // Errors come back typed through the host transport too.
+    // Errors come back typed through the host transport too, with their details.
     let err = watch.accept_invite("ZZZZZZZZ".into()).await.unwrap_err();
+    assert!(matches!(err, TaplineError::NotFound { .. }), "{err:?}");
+    let err = watch.create_invite().await.unwrap_err();
     assert!(
         matches!(
             err,
-            TaplineError::Refused { .. } | TaplineError::NotFound { .. }
+            TaplineError::Refused {
+                code: RefusalCode::AlreadyPaired,
+                ..
+            }
         ),
         "{err:?}"
     );
     let _ = Duration::ZERO;
+    server.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_carry_the_reason_an_app_acts_on() {
+    let Some(server) = TestServer::start(Backend::Sqlite).await else {
+        return;
+    };
+    let alice = core(&server, DeviceKind::Phone);
+    let err = alice
+        .create_account("Alice".into(), "Mars/Olympus".into())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, TaplineError::InvalidInput { ref reason } if reason.starts_with("time_zone: ")),
+        "BadRequest names the field: {err:?}"
+    );
+    alice
+        .create_account("Alice".into(), "Europe/Paris".into())
+        .await
+        .unwrap();
+    assert!(
+        alice.couple().await.unwrap().is_none(),
+        "NOT_PAIRED is no couple"
+    );
+    let err = alice
+        .create_account("Alice".into(), "Europe/Paris".into())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TaplineError::Refused {
+                code: RefusalCode::AlreadySignedIn,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    let invite = alice.create_invite().await.unwrap();
+    let err = alice.accept_invite(invite.code.clone()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TaplineError::Refused {
+                code: RefusalCode::OwnInvite,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let bob = core(&server, DeviceKind::Phone);
+    bob.create_account("Bob".into(), "UTC".into())
+        .await
+        .unwrap();
+    bob.accept_invite(invite.code).await.unwrap();
+    let err = alice.create_invite().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TaplineError::Refused {
+                code: RefusalCode::AlreadyPaired,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    // Link codes: used once, then refused; an old one has expired.
+    let code = alice.create_link_code().await.unwrap().code;
+    core(&server, DeviceKind::Watch)
+        .redeem_link_code(code.clone())
+        .await
+        .unwrap();
+    let err = core(&server, DeviceKind::Watch)
+        .redeem_link_code(code)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TaplineError::Refused {
+                code: RefusalCode::CodeUsed,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let code = alice.create_link_code().await.unwrap().code;
+    server.clock.advance(chrono::Duration::minutes(11));
+    let err = core(&server, DeviceKind::Watch)
+        .redeem_link_code(code)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TaplineError::Refused {
+                code: RefusalCode::CodeExpired,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    // Guessing codes is limited; the delay comes from RetryInfo.
+    let carol = core(&server, DeviceKind::Phone);
+    carol
+        .create_account("Carol".into(), "UTC".into())
+        .await
+        .unwrap();
+    let mut limited = None;
+    for _ in 0..20 {
+        match carol.accept_invite("ZZZZZZZZ".into()).await.unwrap_err() {
+            TaplineError::NotFound { .. } => {}
+            TaplineError::RateLimited { retry_after_ms } => {
+                limited = Some(retry_after_ms);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let retry_after_ms = limited.expect("guesses are limited");
+    assert!(retry_after_ms > 1000, "{retry_after_ms} ms");
+    server.finish().await;
+}
+
+/// Moves the stored cursor of the core in `dir` (closed), as a server restored from an older
+/// backup would find it: ahead of everything it has.
+async fn move_cursor(dir: &str, seq: i64) {
+    use sqlx::ConnectOptions;
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(std::path::Path::new(dir).join("tapline-core.db"))
+        .connect()
+        .await
+        .unwrap();
+    let moved = sqlx::query("UPDATE kv SET value = ?1 WHERE key = 'cursor'")
+        .bind(seq)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(moved.rows_affected(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_ahead_of_the_server_is_reset_and_new_events_arrive() {
+    let Some(server) = TestServer::start(Backend::Sqlite).await else {
+        return;
+    };
+    let (alice, bob) = paired_cores(&server).await;
+    let watch = core(&server, DeviceKind::Watch);
+    watch
+        .redeem_link_code(bob.create_link_code().await.unwrap().code)
+        .await
+        .unwrap();
+    alice
+        .send_tap(TapKind::Tap, Some("before".into()), None)
+        .unwrap();
+    assert_eq!(alice.flush_outbox().await.unwrap(), 0);
+    let before = |events: &[ClientEvent]| {
+        events
+            .iter()
+            .filter(|e| matches!(e, ClientEvent::TapReceived { tap } if tap.note.as_deref() == Some("before")))
+            .count()
+    };
+    assert_eq!(before(&bob.sync_now().await.unwrap()), 1);
+    assert_eq!(before(&watch.sync_now().await.unwrap()), 1);
+
+    // A stream: the reset moves the cursor back, and what comes next is delivered.
+    let bob_dir = bob.dir.clone();
+    drop(bob);
+    move_cursor(&bob_dir, 1_000_000).await;
+    let bob = reopen(&server, &bob_dir, DeviceKind::Phone);
+    let events = Collector::subscribe(&bob);
+    events.wait_for(|e| matches!(e, ClientEvent::Reset)).await;
+    events
+        .wait_for(|e| matches!(e, ClientEvent::CaughtUp))
+        .await;
+    alice
+        .send_tap(TapKind::Kiss, Some("after".into()), None)
+        .unwrap();
+    assert_eq!(events.next_tap().await.note.as_deref(), Some("after"));
+    drop(events);
+    drop(bob);
+    // The cursor stored is the server's again: a fresh start is told nothing new.
+    let bob = reopen(&server, &bob_dir, DeviceKind::Phone);
+    let events = Collector::subscribe(&bob);
+    assert!(
+        matches!(events.next().await, ClientEvent::CaughtUp),
+        "no second reset, no replay"
+    );
+    drop(events);
+
+    // Fetches (a push-woken watch): the same.
+    let watch_dir = watch.dir.clone();
+    drop(watch);
+    move_cursor(&watch_dir, 1_000_000).await;
+    let watch = reopen(&server, &watch_dir, DeviceKind::Watch);
+    let got = watch.sync_now().await.unwrap();
+    assert!(
+        got.iter().any(|e| matches!(e, ClientEvent::Reset)),
+        "{got:?}"
+    );
+    assert_eq!(before(&got), 0, "known events are dropped by id");
+    assert!(
+        got.iter().any(|e| matches!(e, ClientEvent::TapReceived { tap } if tap.note.as_deref() == Some("after"))),
+        "{got:?}"
+    );
+    alice
+        .send_tap(TapKind::Hug, Some("later".into()), None)
+        .unwrap();
+    assert_eq!(alice.flush_outbox().await.unwrap(), 0);
+    let got = watch.sync_now().await.unwrap();
+    assert!(
+        !got.iter().any(|e| matches!(e, ClientEvent::Reset)),
+        "{got:?}"
+    );
+    assert!(
+        got.iter().any(|e| matches!(e, ClientEvent::TapReceived { tap } if tap.note.as_deref() == Some("later"))),
+        "{got:?}"
+    );
     server.finish().await;
 }

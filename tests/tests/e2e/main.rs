@@ -2,6 +2,7 @@
 //! an ephemeral port, driven over gRPC by partners with phones and watches.
 
 mod delivery;
+mod faults;
 mod pairing;
 mod rituals;
 mod security;
