@@ -297,26 +297,13 @@ impl Inner {
             }
             _ => {}
         }
-        let mut wake_outbox = false;
         let out = self.store.apply_event(&event.event_id, event.seq, |tx| {
             Ok(match payload {
                 Payload::TapReceived(t) => {
                     Store::tx_add_received(tx, &t)?;
+                    // No DELIVERED report: the ack that follows storing this event tells the
+                    // server, which passes DELIVERED on to the sender.
                     let tap = ReceivedTap::from_wire(&t);
-                    if let Some(tap) = tap.as_ref().filter(|t| !t.from_self) {
-                        let receipt = pb::ReportTapRequest {
-                            tap_id: tap.tap_id.clone(),
-                            kind: pb::ReceiptKind::Delivered as i32,
-                        };
-                        Store::tx_enqueue(
-                            tx,
-                            OutboxKind::Receipt,
-                            &format!("delivered:{}", tap.tap_id),
-                            &receipt.encode_to_vec(),
-                            now_ms(),
-                        )?;
-                        wake_outbox = true;
-                    }
                     tap.map(|tap| ClientEvent::TapReceived { tap })
                         .into_iter()
                         .collect()
@@ -368,9 +355,6 @@ impl Inner {
                 Payload::CaughtUp(_) | Payload::Heartbeat(_) | Payload::Reset(_) => vec![],
             })
         })?;
-        if wake_outbox {
-            self.outbox_wake.notify_one();
-        }
         Ok(out.unwrap_or_default())
     }
 
