@@ -42,6 +42,9 @@ pub async fn apply<S: Store>(
     delivered: &[(AckedTap, String)],
     now: DateTime<Utc>,
 ) -> Result<(Vec<Result<()>>, Vec<(String, pb::Event)>)> {
+    if jobs.is_empty() && delivered.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
     let ids: Vec<String> = jobs.iter().map(|j| j.tap_id.clone()).collect();
     let taps: std::collections::HashMap<String, crate::store::TapRow> = store
         .taps_by_id(&ids)

@@ -112,6 +112,13 @@ pub struct Applied {
 /// in one statement and produce one event for each of the partner's devices and a silent copy
 /// for each of the sender's other devices.
 pub async fn apply<S: Store>(store: &mut S, members: &Members, jobs: &[TapJob]) -> Result<Applied> {
+    if jobs.is_empty() {
+        return Ok(Applied {
+            answers: Vec::new(),
+            items: Vec::new(),
+            actions: Vec::new(),
+        });
+    }
     let mut answers: Vec<Option<Result<pb::SendTapResponse>>> = jobs.iter().map(|_| None).collect();
     let keys: Vec<(String, String)> = jobs
         .iter()

@@ -56,7 +56,8 @@ enum Cleanup {
     Postgres { admin_url: String, name: String },
 }
 
-fn postgres_admin_url() -> String {
+/// The PostgreSQL admin connection the tests create their databases through.
+pub fn postgres_admin_url() -> String {
     std::env::var("TAPLINE_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }

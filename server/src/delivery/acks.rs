@@ -28,6 +28,9 @@ pub async fn apply<S: Store>(
     cursors: &HashMap<String, CursorRow>,
     acks: &[AckJob],
 ) -> Result<(Vec<Result<()>>, Vec<(AckedTap, String)>)> {
+    if acks.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
     // device → (acked before, acked after)
     let mut moved: HashMap<&str, (i64, i64)> = HashMap::new();
     let mut answers = Vec::with_capacity(acks.len());

@@ -121,52 +121,69 @@ impl Store for PgStore {
     }
 
     async fn couples_of(&mut self, accounts: &[String]) -> Result<Vec<(String, Option<String>)>> {
-        let q = sqlx::query("SELECT id, couple_id FROM accounts WHERE id = ANY($1)").bind(accounts);
-        self.rows(q)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect()
+        if accounts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query!(
+            "SELECT id, couple_id FROM accounts WHERE id = ANY($1)",
+            accounts
+        )
+        .fetch_all(&mut self.conn)
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.id, r.couple_id)).collect())
     }
 
     async fn lock_couples(&mut self, couples: &[String]) -> Result<Vec<CoupleRow>> {
         if couples.is_empty() {
             return Ok(Vec::new());
         }
-        let q = sqlx::query(
+        let rows = sqlx::query_as!(
+            CoupleRow,
             "SELECT id, account_a, account_b, created_at_us FROM couples WHERE id = ANY($1) \
              ORDER BY id FOR UPDATE",
+            couples
         )
-        .bind(couples);
-        self.rows(q).await?.iter().map(couple).collect()
+        .fetch_all(&mut self.conn)
+        .await?;
+        Ok(rows)
     }
 
     async fn members(&mut self, couples: &[String]) -> Result<Vec<AccountRow>> {
+        if couples.is_empty() {
+            return Ok(Vec::new());
+        }
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE couple_id = ANY($1)");
         let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(couples);
         self.rows(q).await?.iter().map(account).collect()
     }
 
     async fn accounts(&mut self, ids: &[String]) -> Result<Vec<AccountRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY($1)");
         let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ids);
         self.rows(q).await?.iter().map(account).collect()
     }
 
     async fn lock_devices(&mut self, accounts: &[String]) -> Result<Vec<(String, String)>> {
-        let q = sqlx::query(
+        if accounts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query!(
             "SELECT id, account_id FROM devices WHERE account_id = ANY($1) \
              AND revoked_at_us IS NULL ORDER BY id FOR UPDATE",
+            accounts
         )
-        .bind(accounts);
-        self.rows(q)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect()
+        .fetch_all(&mut self.conn)
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.id, r.account_id)).collect())
     }
 
     async fn taps_by_client_id(&mut self, keys: &[(String, String)]) -> Result<Vec<TapRow>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
         let sql = format!(
             "SELECT {TAP_COLUMNS} FROM taps WHERE (sender_device_id, client_tap_id) IN \
              (SELECT * FROM UNNEST($1::text[], $2::text[]))"
@@ -178,6 +195,9 @@ impl Store for PgStore {
     }
 
     async fn taps_by_id(&mut self, ids: &[String]) -> Result<Vec<TapRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let sql = format!("SELECT {TAP_COLUMNS} FROM taps WHERE id = ANY($1)");
         let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ids);
         self.rows(q).await?.iter().map(tap).collect()
@@ -187,21 +207,21 @@ impl Store for PgStore {
         if taps.is_empty() {
             return Ok(());
         }
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO taps (id, couple_id, sender_account_id, sender_device_id, client_tap_id, \
              kind, rhythm, note, created_at_us) SELECT * FROM UNNEST($1::text[], $2::text[], \
              $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bytea[], $8::text[], \
              $9::bigint[]) ON CONFLICT (sender_device_id, client_tap_id) DO NOTHING",
+            &col(taps, |t| t.id.clone())[..],
+            &col(taps, |t| t.couple_id.clone())[..],
+            &col(taps, |t| t.sender_account_id.clone())[..],
+            &col(taps, |t| t.sender_device_id.clone())[..],
+            &col(taps, |t| t.client_tap_id.clone())[..],
+            &col(taps, |t| t.kind)[..],
+            &col(taps, |t| t.rhythm.clone())[..] as &[Option<Vec<u8>>],
+            &col(taps, |t| t.note.clone())[..],
+            &col(taps, |t| t.created_at_us)[..],
         )
-        .bind(col(taps, |t| t.id.clone()))
-        .bind(col(taps, |t| t.couple_id.clone()))
-        .bind(col(taps, |t| t.sender_account_id.clone()))
-        .bind(col(taps, |t| t.sender_device_id.clone()))
-        .bind(col(taps, |t| t.client_tap_id.clone()))
-        .bind(col(taps, |t| t.kind))
-        .bind(col(taps, |t| t.rhythm.clone()))
-        .bind(col(taps, |t| t.note.clone()))
-        .bind(col(taps, |t| t.created_at_us))
         .execute(&mut self.conn)
         .await?;
         Ok(())
@@ -211,60 +231,53 @@ impl Store for PgStore {
         if receipts.is_empty() {
             return Ok(Vec::new());
         }
-        let q = sqlx::query(
+        let rows = sqlx::query_as!(
+            ReceiptRow,
             "INSERT INTO tap_receipts (tap_id, account_id, kind, created_at_us) \
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[]) \
              ON CONFLICT (tap_id, account_id, kind) DO NOTHING \
              RETURNING tap_id, account_id, kind, created_at_us",
+            &col(receipts, |r| r.tap_id.clone())[..],
+            &col(receipts, |r| r.account_id.clone())[..],
+            &col(receipts, |r| r.kind)[..],
+            &col(receipts, |r| r.created_at_us)[..],
         )
-        .bind(col(receipts, |r| r.tap_id.clone()))
-        .bind(col(receipts, |r| r.account_id.clone()))
-        .bind(col(receipts, |r| r.kind))
-        .bind(col(receipts, |r| r.created_at_us));
-        self.rows(q)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(ReceiptRow {
-                    tap_id: r.try_get(0)?,
-                    account_id: r.try_get(1)?,
-                    kind: r.try_get(2)?,
-                    created_at_us: r.try_get(3)?,
-                })
-            })
-            .collect()
+        .fetch_all(&mut self.conn)
+        .await?;
+        Ok(rows)
     }
 
     async fn bump_seqs(&mut self, counts: &[(String, i64)]) -> Result<Vec<(String, i64)>> {
-        let q = sqlx::query(
+        if counts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query!(
             "UPDATE devices SET next_seq = next_seq + v.n \
              FROM UNNEST($1::text[], $2::bigint[]) AS v(dev, n) WHERE devices.id = v.dev \
              RETURNING devices.id, devices.next_seq",
+            &col(counts, |c| c.0.clone())[..],
+            &col(counts, |c| c.1)[..],
         )
-        .bind(col(counts, |c| c.0.clone()))
-        .bind(col(counts, |c| c.1));
-        self.rows(q)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect()
+        .fetch_all(&mut self.conn)
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.id, r.next_seq)).collect())
     }
 
     async fn insert_events(&mut self, rows: &[InboxRow]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO inbox (device_id, seq, event_id, payload, created_at_us, tap_id) \
              SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::bytea[], \
              $5::bigint[], $6::text[])",
+            &col(rows, |e| e.device_id.clone())[..],
+            &col(rows, |e| e.seq)[..],
+            &col(rows, |e| e.event_id.clone())[..],
+            &col(rows, |e| e.payload.clone())[..],
+            &col(rows, |e| e.created_at_us)[..],
+            &col(rows, |e| e.tap_id.clone())[..] as &[Option<String>],
         )
-        .bind(col(rows, |e| e.device_id.clone()))
-        .bind(col(rows, |e| e.seq))
-        .bind(col(rows, |e| e.event_id.clone()))
-        .bind(col(rows, |e| e.payload.clone()))
-        .bind(col(rows, |e| e.created_at_us))
-        .bind(col(rows, |e| e.tap_id.clone()))
         .execute(&mut self.conn)
         .await?;
         Ok(())
@@ -274,58 +287,48 @@ impl Store for PgStore {
         if payloads.is_empty() {
             return Ok(());
         }
-        sqlx::query("SELECT pg_notify($1, p) FROM UNNEST($2::text[]) AS p")
-            .bind(CHANNEL)
-            .bind(payloads)
-            .execute(&mut self.conn)
-            .await?;
+        sqlx::query!(
+            "SELECT pg_notify($1, p) FROM UNNEST($2::text[]) AS p",
+            CHANNEL,
+            payloads
+        )
+        .execute(&mut self.conn)
+        .await?;
         Ok(())
     }
 
     async fn cursors(&mut self, devices: &[String]) -> Result<Vec<CursorRow>> {
-        let q = sqlx::query(
-            "SELECT id, account_id, acked_seq, next_seq FROM devices \
+        if devices.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query_as!(
+            CursorRow,
+            "SELECT id AS device_id, account_id, acked_seq, next_seq FROM devices \
              WHERE id = ANY($1) AND revoked_at_us IS NULL",
+            devices
         )
-        .bind(devices);
-        self.rows(q)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(CursorRow {
-                    device_id: r.try_get(0)?,
-                    account_id: r.try_get(1)?,
-                    acked_seq: r.try_get(2)?,
-                    next_seq: r.try_get(3)?,
-                })
-            })
-            .collect()
+        .fetch_all(&mut self.conn)
+        .await?;
+        Ok(rows)
     }
 
     async fn acked_taps(&mut self, ranges: &[(String, i64, i64)]) -> Result<Vec<AckedTap>> {
         if ranges.is_empty() {
             return Ok(Vec::new());
         }
-        let q = sqlx::query(
-            "SELECT i.device_id, i.tap_id, t.sender_account_id \
-             FROM UNNEST($1::text[], $2::bigint[], $3::bigint[]) AS r(dev, after, through) \
-             JOIN inbox i ON i.device_id = r.dev AND i.seq > r.after AND i.seq <= r.through \
-             JOIN taps t ON t.id = i.tap_id",
+        let rows = sqlx::query_as!(
+            AckedTap,
+            r#"SELECT i.device_id, t.id AS tap_id, t.sender_account_id
+             FROM UNNEST($1::text[], $2::bigint[], $3::bigint[]) AS r(dev, after, through)
+             JOIN inbox i ON i.device_id = r.dev AND i.seq > r.after AND i.seq <= r.through
+             JOIN taps t ON t.id = i.tap_id"#,
+            &col(ranges, |r| r.0.clone())[..],
+            &col(ranges, |r| r.1)[..],
+            &col(ranges, |r| r.2)[..],
         )
-        .bind(col(ranges, |r| r.0.clone()))
-        .bind(col(ranges, |r| r.1))
-        .bind(col(ranges, |r| r.2));
-        self.rows(q)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(AckedTap {
-                    device_id: r.try_get(0)?,
-                    tap_id: r.try_get(1)?,
-                    sender_account_id: r.try_get(2)?,
-                })
-            })
-            .collect()
+        .fetch_all(&mut self.conn)
+        .await?;
+        Ok(rows)
     }
 
     async fn set_acked(&mut self, acks: &[(String, i64)]) -> Result<()> {
@@ -334,26 +337,29 @@ impl Store for PgStore {
         }
         let devices = col(acks, |a| a.0.clone());
         let seqs = col(acks, |a| a.1);
-        sqlx::query(
+        sqlx::query!(
             "UPDATE devices SET acked_seq = v.n FROM UNNEST($1::text[], $2::bigint[]) AS v(dev, n) \
              WHERE devices.id = v.dev",
+            &devices[..],
+            &seqs[..],
         )
-        .bind(&devices)
-        .bind(&seqs)
         .execute(&mut self.conn)
         .await?;
-        sqlx::query(
+        sqlx::query!(
             "DELETE FROM inbox i USING UNNEST($1::text[], $2::bigint[]) AS v(dev, n) \
              WHERE i.device_id = v.dev AND i.seq <= v.n",
+            &devices[..],
+            &seqs[..],
         )
-        .bind(&devices)
-        .bind(&seqs)
         .execute(&mut self.conn)
         .await?;
         Ok(())
     }
 
     async fn load_streaks(&mut self, couples: &[String]) -> Result<StreakRows> {
+        if couples.is_empty() {
+            return Ok(StreakRows::default());
+        }
         let q = sqlx::query(
             "SELECT id, account_a, account_b, created_at_us FROM couples WHERE id = ANY($1)",
         )
@@ -466,17 +472,17 @@ impl Store for PgStore {
         if days.is_empty() {
             return Ok(());
         }
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO streak_days (couple_id, day, actions_a, actions_b, status) \
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[]) \
              ON CONFLICT (couple_id, day) DO UPDATE SET actions_a = excluded.actions_a, \
              actions_b = excluded.actions_b, status = excluded.status",
+            &col(days, |d| d.0.clone())[..],
+            &col(days, |d| day_str(d.1.date))[..],
+            &col(days, |d| i64::from(d.1.actions_a))[..],
+            &col(days, |d| i64::from(d.1.actions_b))[..],
+            &col(days, |d| d.1.status.as_str().to_owned())[..],
         )
-        .bind(col(days, |d| d.0.clone()))
-        .bind(col(days, |d| day_str(d.1.date)))
-        .bind(col(days, |d| i64::from(d.1.actions_a)))
-        .bind(col(days, |d| i64::from(d.1.actions_b)))
-        .bind(col(days, |d| d.1.status.as_str()))
         .execute(&mut self.conn)
         .await?;
         Ok(())
@@ -486,45 +492,44 @@ impl Store for PgStore {
         if states.is_empty() {
             return Ok(());
         }
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO couple_streaks (couple_id, first_day, settled_through, current_days, \
              longest_days, freezes, calm) SELECT * FROM UNNEST($1::text[], $2::text[], \
              $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[]) \
              ON CONFLICT (couple_id) DO UPDATE SET settled_through = excluded.settled_through, \
              current_days = excluded.current_days, longest_days = excluded.longest_days, \
              freezes = excluded.freezes, calm = excluded.calm",
+            &col(states, |s| s.0.clone())[..],
+            &col(states, |s| day_str(s.1.first_day))[..],
+            &col(states, |s| day_str(s.1.settled_through))[..],
+            &col(states, |s| i64::from(s.1.current))[..],
+            &col(states, |s| i64::from(s.1.longest))[..],
+            &col(states, |s| i64::from(s.1.freezes))[..],
+            &col(states, |s| i64::from(s.1.calm))[..],
         )
-        .bind(col(states, |s| s.0.clone()))
-        .bind(col(states, |s| day_str(s.1.first_day)))
-        .bind(col(states, |s| day_str(s.1.settled_through)))
-        .bind(col(states, |s| i64::from(s.1.current)))
-        .bind(col(states, |s| i64::from(s.1.longest)))
-        .bind(col(states, |s| i64::from(s.1.freezes)))
-        .bind(col(states, |s| i64::from(s.1.calm)))
         .execute(&mut self.conn)
         .await?;
         Ok(())
     }
 
     async fn insert_pause(&mut self, p: &PauseRow, created_at_us: i64) -> Result<()> {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO streak_pauses (id, couple_id, from_day, to_day, by_account, created_at_us) \
              VALUES ($1, $2, $3, $4, $5, $6)",
+            p.id,
+            p.couple_id,
+            day_str(p.from),
+            day_str(p.to),
+            p.by_account,
+            created_at_us,
         )
-        .bind(&p.id)
-        .bind(&p.couple_id)
-        .bind(day_str(p.from))
-        .bind(day_str(p.to))
-        .bind(&p.by_account)
-        .bind(created_at_us)
         .execute(&mut self.conn)
         .await?;
         Ok(())
     }
 
     async fn cancel_pause(&mut self, id: &str) -> Result<()> {
-        sqlx::query("UPDATE streak_pauses SET cancelled = 1 WHERE id = $1")
-            .bind(id)
+        sqlx::query!("UPDATE streak_pauses SET cancelled = 1 WHERE id = $1", id)
             .execute(&mut self.conn)
             .await?;
         Ok(())
@@ -556,13 +561,15 @@ impl Store for PgStore {
     }
 
     async fn save_checkin(&mut self, c: &CheckinRow) -> Result<()> {
-        sqlx::query("UPDATE checkins SET phase = $1, answer_a = $2, answer_b = $3 WHERE id = $4")
-            .bind(&c.phase)
-            .bind(&c.answer_a)
-            .bind(&c.answer_b)
-            .bind(&c.id)
-            .execute(&mut self.conn)
-            .await?;
+        sqlx::query!(
+            "UPDATE checkins SET phase = $1, answer_a = $2, answer_b = $3 WHERE id = $4",
+            c.phase,
+            c.answer_a,
+            c.answer_b,
+            c.id,
+        )
+        .execute(&mut self.conn)
+        .await?;
         Ok(())
     }
 }

@@ -236,7 +236,54 @@ impl SmallDisk {
 }
 
 impl Drop for SmallDisk {
+    /// Unmounts, but never under a PostgreSQL tablespace that still exists: PostgreSQL could
+    /// then never checkpoint again (its dirty pages of that database would have nowhere to
+    /// go). The database and tablespace are dropped first (a failed test never reached
+    /// `finish`), with room made for the checkpoint that dropping takes.
     fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.path.join("filler"));
+        let under = format!(
+            "pg_tablespace_location(t.oid) LIKE '{}%'",
+            self.path.display()
+        );
+        let psql = |sql: &str| -> Option<Vec<String>> {
+            let out = std::process::Command::new("psql")
+                .args(["-Atq", "-c", sql, &postgres_admin_url()])
+                .output()
+                .ok()?;
+            out.status.success().then(|| {
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .map(str::to_owned)
+                    .collect()
+            })
+        };
+        let spaces = psql(&format!(
+            "SELECT t.spcname FROM pg_tablespace t WHERE {under}"
+        ));
+        if spaces.as_ref().is_some_and(|s| !s.is_empty()) {
+            let dbs = psql(&format!(
+                "SELECT d.datname FROM pg_database d JOIN pg_tablespace t \
+                 ON t.oid = d.dattablespace WHERE {under}"
+            ))
+            .unwrap_or_default();
+            for db in dbs {
+                psql(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+            }
+            for space in spaces.unwrap_or_default() {
+                psql(&format!("DROP TABLESPACE IF EXISTS {space}"));
+            }
+            let left = psql(&format!(
+                "SELECT t.spcname FROM pg_tablespace t WHERE {under}"
+            ));
+            if !left.is_some_and(|l| l.is_empty()) {
+                eprintln!(
+                    "a tablespace is still on {}: left mounted so PostgreSQL keeps working",
+                    self.path.display()
+                );
+                return;
+            }
+        }
         let _ = std::process::Command::new("umount")
             .arg("-l")
             .arg(&self.path)
