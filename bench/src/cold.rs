@@ -9,6 +9,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
 use crate::fleet::connect;
+use crate::mix::Delivered;
 use crate::target::{Env, Server, Target};
 
 /// What the cold-start runs measured.
@@ -42,7 +43,7 @@ pub async fn run(env: &Env, target: Target, runs: usize) -> Result<ColdReport, S
     let mut first_rpc = Vec::with_capacity(runs);
     let mut listening = Vec::with_capacity(runs);
     for _ in 0..runs.max(1) {
-        let server = Server::start(env, target).await?;
+        let server = Server::start(env, target, Delivered::default()).await?;
         let answered = async {
             let channel = connect(server.addr, None).await?;
             HealthClient::new(channel)

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use tapline_proto::v1 as pb;
 use tapline_proto::v1::account_service_client::AccountServiceClient;
+use tapline_proto::v1::checkin_service_client::CheckinServiceClient;
 use tapline_proto::v1::event_service_client::EventServiceClient;
 use tapline_proto::v1::pairing_service_client::PairingServiceClient;
 use tapline_proto::v1::tap_service_client::TapServiceClient;
@@ -61,6 +62,13 @@ impl Fleet {
             base + partner_phone + 1,
             base + (slot ^ 1),
         ]
+    }
+
+    /// The devices of `sender`'s own account (its phone, then its watch): where the receipts
+    /// for its taps go.
+    pub fn account_devices(sender: usize) -> [usize; 2] {
+        let phone = sender - sender % 2;
+        [phone, phone + 1]
     }
 
     /// The relay's fleet: no setup, the token names the device (see [`crate::relay`]).
@@ -262,15 +270,27 @@ async fn link_watch(
     })
 }
 
-/// Awaits a unary call for at most [`CALL_PATIENCE`].
+/// Awaits a unary call for at most [`CALL_PATIENCE`]; no answer in time is
+/// `DeadlineExceeded`.
+pub async fn patient<T>(
+    call: impl Future<Output = Result<tonic::Response<T>, Status>>,
+) -> Result<T, Status> {
+    match tokio::time::timeout(CALL_PATIENCE, call).await {
+        Ok(answer) => answer.map(tonic::Response::into_inner),
+        Err(_) => Err(Status::deadline_exceeded(format!(
+            "no answer within {}s",
+            CALL_PATIENCE.as_secs()
+        ))),
+    }
+}
+
+/// [`patient`], with the failure as text (for set-up errors).
 async fn within<T>(
     call: impl Future<Output = Result<tonic::Response<T>, Status>>,
 ) -> Result<T, String> {
-    match tokio::time::timeout(CALL_PATIENCE, call).await {
-        Ok(Ok(resp)) => Ok(resp.into_inner()),
-        Ok(Err(s)) => Err(format!("{:?}: {}", s.code(), s.message())),
-        Err(_) => Err(format!("no answer within {}s", CALL_PATIENCE.as_secs())),
-    }
+    patient(call)
+        .await
+        .map_err(|s| format!("{:?}: {}", s.code(), s.message()))
 }
 
 /// Adds `authorization: Bearer <token>` to every call.
@@ -298,10 +318,12 @@ pub fn authed(channel: &Channel, token: &str) -> Result<Authed, String> {
 /// The clients one device uses during a run.
 #[derive(Clone)]
 pub struct DeviceClients {
-    /// For `SendTap`.
+    /// For `SendTap` and `ReportTap`.
     pub taps: TapServiceClient<Authed>,
     /// For `Subscribe` and `AckEvents`.
     pub events: EventServiceClient<Authed>,
+    /// For `AskPartner` and `AnswerCheckin`.
+    pub checkins: CheckinServiceClient<Authed>,
 }
 
 impl DeviceClients {
@@ -310,7 +332,8 @@ impl DeviceClients {
         let authed = authed(channel, &device.token)?;
         Ok(DeviceClients {
             taps: TapServiceClient::new(authed.clone()),
-            events: EventServiceClient::new(authed),
+            events: EventServiceClient::new(authed.clone()),
+            checkins: CheckinServiceClient::new(authed),
         })
     }
 }
@@ -326,6 +349,8 @@ mod tests {
         assert_eq!(Fleet::recipients(9), [10, 11, 8]);
         assert_eq!(Fleet::recipients(10), [8, 9, 11]);
         assert_eq!(Fleet::recipients(11), [8, 9, 10]);
+        assert_eq!(Fleet::account_devices(9), [8, 9]);
+        assert_eq!(Fleet::account_devices(10), [10, 11]);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! cargo build --release -p tapline-server -p tapline-bench
 //! target/release/tapline-bench all          # everything, with a Markdown summary
 //! target/release/tapline-bench load --target sqlite --rate 5000
+//! target/release/tapline-bench load --mix plain --mix realistic   # today's traffic and the core's
 //! target/release/tapline-bench idle --target relay --devices 8000
 //! target/release/tapline-bench cold-start
 //! target/release/tapline-bench relay        # the load against the bare relay only
@@ -20,6 +21,7 @@ mod cold;
 mod fleet;
 mod idle;
 mod load;
+mod mix;
 mod preload;
 mod procfs;
 mod relay;
@@ -36,6 +38,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::fleet::Fleet;
 use crate::load::{LoadSpec, Pace};
+use crate::mix::{Delivered, Mix};
 use crate::summary::Results;
 use crate::target::{Env, Server, Target};
 
@@ -81,6 +84,9 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
+        /// Where DELIVERED receipts come from.
+        #[arg(long, value_enum, default_value_t)]
+        delivered: Delivered,
     },
 }
 
@@ -98,6 +104,36 @@ impl Targets {
         } else {
             self.targets.clone()
         }
+    }
+}
+
+/// The traffic beside the taps (see the `mix` module).
+#[derive(Debug, Clone, Args)]
+struct MixOpts {
+    /// Traffic mix, one run each (repeatable): realistic (the mobile core's: acks as soon as
+    /// stored, DELIVERED receipts, FELT/SEEN reports, a check-in answer per 50 taps) or plain
+    /// (taps, and acks every --ack-every-ms). Default: realistic.
+    #[arg(long = "mix", value_enum)]
+    mixes: Vec<Mix>,
+    /// Realistic mix: DELIVERED receipts derived by the server from the acks (ack), or also
+    /// reported by every recipient device with ReportTap (report, what the old core did).
+    #[arg(long, value_enum, default_value_t)]
+    delivered: Delivered,
+}
+
+impl MixOpts {
+    /// The mixes to run, each once, in the order given.
+    fn or_default(&self) -> Vec<Mix> {
+        let mut mixes = Vec::new();
+        for &m in &self.mixes {
+            if !mixes.contains(&m) {
+                mixes.push(m);
+            }
+        }
+        if mixes.is_empty() {
+            mixes.push(Mix::default());
+        }
+        mixes
     }
 }
 
@@ -128,7 +164,7 @@ struct LoadOpts {
     /// HTTP/2 connections the devices share.
     #[arg(long, default_value_t = 32)]
     connections: usize,
-    /// Each stream acks its newest event at most this often, in milliseconds.
+    /// Plain mix: each stream acks its newest event at most this often, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     ack_every_ms: u64,
     /// Calls in flight at most at a fixed rate (past it the schedule slips).
@@ -141,6 +177,8 @@ struct LoadOpts {
     /// fleet signs in), to show that the cost per tap stays flat as history grows.
     #[arg(long, default_value_t = 0)]
     preload_taps: u64,
+    #[command(flatten)]
+    mix: MixOpts,
 }
 
 impl LoadOpts {
@@ -160,13 +198,15 @@ impl LoadOpts {
         paces
     }
 
-    fn spec(&self, pace: Pace) -> LoadSpec {
+    fn spec(&self, pace: Pace, mix: Mix) -> LoadSpec {
         LoadSpec {
             pace,
             duration: Duration::from_secs(self.duration_secs),
             connections: self.connections,
             ack_every: Duration::from_millis(self.ack_every_ms),
             max_in_flight: self.max_in_flight,
+            mix,
+            delivered: self.mix.delivered,
         }
     }
 }
@@ -242,13 +282,15 @@ struct SmokeArgs {
     /// Concurrent senders.
     #[arg(long, default_value_t = 8)]
     senders: usize,
+    #[command(flatten)]
+    mix: MixOpts,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::RelayServer { listen } = cli.command {
-        return match relay::serve(listen).await {
+    if let Command::RelayServer { listen, delivered } = cli.command {
+        return match relay::serve(listen, delivered).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("relay: {e}");
@@ -274,7 +316,9 @@ async fn main() -> ExitCode {
     match dispatch(cli.command, &env, nofile).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
-            eprintln!("tapline-bench: FAILED: a run broke exactly-once delivery (see above)");
+            eprintln!(
+                "tapline-bench: FAILED: a run broke exactly-once delivery of taps or receipts (see above)"
+            );
             ExitCode::FAILURE
         }
         Err(e) => {
@@ -367,38 +411,57 @@ fn print_machine(nofile: u64) {
     );
 }
 
-/// One fresh server, one fresh fleet per pace, so no run inherits another's data.
+/// One fresh server, one fresh fleet per mix and pace, so no run inherits another's data.
 async fn run_loads(
     env: &Env,
     target: Target,
     opts: &LoadOpts,
     results: &mut Results,
 ) -> Result<(), String> {
-    for pace in opts.paces() {
-        let server = Server::start(env, target).await?;
-        let outcome = async {
-            let fleet =
-                Fleet::create(target, server.addr, opts.couples, opts.setup_concurrency).await?;
-            if let (Some(url), n @ 1..) = (&server.database_url, opts.preload_taps) {
-                let took = preload::history(url, n).await?;
-                println!(
-                    "{target}: {n} taps stored beforehand ({:.0} s to write)",
-                    took.as_secs_f64()
-                );
-            }
-            load::run(&server, &fleet, &opts.spec(pace)).await
+    for mix in opts.mix.or_default() {
+        for pace in opts.paces() {
+            let spec = opts.spec(pace, mix);
+            let fleet = (opts.couples, opts.setup_concurrency, opts.preload_taps);
+            let report = run_load(env, target, &spec, fleet).await?;
+            println!();
+            results.loads.push(report);
         }
-        .await;
-        let stopped = server.stop().await;
-        if let Ok(report) = &outcome {
-            load::print(report);
-        }
-        report_log(target, &stopped);
-        println!();
-        let report = outcome?;
-        results.loads.push(report);
     }
     Ok(())
+}
+
+/// One load run on a fresh server, with a fresh fleet of `(couples, set-up concurrency, taps
+/// stored beforehand)`. The server is stopped whatever happened; the run and the server's log
+/// are printed.
+async fn run_load(
+    env: &Env,
+    target: Target,
+    spec: &LoadSpec,
+    (couples, concurrency, preload_taps): (usize, usize, u64),
+) -> Result<load::LoadReport, String> {
+    let server = Server::start(env, target, spec.delivered).await?;
+    let outcome = async {
+        let fleet = Fleet::create(target, server.addr, couples, concurrency).await?;
+        if let (Some(url), n @ 1..) = (&server.database_url, preload_taps) {
+            let took = preload::history(url, n).await?;
+            println!(
+                "{target}: {n} taps stored beforehand ({:.0} s to write)",
+                took.as_secs_f64()
+            );
+        }
+        load::run(&server, &fleet, spec).await
+    }
+    .await;
+    let stopped = server.stop().await;
+    let outcome = outcome.map(|mut report| {
+        report.settle(&stopped);
+        report
+    });
+    if let Ok(report) = &outcome {
+        load::print(report);
+    }
+    report_log(target, &stopped);
+    outcome
 }
 
 /// One idle run per streams-per-connection value, each on a fresh server.
@@ -433,7 +496,7 @@ async fn run_idle_once(
             "idle {target}: {devices} devices (the open-files limit {nofile} allows no more at {per} streams per connection)"
         );
     }
-    let server = Server::start(env, target).await?;
+    let server = Server::start(env, target, Delivered::default()).await?;
     let outcome = async {
         let started = Instant::now();
         let fleet = Fleet::create(
@@ -492,41 +555,50 @@ fn report_log(target: Target, stopped: &target::Stopped) {
     }
 }
 
-/// A few seconds of flat-out taps on SQLite between a few couples: passes when every tap sent
-/// OK arrived exactly once on each of its three streams, whatever the speed.
+/// A few seconds of flat-out taps on SQLite between a few couples, in each mix asked for
+/// (default realistic): passes when every tap sent OK arrived exactly once on each of its three
+/// streams (and, in the realistic mix, came back as exactly one DELIVERED receipt on each of
+/// its sender's devices) and no call failed, whatever the speed.
 async fn smoke(env: &Env, args: &SmokeArgs) -> Result<bool, String> {
     env.check_server_bin()?;
-    let server = Server::start(env, Target::Sqlite).await?;
-    let spec = LoadSpec {
-        pace: Pace::Flat(args.senders),
-        duration: Duration::from_secs(args.duration_secs),
-        connections: 4,
-        ack_every: Duration::from_millis(100),
-        max_in_flight: 256,
-    };
-    let outcome = async {
-        let fleet = Fleet::create(Target::Sqlite, server.addr, args.couples, 8).await?;
-        load::run(&server, &fleet, &spec).await
-    }
-    .await;
-    let stopped = server.stop().await;
-    if let Ok(report) = &outcome {
-        load::print(report);
-    }
-    report_log(Target::Sqlite, &stopped);
-    let report = outcome?;
-    let failed: u64 = report.failures.values().sum();
-    let passed = report.check.passed() && failed == 0 && report.sent_ok > 0;
-    if passed {
-        println!(
-            "smoke: OK: {} taps, each delivered exactly once to its 3 recipient streams",
-            report.delivered
-        );
-    } else {
-        println!(
-            "smoke: FAILED: {} OK sends, {failed} failed sends; exactly once: {}",
-            report.sent_ok, report.check
-        );
+    let mut passed = true;
+    for mix in args.mix.or_default() {
+        let spec = LoadSpec {
+            pace: Pace::Flat(args.senders),
+            duration: Duration::from_secs(args.duration_secs),
+            connections: 4,
+            ack_every: Duration::from_millis(100),
+            max_in_flight: 256,
+            mix,
+            delivered: args.mix.delivered,
+        };
+        let report = run_load(env, Target::Sqlite, &spec, (args.couples, 8, 0)).await?;
+        let failed = report.failed_calls();
+        let ok = report.check.passed() && failed == 0 && report.sent_ok > 0;
+        let receipts = match mix {
+            Mix::Realistic => " and came back as one DELIVERED receipt on each sender device",
+            Mix::Plain => "",
+        };
+        if ok {
+            println!(
+                "smoke ({mix}): OK: {} taps, each delivered exactly once to its 3 recipient streams{receipts}",
+                report.delivered.taps
+            );
+        } else {
+            println!(
+                "smoke ({mix}): FAILED: {} OK sends, {failed} failed calls; exactly once: {}",
+                report.sent_ok, report.check
+            );
+            if report.check.lost_receipts > 0 && report.receipts.delivered == 0 {
+                println!(
+                    "smoke ({mix}): no DELIVERED receipt came back at all: with --delivered {}, \
+                     does the server derive them from acks? (--delivered report has every \
+                     recipient report them)",
+                    spec.delivered
+                );
+            }
+        }
+        passed &= ok;
     }
     Ok(passed)
 }
@@ -555,5 +627,23 @@ mod tests {
             panic!("load")
         };
         assert_eq!(l.opts.paces(), vec![Pace::Flat(64), Pace::Flat(400)]);
+        assert_eq!(l.opts.mix.or_default(), vec![Mix::Realistic]);
+        assert_eq!(l.opts.mix.delivered, Delivered::Ack);
+        let cli = Cli::try_parse_from([
+            "tapline-bench",
+            "smoke",
+            "--mix",
+            "plain",
+            "--mix",
+            "realistic",
+            "--delivered",
+            "report",
+        ])
+        .unwrap();
+        let Command::Smoke(s) = cli.command else {
+            panic!("smoke")
+        };
+        assert_eq!(s.mix.or_default(), vec![Mix::Plain, Mix::Realistic]);
+        assert_eq!(s.mix.delivered, Delivered::Report);
     }
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::Connection;
 
+use crate::mix::Delivered;
 use crate::procfs;
 
 /// How long a process gets to say where it listens (migrations included).
@@ -21,6 +22,8 @@ const START_PATIENCE: Duration = Duration::from_secs(60);
 const STOP_PATIENCE: Duration = Duration::from_secs(15);
 /// Log lines kept for the report.
 const KEPT_LINES: usize = 20;
+/// How long a stopped server's PostgreSQL backends get to exit before its deadlocks are read.
+const BACKENDS_PATIENCE: Duration = Duration::from_secs(5);
 
 /// `warn` everywhere, except the start-up lines (target `tapline_server`, which carry the
 /// listen address) and the shutdown lines; the per-request modules that log at `info`
@@ -134,11 +137,7 @@ impl Scratch {
             Target::Postgres => {
                 let admin_url = env.postgres_admin_url.clone();
                 let name = format!("tapline_bench_{tag}");
-                let connect = sqlx::PgConnection::connect(&admin_url);
-                let mut admin = tokio::time::timeout(Duration::from_secs(30), connect)
-                    .await
-                    .map_err(|_| format!("PostgreSQL at {admin_url} did not answer within 30 s"))?
-                    .map_err(|e| format!("PostgreSQL at {admin_url}: {e}"))?;
+                let mut admin = admin(&admin_url).await?;
                 // The name is ours: a fixed prefix and hex digits.
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut admin)
@@ -154,26 +153,59 @@ impl Scratch {
         }
     }
 
-    async fn remove(self) {
+    /// Removes the database; for PostgreSQL, first reads its deadlock count once the server's
+    /// backends are gone (a backend publishes its statistics when it exits).
+    async fn remove(self) -> Option<u64> {
         match self {
             Scratch::Dir(dir) => {
                 let _ = std::fs::remove_dir_all(dir);
+                None
             }
             Scratch::Postgres { admin_url, name } => {
-                let connect = sqlx::PgConnection::connect(&admin_url);
-                if let Ok(Ok(mut admin)) =
-                    tokio::time::timeout(Duration::from_secs(30), connect).await
-                {
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                    )))
-                    .execute(&mut admin)
+                let mut admin = admin(&admin_url).await.ok()?;
+                let deadline = Instant::now() + BACKENDS_PATIENCE;
+                while Instant::now() < deadline {
+                    let left: Result<i64, _> = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1",
+                    )
+                    .bind(&name)
+                    .fetch_one(&mut admin)
                     .await;
-                    let _ = admin.close().await;
+                    if !matches!(left, Ok(1..)) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                 }
+                let deadlocks = deadlocks(&mut admin, &name).await;
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut admin)
+                .await;
+                let _ = admin.close().await;
+                deadlocks
             }
         }
     }
+}
+
+/// An admin connection to PostgreSQL (tried for at most 30 s).
+async fn admin(url: &str) -> Result<sqlx::PgConnection, String> {
+    tokio::time::timeout(Duration::from_secs(30), sqlx::PgConnection::connect(url))
+        .await
+        .map_err(|_| format!("PostgreSQL at {url} did not answer within 30 s"))?
+        .map_err(|e| format!("PostgreSQL at {url}: {e}"))
+}
+
+/// `deadlock detected` errors PostgreSQL has counted in database `name` so far.
+async fn deadlocks(admin: &mut sqlx::PgConnection, name: &str) -> Option<u64> {
+    let n: Option<i64> =
+        sqlx::query_scalar("SELECT deadlocks FROM pg_stat_database WHERE datname = $1")
+            .bind(name)
+            .fetch_optional(admin)
+            .await
+            .ok()?;
+    Some(n.unwrap_or(0).max(0) as u64)
 }
 
 /// What a process wrote to stderr besides its listen line.
@@ -226,17 +258,22 @@ pub struct Stopped {
     pub notable_lines: u64,
     /// The first of them.
     pub kept: Vec<String>,
+    /// For PostgreSQL: deadlocks its database counted over the server's life
+    /// (`pg_stat_database`), read after its backends exited.
+    pub deadlocks: Option<u64>,
 }
 
 impl Server {
-    /// Starts `target` on a fresh database and waits for its listen address.
-    pub async fn start(env: &Env, target: Target) -> Result<Server, String> {
+    /// Starts `target` on a fresh database and waits for its listen address. The relay
+    /// derives DELIVERED receipts as `delivered` says (the server decides on its own).
+    pub async fn start(env: &Env, target: Target, delivered: Delivered) -> Result<Server, String> {
         let scratch = Scratch::create(env, target).await?;
         let database_url = scratch.as_ref().map(|(_, url)| url.clone());
         let mut cmd = match &scratch {
             None => {
                 let mut c = Command::new(&env.self_bin);
-                c.args(["relay-server", "--listen", "127.0.0.1:0"]);
+                c.args(["relay-server", "--listen", "127.0.0.1:0", "--delivered"])
+                    .arg(delivered.to_string());
                 c
             }
             Some((_, url)) => {
@@ -271,7 +308,7 @@ impl Server {
             Ok(c) => c,
             Err(e) => {
                 if let Some(s) = scratch {
-                    s.remove().await;
+                    let _ = s.remove().await;
                 }
                 return Err(format!("start {target}: {e}"));
             }
@@ -323,6 +360,19 @@ impl Server {
         procfs::cpu_time(self.pid()).unwrap_or_default()
     }
 
+    /// For PostgreSQL: deadlocks its database has counted so far (`None` for the other targets
+    /// or when unreadable). Recent ones may not be published yet; [`Server::stop`] reads the
+    /// final count.
+    pub async fn deadlocks(&self) -> Option<u64> {
+        let Some(Scratch::Postgres { admin_url, name }) = &self.scratch else {
+            return None;
+        };
+        let mut admin = admin(admin_url).await.ok()?;
+        let n = deadlocks(&mut admin, name).await;
+        let _ = admin.close().await;
+        n
+    }
+
     /// Current and peak resident memory (zero if unreadable).
     pub fn memory(&self) -> procfs::Memory {
         procfs::memory(self.pid()).unwrap_or_default()
@@ -352,14 +402,16 @@ impl Server {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        if let Some(s) = self.scratch.take() {
-            s.remove().await;
-        }
+        let deadlocks = match self.scratch.take() {
+            Some(s) => s.remove().await,
+            None => None,
+        };
         let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         Stopped {
             status,
             notable_lines: log.notable,
             kept: log.kept.clone(),
+            deadlocks,
         }
     }
 }
