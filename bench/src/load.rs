@@ -953,12 +953,15 @@ async fn receive(
                 }
             }
             Some(Payload::TapReceipt(receipt)) => {
-                record.receipts.push(Receipt {
-                    tap: tap_number(&receipt.tap_id),
-                    kind: receipt.kind,
-                    at_ns,
-                });
-                shared.receipts.fetch_add(1, Ordering::Relaxed);
+                // One event may name several taps (DELIVERED after one ack).
+                for id in std::iter::once(&receipt.tap_id).chain(&receipt.also_tap_ids) {
+                    record.receipts.push(Receipt {
+                        tap: tap_number(id),
+                        kind: receipt.kind,
+                        at_ns,
+                    });
+                    shared.receipts.fetch_add(1, Ordering::Relaxed);
+                }
             }
             _ => {}
         }

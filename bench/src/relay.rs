@@ -237,24 +237,45 @@ impl State {
 
     /// Tells the sender's two devices that `tap` was `kind`, the first time only.
     fn receipt(&mut self, tap: u128, kind: pb::ReceiptKind) {
-        let Some(t) = self.taps.get_mut(&tap) else {
-            return;
-        };
+        self.receipts(&[tap], kind);
+    }
+
+    /// [`Self::receipt`] for several taps at once: as the server does, one event per sender
+    /// (and per 200 taps) names every tap that is new to this receipt.
+    fn receipts(&mut self, taps: &[u128], kind: pb::ReceiptKind) {
         let bit = 1u8 << (kind as i32);
-        if t.receipts & bit != 0 {
-            return;
+        let mut by_sender: std::collections::BTreeMap<(u32, u8), Vec<u128>> = Default::default();
+        for tap in taps {
+            let Some(t) = self.taps.get_mut(tap) else {
+                continue;
+            };
+            if t.receipts & bit != 0 {
+                continue;
+            }
+            t.receipts |= bit;
+            by_sender
+                .entry((t.couple, t.sender_phone))
+                .or_default()
+                .push(*tap);
         }
-        t.receipts |= bit;
-        let (couple, phone) = (t.couple, t.sender_phone);
-        let at = now();
-        let payload = Payload::TapReceipt(pb::TapReceipt {
-            tap_id: uuid::Uuid::from_u128(tap).to_string(),
-            kind: kind as i32,
-            at: Some(at),
-        });
-        let event_id = uuid::Uuid::now_v7().to_string();
-        for slot in [phone, phone + 1] {
-            self.append((couple, slot), &event_id, at, payload.clone());
+        for ((couple, phone), taps) in by_sender {
+            for chunk in taps.chunks(200) {
+                let at = now();
+                let ids: Vec<String> = chunk
+                    .iter()
+                    .map(|t| uuid::Uuid::from_u128(*t).to_string())
+                    .collect();
+                let payload = Payload::TapReceipt(pb::TapReceipt {
+                    tap_id: ids[0].clone(),
+                    kind: kind as i32,
+                    at: Some(at),
+                    also_tap_ids: ids[1..].to_vec(),
+                });
+                let event_id = uuid::Uuid::now_v7().to_string();
+                for slot in [phone, phone + 1] {
+                    self.append((couple, slot), &event_id, at, payload.clone());
+                }
+            }
         }
     }
 
@@ -294,9 +315,9 @@ impl State {
         for side in 0..2u8 {
             let view = self.view(id, side);
             for slot in [2 * side, 2 * side + 1] {
-                let payload = Payload::CheckinUpdated(pb::CheckinUpdated {
+                let payload = Payload::CheckinUpdated(Box::new(pb::CheckinUpdated {
                     checkin: view.clone(),
-                });
+                }));
                 self.append((couple, slot), &event_id, at, payload);
             }
         }
@@ -447,9 +468,7 @@ impl EventService for Relay {
             slot.unacked.pop_front();
             acked.push(tap);
         }
-        for tap in acked {
-            state.receipt(tap, pb::ReceiptKind::Delivered);
-        }
+        state.receipts(&acked, pb::ReceiptKind::Delivered);
         Ok(Response::new(pb::AckEventsResponse {}))
     }
 }

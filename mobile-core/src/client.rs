@@ -315,10 +315,13 @@ impl Inner {
                         Ok(pb::ReceiptKind::Seen) => TapState::Seen,
                         _ => return Ok(vec![]),
                     };
-                    Store::tx_advance_tap(tx, &r.tap_id, &state)?
-                        .map(|tap| ClientEvent::TapStateChanged { tap })
-                        .into_iter()
-                        .collect()
+                    let mut changed = Vec::new();
+                    for id in std::iter::once(&r.tap_id).chain(&r.also_tap_ids) {
+                        if let Some(tap) = Store::tx_advance_tap(tx, id, &state)? {
+                            changed.push(ClientEvent::TapStateChanged { tap });
+                        }
+                    }
+                    changed
                 }
                 Payload::Paired(p) => {
                     let Some(couple) = p.couple else {
@@ -349,8 +352,8 @@ impl Inner {
                     }]
                 }
                 Payload::StreakUpdated(e) => rituals::on_streak_updated(tx, e, my_account)?,
-                Payload::CheckinUpdated(e) => rituals::on_checkin_updated(tx, e, my_account)?,
-                Payload::RoutineFired(e) => rituals::on_routine_fired(tx, e, my_account)?,
+                Payload::CheckinUpdated(e) => rituals::on_checkin_updated(tx, *e, my_account)?,
+                Payload::RoutineFired(e) => rituals::on_routine_fired(tx, *e, my_account)?,
                 Payload::RoutinesChanged(e) => rituals::on_routines_changed(e, my_account),
                 Payload::CaughtUp(_) | Payload::Heartbeat(_) | Payload::Reset(_) => vec![],
             })

@@ -312,9 +312,9 @@ fn events_for(
     let mut items = Vec::new();
     debug_assert_eq!(sides.side_of(&sides.a), Side::A);
     for (side, devices) in [Side::A, Side::B].into_iter().zip(devices) {
-        event.payload = Some(Payload::CheckinUpdated(pb::CheckinUpdated {
+        event.payload = Some(Payload::CheckinUpdated(Box::new(pb::CheckinUpdated {
             checkin: Some(view(c, side)),
-        }));
+        })));
         items.extend(devices.iter().map(|d| (d.clone(), event.clone())));
     }
     items

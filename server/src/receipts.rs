@@ -18,6 +18,32 @@ use crate::delivery::{new_event, to_each};
 use crate::error::{Error, Refusal, Result};
 use crate::store::{AckedTap, ReceiptRow, Store};
 
+/// Most taps one DELIVERED event names.
+pub const TAPS_PER_RECEIPT: usize = 200;
+
+/// One `TapReceipt` event for `rows` (same kind, first one's instant) to every device of
+/// `sender`.
+fn receipt_events(
+    members: &Members,
+    sender: &str,
+    rows: &[&ReceiptRow],
+) -> Vec<(String, pb::Event)> {
+    let Some(first) = rows.first() else {
+        return Vec::new();
+    };
+    let receipt = pb::TapReceipt {
+        tap_id: first.tap_id.clone(),
+        kind: first.kind as i32,
+        at: Some(timestamp_us(first.created_at_us)),
+        also_tap_ids: rows[1..].iter().map(|r| r.tap_id.clone()).collect(),
+    };
+    let event = new_event(
+        Payload::TapReceipt(receipt),
+        crate::db::from_us(first.created_at_us),
+    );
+    to_each(members.devices_of(sender), &event)
+}
+
 /// A `ReportTap` call.
 #[derive(Debug)]
 pub struct ReceiptJob {
@@ -107,21 +133,24 @@ pub async fn apply<S: Store>(
     let rows: Vec<ReceiptRow> = wanted.iter().map(|(r, _, _)| r.clone()).collect();
     let new: std::collections::HashSet<ReceiptRow> =
         store.insert_receipts(&rows).await?.into_iter().collect();
+    // DELIVERED for many taps to one sender goes as one event (per 200 taps); felt and seen
+    // one tap at a time.
     let mut items = Vec::new();
+    let mut delivered_to: std::collections::BTreeMap<&str, Vec<&ReceiptRow>> = Default::default();
     for (r, sender, announce) in &wanted {
         if !announce || !new.contains(r) {
             continue;
         }
-        let receipt = pb::TapReceipt {
-            tap_id: r.tap_id.clone(),
-            kind: r.kind as i32,
-            at: Some(timestamp_us(r.created_at_us)),
-        };
-        let event = new_event(
-            Payload::TapReceipt(receipt),
-            crate::db::from_us(r.created_at_us),
-        );
-        items.extend(to_each(members.devices_of(sender), &event));
+        if r.kind == pb::ReceiptKind::Delivered as i64 {
+            delivered_to.entry(sender.as_str()).or_default().push(r);
+        } else {
+            items.extend(receipt_events(members, sender, &[r]));
+        }
+    }
+    for (sender, rows) in delivered_to {
+        for chunk in rows.chunks(TAPS_PER_RECEIPT) {
+            items.extend(receipt_events(members, sender, chunk));
+        }
     }
     Ok((answers, items))
 }

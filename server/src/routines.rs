@@ -540,7 +540,7 @@ pub async fn fire(tx: &mut WriteTx, due: &Due, now: DateTime<Utc>) -> Result<Opt
             routine: Some(view(conn, &routine, account_id).await?),
             checkin: checkin.as_ref().map(|c| checkins::view(c, me)),
         };
-        let event = new_event(Payload::RoutineFired(fired), now);
+        let event = new_event(Payload::RoutineFired(Box::new(fired)), now);
         let devices = account_devices(conn, account_id).await?;
         tx.tell(devices.into_iter().map(|d| (d, event.clone())));
     } else {

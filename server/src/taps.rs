@@ -119,52 +119,84 @@ pub async fn apply<S: Store>(store: &mut S, members: &Members, jobs: &[TapJob]) 
             actions: Vec::new(),
         });
     }
-    let mut answers: Vec<Option<Result<pb::SendTapResponse>>> = jobs.iter().map(|_| None).collect();
-    let keys: Vec<(String, String)> = jobs
+    // Pass 1: the row each paired job would store (the first of a key in this batch).
+    let mut rows: Vec<Option<TapRow>> = Vec::with_capacity(jobs.len());
+    let mut keys = Vec::with_capacity(jobs.len());
+    let mut in_batch: HashMap<(String, String), usize> = HashMap::new();
+    let mut candidates = Vec::new();
+    for (i, job) in jobs.iter().enumerate() {
+        let key = (
+            job.caller.device_id.clone(),
+            job.new.client_tap_id.to_string(),
+        );
+        let me = members.accounts.get(&job.caller.account_id);
+        let paired = me.is_some() && members.partner(&job.caller.account_id).is_some();
+        let row = (paired && !in_batch.contains_key(&key)).then(|| {
+            in_batch.insert(key.clone(), i);
+            TapRow {
+                id: Uuid::now_v7().to_string(),
+                couple_id: me.and_then(|m| m.couple_id.clone()).unwrap_or_default(),
+                sender_account_id: job.caller.account_id.clone(),
+                sender_device_id: job.caller.device_id.clone(),
+                client_tap_id: key.1.clone(),
+                kind: job.new.kind as i64,
+                rhythm: job.new.rhythm.as_ref().map(Message::encode_to_vec),
+                note: job.new.note.clone(),
+                created_at_us: to_us(job.now),
+            }
+        });
+        if let Some(r) = &row {
+            candidates.push(r.clone());
+        }
+        rows.push(row);
+        keys.push(key);
+    }
+    // One insert; only the keys stored before (retries) are read back.
+    let inserted: std::collections::HashSet<String> =
+        store.insert_taps(&candidates).await?.into_iter().collect();
+    let retried: Vec<(String, String)> = candidates
         .iter()
-        .map(|j| (j.caller.device_id.clone(), j.new.client_tap_id.to_string()))
+        .filter(|r| !inserted.contains(&r.id))
+        .map(|r| (r.sender_device_id.clone(), r.client_tap_id.clone()))
         .collect();
     let mut first: HashMap<(String, String), TapRow> = HashMap::new();
-    for t in store.taps_by_client_id(&keys).await? {
+    for t in store.taps_by_client_id(&retried).await? {
         first.insert((t.sender_device_id.clone(), t.client_tap_id.clone()), t);
     }
-    let mut new_rows = Vec::new();
+    for r in candidates.into_iter().filter(|r| inserted.contains(&r.id)) {
+        first.insert((r.sender_device_id.clone(), r.client_tap_id.clone()), r);
+    }
+    // Pass 2: answers and events.
     let mut applied = Applied {
-        answers: Vec::new(),
+        answers: Vec::with_capacity(jobs.len()),
         items: Vec::new(),
         actions: Vec::new(),
     };
-    for (i, (job, key)) in jobs.iter().zip(keys).enumerate() {
+    for ((job, key), row) in jobs.iter().zip(keys).zip(rows) {
         let (Some(me), Some(partner)) = (
             members.accounts.get(&job.caller.account_id),
             members.partner(&job.caller.account_id),
         ) else {
-            answers[i] = Some(Err(Error::Refused(Refusal::NotPaired)));
+            applied
+                .answers
+                .push(Err(Error::Refused(Refusal::NotPaired)));
             continue;
         };
         let partner_clock = partner.clock(job.now);
-        if let Some(stored) = first.get(&key) {
+        let stored = first
+            .get(&key)
+            .ok_or_else(|| Error::Corrupt("a tap vanished after a conflict".into()))?;
+        let new = row.is_some_and(|r| r.id == stored.id);
+        let tap = tap_to_pb(stored)?;
+        if !new {
             // Stored before (a retry), or earlier in this very batch.
-            answers[i] = Some(Ok(pb::SendTapResponse {
-                tap: Some(tap_to_pb(stored)?),
+            applied.answers.push(Ok(pb::SendTapResponse {
+                tap: Some(tap),
                 duplicate: true,
                 partner_clock: Some(partner_clock),
             }));
             continue;
         }
-        let couple_id = me.couple_id.clone().unwrap_or_default();
-        let row = TapRow {
-            id: Uuid::now_v7().to_string(),
-            couple_id: couple_id.clone(),
-            sender_account_id: job.caller.account_id.clone(),
-            sender_device_id: job.caller.device_id.clone(),
-            client_tap_id: key.1.clone(),
-            kind: job.new.kind as i64,
-            rhythm: job.new.rhythm.as_ref().map(Message::encode_to_vec),
-            note: job.new.note.clone(),
-            created_at_us: to_us(job.now),
-        };
-        let tap = tap_to_pb(&row)?;
         // One event (one id) for every recipient; only the sender's own copies differ.
         let to_partner = new_event(
             Payload::TapReceived(pb::TapReceived {
@@ -191,22 +223,15 @@ pub async fn apply<S: Store>(store: &mut S, members: &Members, jobs: &[TapJob]) 
         }
         // A tap is a qualifying action for the streak: same transaction.
         applied.actions.push(Action {
-            couple_id,
+            couple_id: stored.couple_id.clone(),
             account_id: job.caller.account_id.clone(),
             now: job.now,
         });
-        answers[i] = Some(Ok(pb::SendTapResponse {
+        applied.answers.push(Ok(pb::SendTapResponse {
             tap: Some(tap),
             duplicate: false,
             partner_clock: Some(partner_clock),
         }));
-        first.insert(key, row.clone());
-        new_rows.push(row);
     }
-    store.insert_taps(&new_rows).await?;
-    applied.answers = answers
-        .into_iter()
-        .map(|a| a.unwrap_or(Err(Error::Corrupt("a tap job was not answered".into()))))
-        .collect();
     Ok(applied)
 }

@@ -297,8 +297,8 @@ pub trait Store {
     async fn taps_by_client_id(&mut self, keys: &[(String, String)]) -> Result<Vec<TapRow>>;
     /// Taps by id.
     async fn taps_by_id(&mut self, ids: &[String]) -> Result<Vec<TapRow>>;
-    /// Stores new taps (a key stored already is skipped).
-    async fn insert_taps(&mut self, taps: &[TapRow]) -> Result<()>;
+    /// Stores new taps (a key stored already is skipped); the ids of those stored.
+    async fn insert_taps(&mut self, taps: &[TapRow]) -> Result<Vec<String>>;
     /// Stores receipts; returns those that were new.
     async fn insert_receipts(&mut self, receipts: &[ReceiptRow]) -> Result<Vec<ReceiptRow>>;
 

@@ -203,15 +203,15 @@ impl Store for PgStore {
         self.rows(q).await?.iter().map(tap).collect()
     }
 
-    async fn insert_taps(&mut self, taps: &[TapRow]) -> Result<()> {
+    async fn insert_taps(&mut self, taps: &[TapRow]) -> Result<Vec<String>> {
         if taps.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        sqlx::query!(
+        let stored = sqlx::query_scalar!(
             "INSERT INTO taps (id, couple_id, sender_account_id, sender_device_id, client_tap_id, \
              kind, rhythm, note, created_at_us) SELECT * FROM UNNEST($1::text[], $2::text[], \
              $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bytea[], $8::text[], \
-             $9::bigint[]) ON CONFLICT (sender_device_id, client_tap_id) DO NOTHING",
+             $9::bigint[]) ON CONFLICT (sender_device_id, client_tap_id) DO NOTHING RETURNING id",
             &col(taps, |t| t.id.clone())[..],
             &col(taps, |t| t.couple_id.clone())[..],
             &col(taps, |t| t.sender_account_id.clone())[..],
@@ -222,9 +222,9 @@ impl Store for PgStore {
             &col(taps, |t| t.note.clone())[..],
             &col(taps, |t| t.created_at_us)[..],
         )
-        .execute(&mut self.conn)
+        .fetch_all(&mut self.conn)
         .await?;
-        Ok(())
+        Ok(stored)
     }
 
     async fn insert_receipts(&mut self, receipts: &[ReceiptRow]) -> Result<Vec<ReceiptRow>> {

@@ -214,27 +214,30 @@ impl Store for SqliteStore {
         self.each(&sql, ids, |id| [id], tap)
     }
 
-    async fn insert_taps(&mut self, taps: &[TapRow]) -> Result<()> {
-        self.exec_each(
+    async fn insert_taps(&mut self, taps: &[TapRow]) -> Result<Vec<String>> {
+        let mut st = self.conn.prepare_cached(
             "INSERT INTO taps (id, couple_id, sender_account_id, sender_device_id, client_tap_id, \
              kind, rhythm, note, created_at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
              ON CONFLICT (sender_device_id, client_tap_id) DO NOTHING",
-            taps,
-            |t| {
-                (
-                    &t.id,
-                    &t.couple_id,
-                    &t.sender_account_id,
-                    &t.sender_device_id,
-                    &t.client_tap_id,
-                    &t.kind,
-                    &t.rhythm,
-                    &t.note,
-                    &t.created_at_us,
-                )
-            },
         )?;
-        Ok(())
+        let mut stored = Vec::with_capacity(taps.len());
+        for t in taps {
+            let n = st.execute((
+                &t.id,
+                &t.couple_id,
+                &t.sender_account_id,
+                &t.sender_device_id,
+                &t.client_tap_id,
+                &t.kind,
+                &t.rhythm,
+                &t.note,
+                &t.created_at_us,
+            ))?;
+            if n == 1 {
+                stored.push(t.id.clone());
+            }
+        }
+        Ok(stored)
     }
 
     async fn insert_receipts(&mut self, receipts: &[ReceiptRow]) -> Result<Vec<ReceiptRow>> {

@@ -92,7 +92,9 @@ async fn receipts(device: &Device, kind: pb::ReceiptKind) -> HashMap<String, usi
         if let Some(Payload::TapReceipt(r)) = e.payload
             && r.kind == kind as i32
         {
-            *per_tap.entry(r.tap_id).or_default() += 1;
+            for id in std::iter::once(r.tap_id).chain(r.also_tap_ids) {
+                *per_tap.entry(id).or_default() += 1;
+            }
         }
     }
     per_tap

@@ -288,7 +288,7 @@ async fn next_firing(d: &Device) -> DateTime<Utc> {
 
 fn fired_of(e: &pb::Event) -> pb::RoutineFired {
     match &e.payload {
-        Some(Payload::RoutineFired(f)) => f.clone(),
+        Some(Payload::RoutineFired(f)) => (**f).clone(),
         other => panic!("expected a routine firing, got {other:?}"),
     }
 }
