@@ -96,6 +96,15 @@ pub enum RefusalCode {
     TooManyRoutines,
     /// This person may not do this.
     PermissionDenied,
+    /// The server no longer knows this device (signed out from another device): queued sends
+    /// are refused; `forget_account` starts over.
+    SignedOut,
+    /// The action needs a partner (for sends the outbox gave up on).
+    NotPaired,
+    /// The server found the request invalid (for sends the outbox gave up on).
+    InvalidInput,
+    /// What it was about no longer exists (for sends the outbox gave up on).
+    NotFound,
     /// Another reason: one this core does not know (a newer server), or none given (an older
     /// server, a proxy).
     Other,
@@ -118,8 +127,42 @@ impl RefusalCode {
             RefusalCode::PauseStarted => "PAUSE_STARTED",
             RefusalCode::TooManyRoutines => "TOO_MANY_ROUTINES",
             RefusalCode::PermissionDenied => "PERMISSION_DENIED",
+            RefusalCode::SignedOut => "SIGNED_OUT",
+            RefusalCode::NotPaired => "NOT_PAIRED",
+            RefusalCode::InvalidInput => "INVALID_ARGUMENT",
+            RefusalCode::NotFound => "NOT_FOUND",
             RefusalCode::Other => "OTHER",
         }
+    }
+
+    /// Every code.
+    const ALL: [RefusalCode; 17] = [
+        RefusalCode::AlreadySignedIn,
+        RefusalCode::AlreadyPaired,
+        RefusalCode::InviterPaired,
+        RefusalCode::OwnInvite,
+        RefusalCode::CodeUsed,
+        RefusalCode::CodeExpired,
+        RefusalCode::OwnTap,
+        RefusalCode::AlreadyAnswered,
+        RefusalCode::CheckinExpired,
+        RefusalCode::PauseStarted,
+        RefusalCode::TooManyRoutines,
+        RefusalCode::PermissionDenied,
+        RefusalCode::SignedOut,
+        RefusalCode::NotPaired,
+        RefusalCode::InvalidInput,
+        RefusalCode::NotFound,
+        RefusalCode::Other,
+    ];
+
+    /// The code of a stable name ([`RefusalCode::as_str`]); `Other` for a name this build does
+    /// not know.
+    pub(crate) fn from_name(name: &str) -> RefusalCode {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str() == name)
+            .unwrap_or(RefusalCode::Other)
     }
 
     /// The refusal a server reason stands for, if it is one.
@@ -152,12 +195,20 @@ impl TaplineError {
         )
     }
 
-    /// A refusal the core makes itself.
-    pub(crate) fn refused(code: RefusalCode, reason: impl Into<String>) -> TaplineError {
-        TaplineError::Refused {
-            reason: reason.into(),
-            code,
-        }
+    /// For a send the outbox will not retry: why, as a code and in words. `None` for a
+    /// failure a retry may cure (network, rate limit, a server error).
+    pub(crate) fn final_refusal(&self) -> Option<(RefusalCode, String)> {
+        let code = match self {
+            TaplineError::Network { .. }
+            | TaplineError::RateLimited { .. }
+            | TaplineError::Internal { .. } => return None,
+            TaplineError::Unauthenticated => RefusalCode::SignedOut,
+            TaplineError::NotPaired => RefusalCode::NotPaired,
+            TaplineError::InvalidInput { .. } => RefusalCode::InvalidInput,
+            TaplineError::NotFound { .. } => RefusalCode::NotFound,
+            TaplineError::Refused { code, .. } => *code,
+        };
+        Some((code, self.to_string()))
     }
 }
 
@@ -184,12 +235,16 @@ pub(crate) enum CoreError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Invalid(String),
+    /// A refusal the core makes itself, without asking the server.
+    #[error("{1}")]
+    Refused(RefusalCode, String),
+    /// The local store holds something this build cannot read.
+    #[error("local store: {0}")]
+    Corrupt(String),
     #[error("not signed in")]
     NotSignedIn,
     #[error("task: {0}")]
     Join(#[from] tokio::task::JoinError),
-    #[error("{0}")]
-    Public(TaplineError),
 }
 
 pub(crate) type CoreResult<T> = Result<T, CoreError>;
@@ -205,12 +260,6 @@ impl CoreError {
     }
 }
 
-impl From<TaplineError> for CoreError {
-    fn from(e: TaplineError) -> Self {
-        CoreError::Public(e)
-    }
-}
-
 impl From<CoreError> for TaplineError {
     fn from(e: CoreError) -> Self {
         match e {
@@ -220,8 +269,9 @@ impl From<CoreError> for TaplineError {
             },
             CoreError::Invalid(reason) => TaplineError::InvalidInput { reason },
             CoreError::NotSignedIn => TaplineError::Unauthenticated,
-            CoreError::Public(e) => e,
+            CoreError::Refused(code, reason) => TaplineError::Refused { reason, code },
             e @ (CoreError::Store(_)
+            | CoreError::Corrupt(_)
             | CoreError::Decode(_)
             | CoreError::Io(_)
             | CoreError::Join(_)) => TaplineError::Internal {

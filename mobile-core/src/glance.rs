@@ -7,8 +7,8 @@ use chrono::{DateTime, Offset, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use tapline_proto::v1 as pb;
 
+use crate::model::CheckinInfo;
 use crate::model::{QuietHours, ReceivedTap};
-use crate::rituals::types::CheckinInfo;
 
 /// A no-network snapshot for complications and widgets.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
@@ -132,7 +132,7 @@ pub(crate) fn compute(inputs: Inputs<'_>, now: SystemTime) -> Glance {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rituals::types::{
+    use crate::model::{
         AnswerType, CheckinAnswer, CheckinStatus, PromptCategory, PromptInfo, QuickReplyInfo,
     };
     use std::time::{Duration, UNIX_EPOCH};

@@ -10,7 +10,8 @@
 
 uniffi::setup_scaffolding!();
 
-mod client;
+mod api;
+mod engine;
 mod error;
 mod glance;
 pub mod haptics;
@@ -19,10 +20,9 @@ mod rituals;
 mod store;
 mod transport;
 
-pub use client::{EventListener, Subscription, TaplineClient};
+pub use api::{EventListener, Subscription, TaplineClient};
 pub use error::{RefusalCode, TaplineError};
 pub use glance::Glance;
 pub use model::*;
 pub use rituals::answers::resolve_answer;
-pub use rituals::types::*;
 pub use transport::HttpTransport;

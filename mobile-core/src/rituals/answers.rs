@@ -2,7 +2,7 @@
 //! against its prompt before it is queued (the same rules the server applies).
 
 use crate::error::{CoreError, CoreResult, TaplineError};
-use crate::rituals::types::{AnswerType, CheckinAnswer, PromptInfo};
+use crate::model::{AnswerType, CheckinAnswer, PromptInfo};
 
 /// Longest text answer, in characters.
 const MAX_TEXT_CHARS: usize = 280;
@@ -189,7 +189,7 @@ pub fn resolve_answer(prompt: &PromptInfo, input: &str) -> Result<CheckinAnswer,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rituals::types::{PromptCategory, QuickReplyInfo};
+    use crate::model::{PromptCategory, QuickReplyInfo};
 
     fn prompt(answer_type: Option<AnswerType>, quick: &[(&str, CheckinAnswer)]) -> PromptInfo {
         PromptInfo {

@@ -6,45 +6,50 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tapline_proto::v1 as pb;
 
 use super::Store;
-use crate::error::{CoreError, CoreResult, RefusalCode, TaplineError};
+use super::outbox::{OutboxKind, refusal};
+use crate::error::{CoreError, CoreResult, RefusalCode};
+use crate::model::{AnswerState, CheckinAnswer, LocalAnswer};
 use crate::model::{from_millis, millis, system_time};
-use crate::rituals::types::{AnswerState, CheckinAnswer, LocalAnswer};
 
 /// Check-ins kept for the glance and offline answers.
 const KEEP_CHECKINS: i64 = 100;
 
-fn answer_client_id(checkin_id: &str) -> String {
-    format!("answer:{checkin_id}")
-}
-
-type AnswerRow = (Vec<u8>, String, Option<String>, i64, i64);
+type AnswerRow = (Vec<u8>, String, Option<String>, Option<String>, i64, i64);
 
 fn answer_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AnswerRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }
 
 fn local_answer(
-    (payload, state, failure, attempts, created_ms): AnswerRow,
+    (payload, state, code, words, attempts, created_ms): AnswerRow,
 ) -> CoreResult<LocalAnswer> {
     let req = pb::AnswerCheckinRequest::decode(payload.as_slice())?;
     let answer = CheckinAnswer::from_wire(req.answer.as_ref())
-        .ok_or_else(|| CoreError::Invalid("queued answer without a value".into()))?;
+        .ok_or_else(|| CoreError::Corrupt("queued answer without a value".into()))?;
     Ok(LocalAnswer {
         checkin_id: req.checkin_id,
         answer,
         state: match state.as_str() {
             "queued" => AnswerState::Queued,
             "sent" => AnswerState::Sent,
-            _ => AnswerState::Failed {
-                reason: failure.unwrap_or_default(),
-            },
+            _ => {
+                let (reason, code) = refusal(code.as_deref(), words);
+                AnswerState::Refused { reason, code }
+            }
         },
         created_at: from_millis(created_ms),
         attempts: attempts as u32,
     })
 }
 
-const ANSWER_COLUMNS: &str = "payload, state, failure, attempts, created_ms";
+const ANSWER_COLUMNS: &str = "payload, state, refusal_code, refusal, attempts, created_ms";
 
 impl Store {
     /// Runs `f` in one transaction.
@@ -151,20 +156,21 @@ impl Store {
         answer: &CheckinAnswer,
         now_ms: i64,
     ) -> CoreResult<LocalAnswer> {
-        let client_id = answer_client_id(checkin_id);
         self.transaction(|tx| {
             if let Some(existing) = Self::tx_local_answer(tx, checkin_id)? {
                 match existing.state {
-                    AnswerState::Failed { .. } => {
-                        tx.execute("DELETE FROM outbox WHERE client_id = ?1", [&client_id])?;
+                    AnswerState::Refused { .. } => {
+                        tx.execute(
+                            "DELETE FROM outbox WHERE kind = 'answer' AND subject = ?1",
+                            [checkin_id],
+                        )?;
                     }
                     _ if existing.answer == *answer => return Ok(existing),
                     _ => {
-                        return Err(TaplineError::refused(
+                        return Err(CoreError::Refused(
                             RefusalCode::AlreadyAnswered,
-                            "answers are final: you already answered this check-in",
-                        )
-                        .into());
+                            "answers are final: you already answered this check-in".into(),
+                        ));
                     }
                 }
             }
@@ -172,9 +178,12 @@ impl Store {
                 checkin_id: checkin_id.to_owned(),
                 answer: Some(answer.to_wire()),
             };
-            tx.execute(
-                "INSERT INTO outbox (client_id, kind, payload, state, next_attempt_ms, created_ms) VALUES (?1, 'answer', ?2, 'queued', ?3, ?3)",
-                params![client_id, req.encode_to_vec(), now_ms],
+            Self::tx_enqueue(
+                tx,
+                OutboxKind::Answer,
+                checkin_id,
+                &req.encode_to_vec(),
+                now_ms,
             )?;
             Self::tx_local_answer(tx, checkin_id)?
                 .ok_or_else(|| CoreError::Invalid("queued answer vanished".into()))
@@ -184,8 +193,8 @@ impl Store {
     /// The answer this device gave to a check-in, on a connection or in a transaction.
     pub fn tx_local_answer(conn: &Connection, checkin_id: &str) -> CoreResult<Option<LocalAnswer>> {
         let sql =
-            format!("SELECT {ANSWER_COLUMNS} FROM outbox WHERE kind = 'answer' AND client_id = ?1");
-        conn.query_row(&sql, [answer_client_id(checkin_id)], answer_row)
+            format!("SELECT {ANSWER_COLUMNS} FROM outbox WHERE kind = 'answer' AND subject = ?1");
+        conn.query_row(&sql, [checkin_id], answer_row)
             .optional()?
             .map(local_answer)
             .transpose()
@@ -200,7 +209,7 @@ impl Store {
     pub fn local_answers(&self, limit: u32) -> CoreResult<Vec<LocalAnswer>> {
         let conn = self.lock();
         let sql = format!(
-            "SELECT {ANSWER_COLUMNS} FROM outbox WHERE kind = 'answer' ORDER BY created_ms DESC, rowid DESC LIMIT ?1"
+            "SELECT {ANSWER_COLUMNS} FROM outbox WHERE kind = 'answer' ORDER BY created_ms DESC, id DESC LIMIT ?1"
         );
         let mut stmt = conn.prepare(&sql)?;
         let rows = stmt
@@ -239,28 +248,29 @@ mod tests {
         let other = store.enqueue_answer("c1", &CheckinAnswer::Scale { value: 2 }, 3000);
         assert!(matches!(
             other,
-            Err(CoreError::Public(TaplineError::Refused {
-                code: RefusalCode::AlreadyAnswered,
-                ..
-            }))
+            Err(CoreError::Refused(RefusalCode::AlreadyAnswered, _))
         ));
         // Answers go out through the outbox like taps, but do not count as unsent taps.
         assert_eq!(store.unsent_count().unwrap(), 0);
         let item = store.next_due(5000).unwrap().unwrap();
         assert_eq!(item.kind, OutboxKind::Answer);
-        store.mark_failed(&item.client_id, "expired").unwrap();
+        store
+            .mark_refused(item.id, RefusalCode::CheckinExpired, "expired")
+            .unwrap();
         assert_eq!(
             store.local_answer("c1").unwrap().unwrap().state,
-            AnswerState::Failed {
-                reason: "expired".into()
+            AnswerState::Refused {
+                reason: "expired".into(),
+                code: RefusalCode::CheckinExpired
             }
         );
-        // A failed answer may be given again.
+        // A refused answer may be given again.
         let retry = store
             .enqueue_answer("c1", &CheckinAnswer::Scale { value: 2 }, 6000)
             .unwrap();
         assert_eq!(retry.state, AnswerState::Queued);
-        store.mark_sent("answer:c1", None).unwrap();
+        let item = store.next_due(7000).unwrap().unwrap();
+        store.mark_sent(item.id, None).unwrap();
         let all = store.local_answers(10).unwrap();
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].state, AnswerState::Sent);
@@ -316,7 +326,7 @@ mod tests {
         assert_eq!(ids, ["new", "old"]);
         assert!(store.checkin("old").unwrap().unwrap().partner_answered);
         assert_eq!(store.streak().unwrap().unwrap().current, 5);
-        store.clear_credentials().unwrap();
+        store.forget_all().unwrap();
         assert!(store.streak().unwrap().is_none());
         assert!(store.checkins().unwrap().is_empty());
         let _ = std::fs::remove_dir_all(dir);

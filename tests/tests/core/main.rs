@@ -3,6 +3,7 @@
 //! glance, listener errors, `sync now`, the gRPC-Web host transport, errors read from their
 //! details, and a cursor reset back from ahead of the server.
 
+mod outcomes;
 mod support;
 
 use std::sync::Arc;
@@ -151,7 +152,7 @@ async fn the_outbox_survives_client_and_server_restarts(backend: Backend) {
         "no duplicates before the marker"
     );
     let _ = marker;
-    assert_eq!(alice.flush_outbox().await.unwrap(), 0);
+    assert_eq!(alice.flush_outbox().await.unwrap().unsent, 0);
     server.finish().await;
 }
 
@@ -173,7 +174,7 @@ async fn a_core_offline_for_hours_catches_up_in_order(backend: Backend) {
             .send_tap(TapKind::Tap, Some(i.to_string()), None)
             .unwrap();
     }
-    assert_eq!(alice.flush_outbox().await.unwrap(), 0);
+    assert_eq!(alice.flush_outbox().await.unwrap().unsent, 0);
 
     let bob = reopen(&server, &bob_dir, DeviceKind::Phone);
     let events = Collector::subscribe(&bob);
@@ -266,7 +267,7 @@ async fn sync_now_pulls_for_a_push_woken_watch() {
         .await
         .unwrap();
     alice.send_tap(TapKind::Squeeze, None, None).unwrap();
-    assert_eq!(alice.flush_outbox().await.unwrap(), 0);
+    assert_eq!(alice.flush_outbox().await.unwrap().unsent, 0);
 
     let events = watch.sync_now().await.unwrap();
     let taps: Vec<_> = events
@@ -317,7 +318,7 @@ async fn the_host_transport_speaks_grpc_web() {
     watch
         .send_tap(TapKind::Hug, Some("from the watch".into()), None)
         .unwrap();
-    assert_eq!(watch.flush_outbox().await.unwrap(), 0);
+    assert_eq!(watch.flush_outbox().await.unwrap().unsent, 0);
     alice.send_tap(TapKind::Kiss, None, None).unwrap();
     let tap = events.next_tap().await;
     assert_eq!(tap.kind, TapKind::Kiss);
@@ -498,7 +499,7 @@ async fn a_cursor_ahead_of_the_server_is_reset_and_new_events_arrive() {
     alice
         .send_tap(TapKind::Tap, Some("before".into()), None)
         .unwrap();
-    assert_eq!(alice.flush_outbox().await.unwrap(), 0);
+    assert_eq!(alice.flush_outbox().await.unwrap().unsent, 0);
     let before = |events: &[ClientEvent]| {
         events
             .iter()
@@ -551,7 +552,7 @@ async fn a_cursor_ahead_of_the_server_is_reset_and_new_events_arrive() {
     alice
         .send_tap(TapKind::Hug, Some("later".into()), None)
         .unwrap();
-    assert_eq!(alice.flush_outbox().await.unwrap(), 0);
+    assert_eq!(alice.flush_outbox().await.unwrap().unsent, 0);
     let got = watch.sync_now().await.unwrap();
     assert!(
         !got.iter().any(|e| matches!(e, ClientEvent::Reset)),

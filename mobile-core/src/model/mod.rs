@@ -4,8 +4,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tapline_proto::v1 as pb;
 
-use crate::error::TaplineError;
-use crate::rituals::types::{CheckinInfo, LocalAnswer, RoutineInfo, StreakChange, StreakInfo};
+use crate::error::{CoreError, RefusalCode};
+mod rituals;
+
+pub use rituals::*;
 
 /// The kind of device this core runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -113,6 +115,9 @@ pub struct AccountInfo {
     pub display_name: String,
     /// IANA time zone.
     pub time_zone: String,
+    /// The server said this device is signed out (revoked): nothing more will be sent; see
+    /// `forget_account`.
+    pub signed_out: bool,
 }
 
 /// The partner and their clock.
@@ -204,10 +209,12 @@ pub enum TapState {
     Felt,
     /// The partner saw it.
     Seen,
-    /// Refused for good (e.g. not paired); will not be retried.
-    Failed {
-        /// Why.
+    /// Refused for good (signed out, not paired, invalid); will not be retried.
+    Refused {
+        /// Why, in plain words.
         reason: String,
+        /// Why, for the app to act on.
+        code: RefusalCode,
     },
 }
 
@@ -230,6 +237,21 @@ pub struct LocalTap {
     pub created_at: SystemTime,
     /// Send attempts so far.
     pub attempts: u32,
+}
+
+/// What `flush_outbox` sent, and what is left.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct FlushReport {
+    /// Taps the server accepted in this flush.
+    pub sent_taps: u32,
+    /// Check-in answers the server accepted in this flush.
+    pub sent_answers: u32,
+    /// Felt/seen receipts the server accepted in this flush.
+    pub sent_receipts: u32,
+    /// Rows refused for good in this flush (their state says why).
+    pub refused: u32,
+    /// Rows of every kind still queued.
+    pub unsent: u32,
 }
 
 /// A tap that arrived on this device.
@@ -581,12 +603,12 @@ impl From<&pb::Partner> for PartnerInfo {
     }
 }
 
-impl TryFrom<&pb::Couple> for CoupleInfo {
-    type Error = TaplineError;
-    fn try_from(c: &pb::Couple) -> Result<Self, TaplineError> {
-        let partner = c.partner.as_ref().ok_or_else(|| TaplineError::Internal {
-            reason: "couple without partner".into(),
-        })?;
+impl CoupleInfo {
+    pub(crate) fn from_wire(c: &pb::Couple) -> Result<Self, CoreError> {
+        let partner = c
+            .partner
+            .as_ref()
+            .ok_or_else(|| CoreError::Invalid("server sent a couple without a partner".into()))?;
         Ok(CoupleInfo {
             couple_id: c.couple_id.clone(),
             partner: partner.into(),

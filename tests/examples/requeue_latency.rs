@@ -2,7 +2,7 @@
 //! server is back: with the app telling the core the network is back (`network_available`),
 //! and with the core's own retry back-off alone.
 //!
-//! `cargo run --release -p tapline-core --example requeue_latency`
+//! `cargo run --release -p tapline-e2e --example requeue_latency`
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use tapline_proto::v1 as pb;
 
-use crate::error::{CoreError, CoreResult};
+use crate::error::{CoreError, CoreResult, RefusalCode};
 use crate::model::system_time;
 
 // ---------------------------------------------------------------------------------------------
@@ -381,9 +381,11 @@ pub enum AnswerState {
     /// Accepted by the server.
     Sent,
     /// Refused for good (e.g. the check-in expired); will not be retried.
-    Failed {
-        /// Why.
+    Refused {
+        /// Why, in plain words.
         reason: String,
+        /// Why, for the app to act on.
+        code: RefusalCode,
     },
 }
 
@@ -520,7 +522,7 @@ impl CheckinInfo {
     pub(crate) fn with_local_answer(mut self, local: Option<&LocalAnswer>) -> CheckinInfo {
         if let Some(local) = local
             && self.my_answer.is_none()
-            && !matches!(local.state, AnswerState::Failed { .. })
+            && !matches!(local.state, AnswerState::Refused { .. })
         {
             self.my_answer = Some(local.answer.clone());
             self.my_answer_pending = local.state == AnswerState::Queued;
@@ -956,8 +958,9 @@ mod tests {
         assert!(shown.my_answer_pending);
         assert!(!shown.awaits_my_answer(now));
         let failed = LocalAnswer {
-            state: AnswerState::Failed {
+            state: AnswerState::Refused {
                 reason: "expired".into(),
+                code: RefusalCode::CheckinExpired,
             },
             ..local
         };
