@@ -35,10 +35,8 @@ use crate::mix::Delivered;
 
 /// Largest request accepted, as on the real server.
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
-/// Longest note accepted, as on the real server.
-const MAX_NOTE_CHARS: usize = 80;
 /// Longest text answer, as on the real server.
-const MAX_TEXT_CHARS: u32 = 280;
+const MAX_TEXT_CHARS: u32 = tapline_proto::limits::ANSWER_TEXT_CHARS as u32;
 
 /// The token of a relay device.
 pub fn token(couple: u32, slot: u8) -> String {
@@ -333,8 +331,9 @@ impl TapService for Relay {
         let (couple, slot) = caller(&req)?;
         let req = req.into_inner();
         uuid_arg("client_tap_id", &req.client_tap_id)?;
-        if req.note.chars().count() > MAX_NOTE_CHARS {
-            return Err(Status::invalid_argument("note: at most 80 characters"));
+        // The same rule as the real server, so the relay does the same work per tap.
+        if let Err(v) = tapline_proto::limits::note(&req.note) {
+            return Err(Status::invalid_argument(v.to_string()));
         }
         let at = now();
         let id = uuid::Uuid::now_v7();

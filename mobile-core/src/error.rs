@@ -260,6 +260,12 @@ impl CoreError {
     }
 }
 
+impl From<tapline_proto::limits::Violation> for CoreError {
+    fn from(v: tapline_proto::limits::Violation) -> Self {
+        CoreError::Invalid(v.to_string())
+    }
+}
+
 impl From<CoreError> for TaplineError {
     fn from(e: CoreError) -> Self {
         match e {

@@ -4,6 +4,7 @@
 #![allow(clippy::all, missing_docs)]
 
 pub mod codec;
+pub mod limits;
 
 /// Package `tapline.v1`.
 pub mod v1 {

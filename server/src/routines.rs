@@ -25,7 +25,7 @@ use crate::streaks;
 use crate::txn::WriteTx;
 
 /// Longest reminder text, in characters.
-pub const MAX_REMINDER_CHARS: usize = 120;
+pub const MAX_REMINDER_CHARS: usize = tapline_proto::limits::REMINDER_CHARS;
 /// Firings listed per routine.
 const RECENT_FIRINGS: i64 = 6;
 

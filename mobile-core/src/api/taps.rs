@@ -1,6 +1,7 @@
 //! Taps: queue one, report one felt or seen, read this device's taps, flush the outbox.
 
 use prost::Message;
+use tapline_proto::limits;
 use tapline_proto::v1 as pb;
 
 use super::TaplineClient;
@@ -10,22 +11,8 @@ use crate::haptics;
 use crate::model::*;
 use crate::store::OutboxKind;
 
-/// Longest note, in characters.
-const MAX_NOTE_CHARS: usize = 80;
-
 fn validate_note(note: Option<String>) -> CoreResult<String> {
-    let note = note.unwrap_or_default().trim().to_owned();
-    if note.chars().count() > MAX_NOTE_CHARS {
-        return Err(CoreError::Invalid(format!(
-            "note: must be at most {MAX_NOTE_CHARS} characters"
-        )));
-    }
-    if note.chars().any(char::is_control) {
-        return Err(CoreError::Invalid(
-            "note: must not contain control characters or line breaks".into(),
-        ));
-    }
-    Ok(note)
+    Ok(limits::note(note.as_deref().unwrap_or_default())?)
 }
 
 #[uniffi::export(async_runtime = "tokio")]

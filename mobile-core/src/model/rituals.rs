@@ -3,6 +3,7 @@
 
 use std::time::SystemTime;
 
+use tapline_proto::limits;
 use tapline_proto::v1 as pb;
 
 use crate::error::{CoreError, CoreResult, RefusalCode};
@@ -655,25 +656,12 @@ pub struct RoutineInfo {
     pub recent_firings: Vec<RoutineFiringInfo>,
 }
 
-const MAX_ROUTINE_NAME: usize = 40;
-const MAX_REMINDER_TEXT: usize = 120;
+const MAX_ROUTINE_NAME: usize = limits::NAME_CHARS;
+const MAX_REMINDER_TEXT: usize = limits::REMINDER_CHARS;
 
-fn one_line(field: &str, s: &str, max: usize) -> CoreResult<String> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Err(CoreError::Invalid(format!("{field}: must not be empty")));
-    }
-    if s.chars().count() > max {
-        return Err(CoreError::Invalid(format!(
-            "{field}: must be at most {max} characters"
-        )));
-    }
-    if s.chars().any(char::is_control) {
-        return Err(CoreError::Invalid(format!(
-            "{field}: must not contain control characters or line breaks"
-        )));
-    }
-    Ok(s.to_owned())
+/// Required one-line text, by the shared rule (trimmed, counted in user-perceived characters).
+fn one_line(field: &'static str, s: &str, max: usize) -> CoreResult<String> {
+    Ok(limits::required_text(field, s, max)?)
 }
 
 impl RoutineSpec {

@@ -1,11 +1,13 @@
 //! Turning what a person typed, said or tapped into a check-in answer, and checking an answer
 //! against its prompt before it is queued (the same rules the server applies).
 
+use tapline_proto::limits;
+
 use crate::error::{CoreError, CoreResult, TaplineError};
 use crate::model::{AnswerType, CheckinAnswer, PromptInfo};
 
-/// Longest text answer, in characters.
-const MAX_TEXT_CHARS: usize = 280;
+/// Longest text answer, in user-perceived characters.
+const MAX_TEXT_CHARS: usize = limits::ANSWER_TEXT_CHARS;
 /// The emoji variation selector, which some keyboards add and others do not.
 const VARIATION_SELECTOR: char = '\u{fe0f}';
 
@@ -43,7 +45,7 @@ fn check_text(text: &str, max_chars: usize) -> CoreResult<String> {
             "answer: must be one line, with no control characters".into(),
         ));
     }
-    if t.chars().count() > max_chars {
+    if limits::char_count(t) > max_chars {
         return Err(CoreError::Invalid(format!(
             "answer: must be at most {max_chars} characters"
         )));

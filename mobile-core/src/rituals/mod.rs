@@ -14,7 +14,7 @@ use crate::model::*;
 use crate::store::Store;
 
 /// Longest pause, in days.
-const MAX_PAUSE_DAYS: i64 = 14;
+const MAX_PAUSE_DAYS: i64 = tapline_proto::limits::PAUSE_DAYS;
 /// Check-ins asked for per list.
 pub(crate) const LIST_CHECKINS: u32 = 50;
 /// Attempts of one "ask my partner" call when the network fails (same client id each time).

@@ -22,7 +22,7 @@ use crate::domain::streaks::Side;
 /// How long a check-in stays open by default.
 pub const CHECKIN_TTL: Duration = Duration::hours(24);
 /// Longest text answer, in characters, after trimming.
-pub const MAX_TEXT_CHARS: usize = 280;
+pub const MAX_TEXT_CHARS: usize = tapline_proto::limits::ANSWER_TEXT_CHARS;
 /// Lowest and highest scale value.
 pub const SCALE: std::ops::RangeInclusive<u8> = 1..=5;
 
@@ -108,7 +108,7 @@ pub fn validate(kind: &AnswerKind, answer: Answer) -> Result<Answer, AnswerError
         }
         (AnswerKind::Text, Answer::Text(t)) => {
             // Refuse a huge input by its byte length before counting characters.
-            if t.len() > MAX_TEXT_CHARS * 4 + 1024 {
+            if t.len() > MAX_TEXT_CHARS * 32 + 1024 {
                 return Err(AnswerError::TextTooLong);
             }
             let trimmed = t.trim();
@@ -116,7 +116,7 @@ pub fn validate(kind: &AnswerKind, answer: Answer) -> Result<Answer, AnswerError
                 Err(AnswerError::EmptyText)
             } else if trimmed.chars().any(char::is_control) {
                 Err(AnswerError::ControlCharacter)
-            } else if trimmed.chars().count() > MAX_TEXT_CHARS {
+            } else if tapline_proto::limits::char_count(trimmed) > MAX_TEXT_CHARS {
                 Err(AnswerError::TextTooLong)
             } else {
                 Ok(Answer::Text(trimmed.to_owned()))

@@ -11,7 +11,7 @@ use chrono::{Datelike, NaiveDate};
 use uuid::Uuid;
 
 /// Longest quick-reply label, in characters (fits a watch button).
-pub const MAX_QUICK_REPLY_CHARS: usize = 18;
+pub const MAX_QUICK_REPLY_CHARS: usize = tapline_proto::limits::QUICK_REPLY_CHARS;
 
 /// What a prompt is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

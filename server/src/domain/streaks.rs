@@ -44,7 +44,7 @@ pub const DAYS_PER_FREEZE: u32 = 7;
 /// Most freezes a couple can hold.
 pub const MAX_FREEZES: u32 = 2;
 /// Longest pause, in days, and how far ahead one may start.
-pub const MAX_PAUSE_DAYS: i64 = 14;
+pub const MAX_PAUSE_DAYS: i64 = tapline_proto::limits::PAUSE_DAYS;
 
 /// One partner of a couple.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -404,7 +404,7 @@ impl PauseRange {
             Err(PauseError::InThePast)
         } else if state.is_settled(from) {
             Err(PauseError::AlreadySettled)
-        } else if (from - today).num_days() > MAX_PAUSE_DAYS {
+        } else if (from - today).num_days() > tapline_proto::limits::PAUSE_LEAD_DAYS {
             Err(PauseError::TooFarAhead)
         } else if (to - from).num_days() + 1 > MAX_PAUSE_DAYS {
             Err(PauseError::TooLong)

@@ -1,21 +1,16 @@
 //! The rules of a tap: kinds, custom rhythms and notes.
 
-use tapline_proto::v1::{HapticSegment, Rhythm, SendTapRequest, TapKind};
+use tapline_proto::limits;
+use tapline_proto::v1::{Rhythm, SendTapRequest, TapKind};
 use uuid::Uuid;
 
 use crate::domain::validate;
 use crate::error::{Error, Result};
 
-/// Most segments in a custom rhythm.
-pub const MAX_SEGMENTS: usize = 32;
-/// Shortest and longest segment, in milliseconds.
-pub const SEGMENT_MS: std::ops::RangeInclusive<u32> = 10..=2000;
-/// Longest custom rhythm in all, in milliseconds.
-pub const MAX_RHYTHM_MS: u32 = 10_000;
-/// Strongest intensity.
-pub const MAX_INTENSITY: u32 = 255;
-/// Longest note, in characters.
-pub const MAX_NOTE_CHARS: usize = 80;
+pub use tapline_proto::limits::{
+    MAX_INTENSITY, NOTE_CHARS as MAX_NOTE_CHARS, RHYTHM_MS as MAX_RHYTHM_MS,
+    RHYTHM_SEGMENTS as MAX_SEGMENTS, SEGMENT_MS,
+};
 
 /// A validated tap, ready to store.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,71 +45,32 @@ pub fn validate_send(req: &SendTapRequest) -> Result<NewTap> {
         (_, Some(_)) => return Err(Error::invalid("rhythm", "is only allowed on a custom tap")),
         (_, None) => None,
     };
-    validate::short_text("note", &req.note, MAX_NOTE_CHARS)?;
+    let note = limits::note(&req.note).map_err(validate::violation)?;
     Ok(NewTap {
         client_tap_id,
         kind,
         rhythm,
-        note: req.note.trim().to_owned(),
+        note,
     })
 }
 
 /// Checks a custom rhythm: 1-32 segments of 10-2000 ms, intensity 0-255, at most 10 s, and at
 /// least one segment that vibrates.
 pub fn validate_rhythm(r: &Rhythm) -> Result<Rhythm> {
-    if r.segments.is_empty() {
-        return Err(Error::invalid(
-            "rhythm.segments",
-            "must have at least one segment",
-        ));
-    }
-    if r.segments.len() > MAX_SEGMENTS {
-        return Err(Error::invalid(
-            "rhythm.segments",
-            format!("must have at most {MAX_SEGMENTS} segments"),
-        ));
-    }
-    let mut total: u32 = 0;
-    for (
-        i,
-        HapticSegment {
-            duration_ms,
-            intensity,
-        },
-    ) in r.segments.iter().enumerate()
-    {
-        if !SEGMENT_MS.contains(duration_ms) {
-            return Err(Error::invalid(
-                "rhythm.segments.duration_ms",
-                format!("segment {i} lasts {duration_ms} ms; each must last 10-2000 ms"),
-            ));
-        }
-        if *intensity > MAX_INTENSITY {
-            return Err(Error::invalid(
-                "rhythm.segments.intensity",
-                format!("segment {i} has intensity {intensity}; it must be 0-255"),
-            ));
-        }
-        total += duration_ms;
-    }
-    if total > MAX_RHYTHM_MS {
-        return Err(Error::invalid(
-            "rhythm.segments",
-            format!("lasts {total} ms in all; at most {MAX_RHYTHM_MS} ms"),
-        ));
-    }
-    if r.segments.iter().all(|s| s.intensity == 0) {
-        return Err(Error::invalid(
-            "rhythm.segments",
-            "must vibrate at least once (all intensities are 0)",
-        ));
-    }
+    let segments: Vec<(u32, u32)> = r
+        .segments
+        .iter()
+        .take(MAX_SEGMENTS + 1)
+        .map(|s| (s.duration_ms, s.intensity))
+        .collect();
+    limits::rhythm(&segments).map_err(validate::violation)?;
     Ok(r.clone())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tapline_proto::v1::HapticSegment;
 
     fn seg(duration_ms: u32, intensity: u32) -> HapticSegment {
         HapticSegment {

@@ -1,12 +1,13 @@
 //! Bounds and rules for user input. Each failure names the field and the rule.
 
 use chrono_tz::Tz;
+use tapline_proto::limits;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
 
-/// Longest display or device name, in characters.
-pub const MAX_NAME_CHARS: usize = 40;
+/// Longest display or device name, in characters (see [`tapline_proto::limits`]).
+pub const MAX_NAME_CHARS: usize = limits::NAME_CHARS;
 
 /// A display name: trimmed, 1-40 characters, no control characters.
 pub fn display_name(field: &'static str, input: &str) -> Result<String> {
@@ -25,22 +26,16 @@ pub fn device_name(field: &'static str, input: &str) -> Result<String> {
     Ok(name.to_owned())
 }
 
-/// Single-line text of at most `max` characters.
+/// Single-line text of at most `max` user-perceived characters once trimmed (the shared rule
+/// in [`tapline_proto::limits`]).
 pub fn short_text(field: &'static str, input: &str, max: usize) -> Result<()> {
-    // Check bytes first so a huge string is refused without counting its characters.
-    if input.len() > max * 4 || input.chars().count() > max {
-        return Err(Error::invalid(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    }
-    if input.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            field,
-            "must not contain control characters or line breaks",
-        ));
-    }
+    limits::short_text(field, input, max).map_err(violation)?;
     Ok(())
+}
+
+/// A broken shared rule as the error clients read (a `BadRequest` naming the field).
+pub fn violation(v: limits::Violation) -> Error {
+    Error::invalid(v.field, v.rule)
 }
 
 /// An IANA time-zone name such as `Europe/Paris`.

@@ -11,6 +11,7 @@ use super::support::*;
 tapline_e2e::on_both_databases!(
     a_signed_out_device_refuses_its_tap_and_can_start_over,
     a_rate_limited_tap_stays_queued_with_the_servers_delay,
+    core_and_server_count_a_notes_characters_alike,
 );
 
 async fn a_signed_out_device_refuses_its_tap_and_can_start_over(backend: Backend) {
@@ -117,4 +118,38 @@ async fn a_rate_limited_tap_stays_queued_with_the_servers_delay(backend: Backend
         "{states:?}"
     );
     assert_eq!(alice.glance().unsent_count, 2);
+}
+
+async fn core_and_server_count_a_notes_characters_alike(backend: Backend) {
+    let Some(server) = TestServer::start(backend).await else {
+        return;
+    };
+    let (alice, bob) = paired_cores(&server).await;
+    let bob_events = Collector::subscribe(&bob);
+    // 80 flags are 80 characters to a person (and to Swift), though 160 code points.
+    let flags = "🇫🇷".repeat(80);
+    let tap = alice
+        .send_tap(TapKind::Tap, Some(flags.clone()), None)
+        .unwrap();
+    assert_eq!(alice.flush_outbox().await.unwrap().unsent, 0);
+    assert!(
+        matches!(
+            alice.local_tap(tap.client_tap_id).unwrap().unwrap().state,
+            TapState::Sent | TapState::Delivered
+        ),
+        "the server accepted what the core accepted"
+    );
+    assert_eq!(
+        bob_events.next_tap().await.note.as_deref(),
+        Some(flags.as_str())
+    );
+    // One more is refused on the device, naming the field, before anything is queued.
+    let err = alice
+        .send_tap(TapKind::Tap, Some("🇫🇷".repeat(81)), None)
+        .unwrap_err();
+    assert!(
+        matches!(&err, TaplineError::InvalidInput { reason } if reason.starts_with("note:")),
+        "{err:?}"
+    );
+    assert_eq!(alice.glance().unsent_count, 0);
 }
