@@ -96,6 +96,20 @@ fun main() {
             check(w.timingsMs.size == w.amplitudes.size && w.amplitudes.all { it in 0..255 }, "waveform")
             check(patternFromWaveform(w) == patternFor(TapKind.HEARTBEAT, null), "round trip")
         }
+        test("haptics render for a watch and for a vibrator without amplitude control") {
+            val heartbeat = patternFor(TapKind.HEARTBEAT, null)
+            val watch = watchRendering(heartbeat)
+            val offsets = watch.steps.map { it.offsetMs }
+            check(offsets.size == 4, "four beats: $offsets")
+            check(offsets.zipWithNext().all { (a, b) -> b - a >= watch.minGapMs }, "gap: $offsets")
+            check(watch.steps[0].haptic == WatchHaptic.NOTIFICATION, "strong first beat")
+            check(watch.fidelity == HapticFidelity.APPROXIMATE, "watch fidelity ${watch.fidelity}")
+            val onOff = androidOnOffRendering(heartbeat)
+            check(onOff.waveform.amplitudes.toSet() == setOf(0, 255), "on/off only")
+            check(onOff.waveform.timingsMs.sum() == heartbeat.segments.sumOf { it.durationMs.toLong() }, "length")
+            check(onOff.fidelity == HapticFidelity.APPROXIMATE, "on/off fidelity")
+            check(hapticFidelity(patternFor(TapKind.KISS, null), HapticPlatform.APPLE_WATCH) == HapticFidelity.SIMPLIFIED, "kiss")
+        }
     } finally {
         server.destroy()
         server.waitFor(15, TimeUnit.SECONDS)

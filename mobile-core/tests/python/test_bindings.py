@@ -223,6 +223,30 @@ class BindingsTest(unittest.TestCase):
         self.assertEqual(len(events), sum(1 for s in pattern.segments if s.intensity > 0))
         self.assertTrue(all(0.0 < e.intensity <= 1.0 for e in events))
 
+    def test_haptics_each_platform_can_play(self):
+        heartbeat = tc.pattern_for(tc.TapKind.HEARTBEAT, None)
+        # Apple Watch: timed WKHapticTypes, never closer than the gap; the heartbeat keeps its
+        # four beats, the first played strong.
+        watch = tc.watch_rendering(heartbeat)
+        self.assertEqual(watch.min_gap_ms, 100)
+        offsets = [s.offset_ms for s in watch.steps]
+        self.assertEqual(len(offsets), 4)
+        self.assertTrue(all(b - a >= watch.min_gap_ms for a, b in zip(offsets, offsets[1:])))
+        self.assertEqual(watch.steps[0].haptic, tc.WatchHaptic.NOTIFICATION)
+        self.assertEqual(watch.fidelity, tc.HapticFidelity.APPROXIMATE)
+        # A kiss's two touches are too close together for a watch: simplified.
+        kiss = tc.pattern_for(tc.TapKind.KISS, None)
+        self.assertEqual(tc.haptic_fidelity(kiss, tc.HapticPlatform.APPLE_WATCH), tc.HapticFidelity.SIMPLIFIED)
+        # Android without amplitude control: only on or off, as long as the pattern.
+        on_off = tc.android_on_off_rendering(heartbeat)
+        self.assertEqual(set(on_off.waveform.amplitudes), {0, 255})
+        self.assertEqual(sum(on_off.waveform.timings_ms), sum(s.duration_ms for s in heartbeat.segments))
+        self.assertEqual(on_off.fidelity, tc.HapticFidelity.APPROXIMATE)
+        rendered = tc.render_for(tc.HapticPlatform.ANDROID_ON_OFF, heartbeat)
+        self.assertTrue(rendered.is_android())
+        self.assertEqual(rendered.rendering, on_off)
+        self.assertEqual(tc.haptic_fidelity(heartbeat, tc.HapticPlatform.I_PHONE), tc.HapticFidelity.EXACT)
+
 
 if __name__ == "__main__":
     result = unittest.main(exit=False, verbosity=2).result

@@ -1,6 +1,32 @@
-//! Portable haptics: one pattern format that plays the same rhythm on Android
-//! (`VibrationEffect.createWaveform(timings, amplitudes, -1)`) and on Apple's Core Haptics
-//! (continuous events with an intensity), and the capture of a rhythm tapped on a screen.
+//! Portable haptics: one pattern format (segments of a duration and an intensity), the capture
+//! of a rhythm tapped on a screen, and one renderer per platform, each saying how faithfully
+//! it plays the pattern ([`HapticFidelity`]):
+//!
+//! | platform | renderer | plays | fidelity |
+//! | --- | --- | --- | --- |
+//! | iPhone | [`core_haptics_rendering`] | continuous `CHHapticEvent`s | exact |
+//! | Android, Wear OS with amplitude control | [`android_amplitude_rendering`] | a waveform with amplitudes | exact |
+//! | Android, Wear OS without it | [`android_on_off_rendering`] | on/off pulses whose duty follows the intensity | approximate |
+//! | Apple Watch | [`watch_rendering`] | timed `WKHapticType`s | approximate or simplified |
+//!
+//! [`render_for`] and [`haptic_fidelity`] pick the renderer from a [`HapticPlatform`], so the
+//! sender can say what the partner's device will play.
+
+mod android;
+mod core_haptics;
+mod watch;
+
+pub use android::{
+    ON_OFF_MIN_OFF_MS, ON_OFF_MIN_ON_MS, ON_OFF_PERIOD_MS, Waveform, WaveformRendering,
+    android_amplitude_rendering, android_on_off_rendering, android_waveform, pattern_from_waveform,
+};
+pub use core_haptics::{
+    CoreHapticsRendering, HapticEvent, core_haptics_events, core_haptics_rendering,
+};
+pub use watch::{
+    WATCH_MIN_GAP_MS, WATCH_REPEAT_MS, WatchHaptic, WatchHapticStep, WatchRendering,
+    watch_rendering,
+};
 
 use crate::model::{HapticPattern, HapticSegment, TapKind};
 
@@ -12,27 +38,6 @@ pub const MIN_SEGMENT_MS: u32 = 10;
 pub const MAX_SEGMENT_MS: u32 = 2000;
 /// Longest pattern, in ms.
 pub const MAX_PATTERN_MS: u32 = 10_000;
-
-/// Arrays for Android's `VibrationEffect.createWaveform(timings, amplitudes, -1)`: the same
-/// length, timings in ms, amplitudes 0-255 (0 = off).
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct Waveform {
-    /// Duration of each step, in ms.
-    pub timings_ms: Vec<i64>,
-    /// Amplitude of each step, 0-255.
-    pub amplitudes: Vec<i32>,
-}
-
-/// One Core Haptics continuous event (`CHHapticEvent`, `.hapticContinuous`).
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct HapticEvent {
-    /// Start, relative to the pattern's start, in seconds.
-    pub relative_time_s: f64,
-    /// Length in seconds.
-    pub duration_s: f64,
-    /// `hapticIntensity`, 0.0-1.0.
-    pub intensity: f32,
-}
 
 fn seg(duration_ms: u32, intensity: u8) -> HapticSegment {
     HapticSegment {
@@ -116,57 +121,86 @@ pub fn validate(pattern: &HapticPattern) -> Result<HapticPattern, String> {
     Ok(pattern.clone())
 }
 
-/// The Android waveform of a pattern: one step per segment.
-#[uniffi::export]
-pub fn android_waveform(pattern: &HapticPattern) -> Waveform {
-    Waveform {
-        timings_ms: pattern
-            .segments
-            .iter()
-            .map(|s| i64::from(s.duration_ms))
-            .collect(),
-        amplitudes: pattern
-            .segments
-            .iter()
-            .map(|s| i32::from(s.intensity))
-            .collect(),
-    }
+/// How faithfully a device plays a pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum HapticFidelity {
+    /// Every segment at its time, length and intensity (Core Haptics, amplitude waveforms).
+    Exact,
+    /// Every beat at its time; intensity (and on a watch, length) only approximated.
+    Approximate,
+    /// Some beats merged or dropped, or different intensities played alike: "plays a
+    /// simplified version".
+    Simplified,
 }
 
-/// The Core Haptics events of a pattern: one continuous event per vibrating segment.
-#[uniffi::export]
-pub fn core_haptics_events(pattern: &HapticPattern) -> Vec<HapticEvent> {
-    let mut t = 0u32;
-    let mut events = Vec::new();
-    for s in &pattern.segments {
-        if s.intensity > 0 {
-            events.push(HapticEvent {
-                relative_time_s: f64::from(t) / 1000.0,
-                duration_s: f64::from(s.duration_ms) / 1000.0,
-                intensity: f32::from(s.intensity) / 255.0,
-            });
+/// A device class, by what its haptics hardware and API can play.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum HapticPlatform {
+    /// iPhone: Core Haptics.
+    IPhone,
+    /// Apple Watch: `WKHapticType`s only (watchOS has no Core Haptics).
+    AppleWatch,
+    /// Android or Wear OS where `Vibrator.hasAmplitudeControl()` is true.
+    AndroidAmplitude,
+    /// Android or Wear OS without amplitude control: on or off only.
+    AndroidOnOff,
+}
+
+/// What one platform plays for a pattern, from [`render_for`].
+#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
+pub enum HapticRendering {
+    /// Core Haptics events, for an iPhone.
+    CoreHaptics {
+        /// The events and their fidelity.
+        rendering: CoreHapticsRendering,
+    },
+    /// A waveform for `VibrationEffect.createWaveform`, for Android and Wear OS.
+    Android {
+        /// The waveform and its fidelity.
+        rendering: WaveformRendering,
+    },
+    /// Timed `WKHapticType`s, for an Apple Watch.
+    Watch {
+        /// The steps, their fidelity and the gap they keep.
+        rendering: WatchRendering,
+    },
+}
+
+impl HapticRendering {
+    /// How faithful this rendering is.
+    pub fn fidelity(&self) -> HapticFidelity {
+        match self {
+            HapticRendering::CoreHaptics { rendering } => rendering.fidelity,
+            HapticRendering::Android { rendering } => rendering.fidelity,
+            HapticRendering::Watch { rendering } => rendering.fidelity,
         }
-        t += s.duration_ms;
     }
-    events
 }
 
-/// The pattern back from an Android waveform (the inverse of [`android_waveform`]).
+/// Renders a pattern with the renderer of `platform`.
 #[uniffi::export]
-pub fn pattern_from_waveform(waveform: &Waveform) -> HapticPattern {
-    normalize(HapticPattern {
-        segments: waveform
-            .timings_ms
-            .iter()
-            .zip(&waveform.amplitudes)
-            .map(|(t, a)| {
-                seg(
-                    (*t).clamp(0, i64::from(u32::MAX)) as u32,
-                    (*a).clamp(0, 255) as u8,
-                )
-            })
-            .collect(),
-    })
+pub fn render_for(platform: HapticPlatform, pattern: &HapticPattern) -> HapticRendering {
+    match platform {
+        HapticPlatform::IPhone => HapticRendering::CoreHaptics {
+            rendering: core_haptics_rendering(pattern),
+        },
+        HapticPlatform::AppleWatch => HapticRendering::Watch {
+            rendering: watch_rendering(pattern),
+        },
+        HapticPlatform::AndroidAmplitude => HapticRendering::Android {
+            rendering: android_amplitude_rendering(pattern),
+        },
+        HapticPlatform::AndroidOnOff => HapticRendering::Android {
+            rendering: android_on_off_rendering(pattern),
+        },
+    }
+}
+
+/// How faithfully a device of `platform` plays `pattern`: what the sender's app shows before
+/// sending ("Alex's watch plays a simplified version").
+#[uniffi::export]
+pub fn haptic_fidelity(pattern: &HapticPattern, platform: HapticPlatform) -> HapticFidelity {
+    render_for(platform, pattern).fidelity()
 }
 
 /// Length of one captured beat, in ms.
@@ -322,5 +356,79 @@ mod tests {
             segments: vec![seg(100, 0)],
         });
         assert!(valid(&silent));
+    }
+
+    const PLATFORMS: [HapticPlatform; 4] = [
+        HapticPlatform::IPhone,
+        HapticPlatform::AppleWatch,
+        HapticPlatform::AndroidAmplitude,
+        HapticPlatform::AndroidOnOff,
+    ];
+
+    #[test]
+    fn every_kind_plays_on_every_platform() {
+        let rhythm = rhythm_from_taps(vec![0, 300, 450, 1200]);
+        let kinds = [
+            TapKind::Tap,
+            TapKind::DoubleTap,
+            TapKind::Heartbeat,
+            TapKind::Squeeze,
+            TapKind::Kiss,
+            TapKind::Hug,
+        ];
+        let patterns = kinds
+            .iter()
+            .map(|k| pattern_for(*k, None))
+            .chain([pattern_for(TapKind::Custom, Some(rhythm))]);
+        for p in patterns {
+            for platform in PLATFORMS {
+                let r = render_for(platform, &p);
+                // Something is felt, and no longer than the pattern.
+                let end = total(&p);
+                match &r {
+                    HapticRendering::CoreHaptics { rendering } => {
+                        assert!(!rendering.events.is_empty());
+                        let last = rendering.events.last().unwrap();
+                        assert!(last.relative_time_s + last.duration_s <= f64::from(end) / 1e3);
+                    }
+                    HapticRendering::Android { rendering } => {
+                        let w = &rendering.waveform;
+                        assert!(w.amplitudes.iter().any(|a| *a > 0));
+                        assert_eq!(w.timings_ms.iter().sum::<i64>(), i64::from(end));
+                    }
+                    HapticRendering::Watch { rendering } => {
+                        assert!(!rendering.steps.is_empty());
+                        assert!(rendering.steps.iter().all(|s| s.offset_ms < end));
+                    }
+                }
+                assert_eq!(haptic_fidelity(&p, platform), r.fidelity(), "{platform:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn fidelity_is_what_the_docs_say() {
+        use HapticFidelity::*;
+        let of = |kind| PLATFORMS.map(|pl| haptic_fidelity(&pattern_for(kind, None), pl));
+        // iPhone and amplitude control: exact. On/off: approximate (softer than full
+        // strength). Watch: the heartbeat keeps its four beats and two strengths; the kiss's
+        // touches are too close together and merge; the hug plays two strengths alike.
+        assert_eq!(
+            of(TapKind::Heartbeat),
+            [Exact, Approximate, Exact, Approximate]
+        );
+        assert_eq!(of(TapKind::Kiss), [Exact, Simplified, Exact, Approximate]);
+        assert_eq!(of(TapKind::Hug), [Exact, Simplified, Exact, Approximate]);
+        // A captured rhythm at one strength, beats well apart: only approximate on a watch.
+        let rhythm = rhythm_from_taps(vec![0, 300, 450, 1200]);
+        assert_eq!(
+            haptic_fidelity(&rhythm, HapticPlatform::AppleWatch),
+            Approximate
+        );
+        // Full strength and silence alone: on/off plays it exactly.
+        let plain = HapticPattern {
+            segments: vec![seg(100, 255), seg(100, 0), seg(100, 255)],
+        };
+        assert_eq!(haptic_fidelity(&plain, HapticPlatform::AndroidOnOff), Exact);
     }
 }
