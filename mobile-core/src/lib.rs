@@ -6,7 +6,9 @@
 //!   a no-network [`Glance`]; streaks, check-ins (answers queued offline like taps) and
 //!   routines.
 //! - Two transports: native gRPC over HTTP/2, or gRPC-Web through the host's [`HttpTransport`].
-//! - [`haptics`]: one pattern format for Android waveforms and Core Haptics.
+//! - [`haptics`]: one pattern format, rendered for each platform as well as it can play it:
+//!   Core Haptics (iPhone), amplitude or on/off waveforms (Android, Wear OS), `WKHapticType`
+//!   steps (Apple Watch), each with its fidelity.
 
 uniffi::setup_scaffolding!();
 

@@ -28,16 +28,18 @@ pub use watch::{
     watch_rendering,
 };
 
+use tapline_proto::limits;
+
 use crate::model::{HapticPattern, HapticSegment, TapKind};
 
 /// Most segments in a pattern.
-pub const MAX_SEGMENTS: usize = 32;
+pub const MAX_SEGMENTS: usize = limits::RHYTHM_SEGMENTS;
 /// Shortest segment, in ms.
-pub const MIN_SEGMENT_MS: u32 = 10;
+pub const MIN_SEGMENT_MS: u32 = *limits::SEGMENT_MS.start();
 /// Longest segment, in ms.
-pub const MAX_SEGMENT_MS: u32 = 2000;
+pub const MAX_SEGMENT_MS: u32 = *limits::SEGMENT_MS.end();
 /// Longest pattern, in ms.
-pub const MAX_PATTERN_MS: u32 = 10_000;
+pub const MAX_PATTERN_MS: u32 = limits::RHYTHM_MS;
 
 fn seg(duration_ms: u32, intensity: u8) -> HapticSegment {
     HapticSegment {
@@ -96,28 +98,15 @@ pub fn normalize(pattern: HapticPattern) -> HapticPattern {
 /// Checks a pattern against the bounds without changing it: 1-32 segments of 10-2000 ms, at
 /// most 10 s in all, at least one that vibrates. The error names the rule.
 pub fn validate(pattern: &HapticPattern) -> Result<HapticPattern, String> {
-    if pattern.segments.is_empty() || pattern.segments.len() > MAX_SEGMENTS {
-        return Err(format!("rhythm: must have 1-{MAX_SEGMENTS} segments"));
-    }
-    if let Some(s) = pattern
+    // The server's rule, from the one place both use (the first segments are enough to tell
+    // a pattern with too many).
+    let segments: Vec<(u32, u32)> = pattern
         .segments
         .iter()
-        .find(|s| !(MIN_SEGMENT_MS..=MAX_SEGMENT_MS).contains(&s.duration_ms))
-    {
-        return Err(format!(
-            "rhythm: a segment lasts {} ms; each must last {MIN_SEGMENT_MS}-{MAX_SEGMENT_MS} ms",
-            s.duration_ms
-        ));
-    }
-    let total: u32 = pattern.segments.iter().map(|s| s.duration_ms).sum();
-    if total > MAX_PATTERN_MS {
-        return Err(format!(
-            "rhythm: lasts {total} ms; at most {MAX_PATTERN_MS} ms"
-        ));
-    }
-    if pattern.segments.iter().all(|s| s.intensity == 0) {
-        return Err("rhythm: must vibrate at least once".into());
-    }
+        .take(MAX_SEGMENTS + 1)
+        .map(|s| (s.duration_ms, u32::from(s.intensity)))
+        .collect();
+    limits::rhythm(&segments).map_err(|v| v.to_string())?;
     Ok(pattern.clone())
 }
 
