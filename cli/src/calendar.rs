@@ -52,6 +52,41 @@ pub fn parse_month(s: &str) -> Option<(i32, u32)> {
     ((1..=9999).contains(&y) && (1..=12).contains(&m)).then_some((y, m))
 }
 
+/// A date as typed for a pause: YYYY-MM-DD, `today`, `tomorrow`, or `+N` / `+Nd` days after
+/// `today` (the person's own date).
+pub fn parse_day(input: &str, today: NaiveDate) -> Result<NaiveDate, String> {
+    let s = input.trim().to_ascii_lowercase();
+    let after = |n: u64| {
+        today
+            .checked_add_days(chrono::Days::new(n))
+            .ok_or_else(|| format!("{input:?} is too far ahead"))
+    };
+    match s.as_str() {
+        "today" => return Ok(today),
+        "tomorrow" => return after(1),
+        _ => {}
+    }
+    if let Some(n) = s.strip_prefix('+') {
+        let n = n.strip_suffix('d').unwrap_or(n);
+        return match n.parse::<u64>() {
+            Ok(n) => after(n),
+            Err(_) => Err(format!(
+                "expected +N or +Nd (days from today), got {input:?}"
+            )),
+        };
+    }
+    NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+        .map_err(|_| format!("expected YYYY-MM-DD, today, tomorrow or +Nd, got {input:?}"))
+}
+
+/// Today's date in an IANA zone (UTC when the zone is unknown).
+pub fn today_in(zone: &str, now: chrono::DateTime<chrono::Utc>) -> NaiveDate {
+    match zone.parse::<chrono_tz::Tz>() {
+        Ok(z) => now.with_timezone(&z).date_naive(),
+        Err(_) => now.date_naive(),
+    }
+}
+
 /// The month of a YYYY-MM-DD date.
 pub fn month_of(date: &str) -> Option<(i32, u32)> {
     parse_month(date.get(..7)?)
@@ -200,6 +235,32 @@ mod tests {
         let after = render(2026, 4, &[], Some("2026-03-10"));
         assert_eq!(after.matches('·').count(), 30);
         assert_eq!(tally(&[]), "no tracked days");
+    }
+
+    #[test]
+    fn pause_dates_may_be_relative_to_today() {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 30).unwrap();
+        let day = |s| parse_day(s, today).map(|d| d.to_string());
+        assert_eq!(day("today").as_deref(), Ok("2026-12-30"));
+        assert_eq!(day("Tomorrow").as_deref(), Ok("2026-12-31"));
+        assert_eq!(day("+3d").as_deref(), Ok("2027-01-02"));
+        assert_eq!(day("+0").as_deref(), Ok("2026-12-30"));
+        assert_eq!(day("2027-02-01").as_deref(), Ok("2027-02-01"));
+        assert!(day("+x").is_err());
+        assert!(day("-1d").is_err());
+        assert!(day("2027-02-30").is_err());
+        assert!(day("next week").is_err());
+    }
+
+    #[test]
+    fn today_is_the_date_in_the_persons_zone() {
+        use chrono::TimeZone;
+        let t = chrono::Utc
+            .with_ymd_and_hms(2026, 3, 10, 23, 30, 0)
+            .unwrap();
+        assert_eq!(today_in("Europe/Paris", t).to_string(), "2026-03-11");
+        assert_eq!(today_in("America/New_York", t).to_string(), "2026-03-10");
+        assert_eq!(today_in("Nowhere/Else", t).to_string(), "2026-03-10");
     }
 
     #[test]

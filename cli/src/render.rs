@@ -29,7 +29,13 @@ pub fn kind_label(k: TapKind) -> &'static str {
     }
 }
 
-fn kind_key(k: TapKind) -> &'static str {
+/// The kind with no article: "heartbeat", "double tap".
+pub fn kind_word(k: TapKind) -> &'static str {
+    let label = kind_label(k);
+    label.strip_prefix("a ").unwrap_or(label)
+}
+
+pub fn kind_key(k: TapKind) -> &'static str {
     match k {
         TapKind::Tap => "tap",
         TapKind::DoubleTap => "double_tap",
@@ -80,13 +86,41 @@ pub fn bar(p: &HapticPattern) -> String {
 }
 
 pub fn account_json(a: &AccountInfo) -> Value {
-    json!({ "account_id": a.account_id, "device_id": a.device_id, "display_name": a.display_name, "time_zone": a.time_zone })
+    json!({
+        "account_id": a.account_id, "device_id": a.device_id, "display_name": a.display_name,
+        "time_zone": a.time_zone, "signed_out": a.signed_out,
+    })
+}
+
+/// "22:00-07:00".
+pub fn quiet_span(q: &QuietHours) -> String {
+    format!(
+        "{:02}:{:02}-{:02}:{:02}",
+        q.start_hour, q.start_minute, q.end_hour, q.end_minute
+    )
+}
+
+fn quiet_json(q: &Option<QuietHours>) -> Value {
+    q.map_or(Value::Null, |q| {
+        json!({
+            "start": format!("{:02}:{:02}", q.start_hour, q.start_minute),
+            "end": format!("{:02}:{:02}", q.end_hour, q.end_minute),
+        })
+    })
+}
+
+pub fn partner_json(p: &PartnerInfo) -> Value {
+    json!({
+        "account_id": p.account_id, "name": p.display_name, "time_zone": p.time_zone,
+        "local_time": p.local_time, "utc_offset_seconds": p.utc_offset_seconds,
+        "in_quiet_hours": p.in_quiet_hours, "quiet_hours": quiet_json(&p.quiet_hours),
+    })
 }
 
 pub fn couple_json(c: &CoupleInfo) -> Value {
     json!({
         "couple_id": c.couple_id,
-        "partner": { "name": c.partner.display_name, "time_zone": c.partner.time_zone, "local_time": c.partner.local_time, "in_quiet_hours": c.partner.in_quiet_hours },
+        "partner": partner_json(&c.partner),
         "paired_since": iso(c.paired_since),
     })
 }
@@ -104,21 +138,46 @@ fn pattern_json(p: &HapticPattern) -> Value {
     )
 }
 
-fn state_name(s: &TapState) -> String {
+/// A tap's state in one word.
+pub fn state_name(s: &TapState) -> &'static str {
     match s {
-        TapState::Queued => "queued".into(),
-        TapState::Sent => "sent".into(),
-        TapState::Delivered => "delivered".into(),
-        TapState::Felt => "felt".into(),
-        TapState::Seen => "seen".into(),
-        TapState::Failed { reason } => format!("failed: {reason}"),
+        TapState::Queued => "queued",
+        TapState::Sent => "sent",
+        TapState::Delivered => "delivered",
+        TapState::Felt => "felt",
+        TapState::Seen => "seen",
+        TapState::Refused { .. } => "refused",
     }
+}
+
+/// Why a tap or answer was refused, in a few words.
+pub fn refusal_words(code: RefusalCode, reason: &str) -> String {
+    match code {
+        RefusalCode::SignedOut => "this device was signed out".to_owned(),
+        RefusalCode::NotPaired => "not paired".to_owned(),
+        _ => reason.to_owned(),
+    }
+}
+
+/// A tap's state in words: "delivered", "refused (not paired)".
+pub fn state_words(s: &TapState) -> String {
+    match s {
+        TapState::Refused { reason, code } => format!("refused ({})", refusal_words(*code, reason)),
+        other => state_name(other).to_owned(),
+    }
+}
+
+/// `{"code": "NOT_PAIRED", "reason": "..."}` for a refusal.
+pub fn refusal_json(code: RefusalCode, reason: &str) -> Value {
+    json!({ "code": code.as_str(), "reason": reason })
 }
 
 pub fn local_tap_json(t: &LocalTap) -> Value {
     json!({
         "client_tap_id": t.client_tap_id, "tap_id": t.tap_id, "kind": kind_key(t.kind), "note": t.note,
         "rhythm": t.rhythm.as_ref().map(pattern_json), "state": state_name(&t.state), "created_at": iso(t.created_at),
+        "attempts": t.attempts,
+        "refusal": match &t.state { TapState::Refused { reason, code } => refusal_json(*code, reason), _ => Value::Null },
     })
 }
 
@@ -130,114 +189,18 @@ pub fn received_json(t: &ReceivedTap) -> Value {
 }
 
 pub fn settings_json(s: &Settings) -> Value {
-    json!({
-        "quiet_hours": s.quiet_hours.map(|q| json!({ "start": format!("{:02}:{:02}", q.start_hour, q.start_minute), "end": format!("{:02}:{:02}", q.end_hour, q.end_minute) })),
-        "receipts_enabled": s.receipts_enabled,
-    })
+    json!({ "quiet_hours": quiet_json(&s.quiet_hours), "receipts_enabled": s.receipts_enabled })
 }
 
 pub fn settings_line(s: &Settings) -> String {
-    let quiet = match s.quiet_hours {
-        Some(q) => format!(
-            "quiet hours {:02}:{:02}-{:02}:{:02}",
-            q.start_hour, q.start_minute, q.end_hour, q.end_minute
-        ),
+    let quiet = match &s.quiet_hours {
+        Some(q) => format!("quiet hours {}", quiet_span(q)),
         None => "no quiet hours".into(),
     };
     format!(
         "Settings: {quiet}; receipts {}.",
         if s.receipts_enabled { "on" } else { "off" }
     )
-}
-
-pub fn event_json(e: &ClientEvent) -> Value {
-    match e {
-        ClientEvent::TapReceived { tap } => {
-            json!({ "event": "tap_received", "tap": received_json(tap) })
-        }
-        ClientEvent::TapStateChanged { tap } => {
-            json!({ "event": "tap_state", "tap": local_tap_json(tap) })
-        }
-        ClientEvent::Paired { couple } => {
-            json!({ "event": "paired", "couple": couple_json(couple) })
-        }
-        ClientEvent::Unpaired { by_partner } => {
-            json!({ "event": "unpaired", "by_partner": by_partner })
-        }
-        ClientEvent::PartnerUpdated { partner } => {
-            json!({ "event": "partner_updated", "name": partner.display_name, "time_zone": partner.time_zone })
-        }
-        ClientEvent::CaughtUp => json!({ "event": "caught_up" }),
-        ClientEvent::Reset => json!({ "event": "reset" }),
-        ClientEvent::StreakUpdated { .. }
-        | ClientEvent::CheckinUpdated { .. }
-        | ClientEvent::RoutineFired { .. }
-        | ClientEvent::RoutinesChanged { .. }
-        | ClientEvent::AnswerStateChanged { .. } => {
-            crate::ritual_words::event_json(e).unwrap_or(Value::Null)
-        }
-    }
-}
-
-pub fn event_line(e: &ClientEvent) -> Option<String> {
-    Some(match e {
-        ClientEvent::TapReceived { tap } => {
-            let who = if tap.from_self {
-                "You sent"
-            } else {
-                "Your partner sent"
-            };
-            let note = tap
-                .note
-                .as_deref()
-                .map(|n| format!(" “{n}”"))
-                .unwrap_or_default();
-            let silent = if tap.silent && !tap.from_self {
-                " (silently: quiet hours)"
-            } else {
-                ""
-            };
-            let pattern = haptics::pattern_for(tap.kind, tap.rhythm.clone());
-            format!(
-                "{who} {}{note}{silent}\n  {}",
-                kind_label(tap.kind),
-                bar(&pattern)
-            )
-        }
-        ClientEvent::TapStateChanged { tap } => format!(
-            "Your {} is now {}.",
-            &kind_label(tap.kind)[2..],
-            state_name(&tap.state)
-        ),
-        ClientEvent::Paired { couple } => format!("Paired with {}.", couple.partner.display_name),
-        ClientEvent::Unpaired { by_partner: true } => "Your partner ended the couple.".into(),
-        ClientEvent::Unpaired { by_partner: false } => "You ended the couple.".into(),
-        ClientEvent::PartnerUpdated { partner } => {
-            format!("{} is now in {}.", partner.display_name, partner.time_zone)
-        }
-        ClientEvent::CaughtUp => "(up to date)".into(),
-        ClientEvent::Reset => "(history was reset; state refreshed)".into(),
-        ClientEvent::StreakUpdated { .. }
-        | ClientEvent::CheckinUpdated { .. }
-        | ClientEvent::RoutineFired { .. }
-        | ClientEvent::RoutinesChanged { .. }
-        | ClientEvent::AnswerStateChanged { .. } => return crate::ritual_words::event_line(e),
-    })
-}
-
-pub fn state_line(s: &ConnectionState) -> String {
-    match s {
-        ConnectionState::Connecting => "connecting…".into(),
-        ConnectionState::Live => "live".into(),
-        ConnectionState::Offline {
-            retry_in_ms,
-            reason,
-        } => format!(
-            "offline ({reason}); retrying in {:.1} s",
-            *retry_in_ms as f64 / 1000.0
-        ),
-        ConnectionState::Stopped { reason } => format!("stopped: {reason}"),
-    }
 }
 
 #[cfg(test)]

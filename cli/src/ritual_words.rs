@@ -29,8 +29,21 @@ fn category_key(c: Option<PromptCategory>) -> String {
     category_name(c).replace('-', "_")
 }
 
-fn plural(n: u32, one: &str, many: &str) -> String {
+pub fn plural(n: u32, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The first letter upper case, for a name that starts a sentence ("your partner").
+pub fn cap(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// "1 day", "5 days".
+pub fn days(n: u32) -> String {
+    plural(n, "day", "days")
 }
 
 /// A span of time in round words: "40 min", "5 h", "3 d".
@@ -44,7 +57,7 @@ fn span(secs: u64) -> String {
 }
 
 /// "in 5 h" or "5 h ago", from `now`.
-fn relative(t: SystemTime, now: SystemTime) -> String {
+pub fn relative(t: SystemTime, now: SystemTime) -> String {
     match t.duration_since(now) {
         Ok(d) => format!("in {}", span(d.as_secs())),
         Err(e) => format!("{} ago", span(e.duration().as_secs())),
@@ -131,9 +144,41 @@ pub fn answer_help(prompt: &PromptInfo) -> String {
         .collect();
     if quick.is_empty() {
         kind
+    } else if matches!(prompt.answer_type, Some(AnswerType::Text { .. })) {
+        // On a text prompt a number picks a quick reply.
+        let numbered: Vec<String> = quick
+            .iter()
+            .enumerate()
+            .map(|(i, q)| format!("{} {q}", i + 1))
+            .collect();
+        format!("{kind}; or a quick reply: {}", numbered.join(" · "))
     } else {
         format!("{kind}; or: {}", quick.join(" / "))
     }
+}
+
+/// What a number typed as the answer to a text prompt stands for: its quick reply (counting
+/// from 1). `None` when the input is not a number or the prompt is not a text prompt (the
+/// core reads numbers on the other kinds). A number with no quick reply is an error.
+pub fn numbered_quick_reply(
+    prompt: &PromptInfo,
+    input: &str,
+) -> Option<Result<CheckinAnswer, String>> {
+    if !matches!(prompt.answer_type, Some(AnswerType::Text { .. })) {
+        return None;
+    }
+    let n: usize = input.trim().parse().ok()?;
+    let replies = &prompt.quick_replies;
+    Some(match n.checked_sub(1).and_then(|i| replies.get(i)) {
+        Some(q) => Ok(q.answer.clone()),
+        None if replies.is_empty() => Err(format!(
+            "this prompt takes words and has no quick replies; to answer with the number itself, use --text {n}"
+        )),
+        None => Err(format!(
+            "this prompt takes words; a number picks a quick reply (1-{}); to answer with the number itself, use --text {n}",
+            replies.len()
+        )),
+    })
 }
 
 fn answer_json(prompt: &PromptInfo, a: &CheckinAnswer) -> Value {
@@ -195,11 +240,11 @@ pub fn checkin_json(c: &CheckinInfo) -> Value {
     })
 }
 
-fn answer_state_key(s: &AnswerState) -> String {
+pub fn answer_state_key(s: &AnswerState) -> String {
     match s {
         AnswerState::Queued => "queued".into(),
         AnswerState::Sent => "sent".into(),
-        AnswerState::Failed { reason } => format!("failed: {reason}"),
+        AnswerState::Refused { .. } => "refused".into(),
     }
 }
 
@@ -214,13 +259,18 @@ pub fn local_answer_json(a: &LocalAnswer) -> Value {
         "checkin_id": a.checkin_id,
         "answer": answer,
         "state": answer_state_key(&a.state),
+        "refusal": match &a.state {
+            AnswerState::Refused { reason, code } => render::refusal_json(*code, reason),
+            _ => Value::Null,
+        },
         "created_at": render::iso(a.created_at),
         "attempts": a.attempts,
     })
 }
 
 /// A check-in in a few lines: question and state, each partner's answer, how to answer.
-pub fn checkin_lines(c: &CheckinInfo, partner: &str, now: SystemTime) -> Vec<String> {
+/// `short` is the id as lists show it.
+pub fn checkin_lines(c: &CheckinInfo, short: &str, partner: &str, now: SystemTime) -> Vec<String> {
     let state = match c.status {
         CheckinStatus::Open if c.expires_at > now => {
             format!("open, closes {}", relative(c.expires_at, now))
@@ -251,7 +301,7 @@ pub fn checkin_lines(c: &CheckinInfo, partner: &str, now: SystemTime) -> Vec<Str
         (None, false, false) => "not yet".into(),
     };
     let mut lines = vec![
-        format!("“{}”  [{state}; {origin}]  {}", c.prompt.text, c.checkin_id),
+        format!("{short}  “{}”  [{state}; {origin}]", c.prompt.text),
         format!("  you: {mine} · {partner}: {theirs}"),
     ];
     if c.awaits_my_answer(now) {
@@ -260,20 +310,58 @@ pub fn checkin_lines(c: &CheckinInfo, partner: &str, now: SystemTime) -> Vec<Str
     lines
 }
 
-pub fn streak_json(s: &StreakInfo) -> Value {
-    let day = |d: &Option<PersonDayInfo>| {
-        d.as_ref()
-            .map(|d| json!({ "date": d.date, "actions": d.actions }))
+/// Each partner's actions on their own today. The streak has them, except in calm mode, where
+/// the server sends no counts: then they come from the month's history, or are unknown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TodayCounts {
+    pub mine: Option<u32>,
+    pub theirs: Option<u32>,
+}
+
+impl TodayCounts {
+    /// From the streak alone (unknown in calm mode).
+    pub fn of(s: &StreakInfo) -> TodayCounts {
+        if s.calm {
+            return TodayCounts::default();
+        }
+        TodayCounts {
+            mine: s.me_today.as_ref().map(|d| d.actions),
+            theirs: s.partner_today.as_ref().map(|d| d.actions),
+        }
+    }
+
+    /// From the streak, with calm mode's missing counts read from the history's rows for
+    /// each partner's today.
+    pub fn with_history(s: &StreakInfo, days: &[StreakDayInfo]) -> TodayCounts {
+        if !s.calm {
+            return TodayCounts::of(s);
+        }
+        let on = |d: &Option<PersonDayInfo>| {
+            d.as_ref()
+                .and_then(|d| days.iter().find(|h| h.date == d.date))
+        };
+        TodayCounts {
+            mine: on(&s.me_today).map(|h| h.my_actions),
+            theirs: on(&s.partner_today).map(|h| h.partner_actions),
+        }
+    }
+}
+
+/// The streak for `--json`. In calm mode the counts are `null`: the server does not send them.
+pub fn streak_json(s: &StreakInfo, today: TodayCounts) -> Value {
+    let day = |d: &Option<PersonDayInfo>, n: Option<u32>| {
+        d.as_ref().map(|d| json!({ "date": d.date, "actions": n }))
     };
+    let count = |n: u32| if s.calm { Value::Null } else { n.into() };
     json!({
         "calm": s.calm,
-        "current": s.current,
-        "longest": s.longest,
-        "freezes_held": s.freezes_held,
-        "days_to_next_freeze": s.days_to_next_freeze,
-        "next_milestone": s.next_milestone,
-        "me_today": day(&s.me_today),
-        "partner_today": day(&s.partner_today),
+        "current": count(s.current),
+        "longest": count(s.longest),
+        "freezes_held": count(s.freezes_held),
+        "days_to_next_freeze": count(s.days_to_next_freeze),
+        "next_milestone": if s.calm { None } else { s.next_milestone },
+        "me_today": day(&s.me_today, today.mine),
+        "partner_today": day(&s.partner_today, today.theirs),
         "pauses": s.pauses.iter().map(|p| json!({
             "pause_id": p.pause_id, "from_date": p.from_date, "to_date": p.to_date, "by_me": p.by_me,
         })).collect::<Vec<_>>(),
@@ -295,8 +383,9 @@ pub fn streak_day_json(d: &StreakDayInfo) -> Value {
     json!({ "date": d.date, "status": day_status_key(d.status), "my_actions": d.my_actions, "partner_actions": d.partner_actions })
 }
 
-/// The streak in a few lines: counts (or calm mode), today for each of you, pauses.
-pub fn streak_lines(s: &StreakInfo, partner: &str) -> Vec<String> {
+/// The streak in a few lines: counts (or calm mode), today for each of you, pauses (with short
+/// ids).
+pub fn streak_lines(s: &StreakInfo, today: TodayCounts, partner: &str) -> Vec<String> {
     let mut lines = Vec::new();
     if s.calm {
         lines.push(
@@ -304,37 +393,36 @@ pub fn streak_lines(s: &StreakInfo, partner: &str) -> Vec<String> {
         );
     } else {
         let mut parts = vec![
-            format!("Streak: {}", plural(s.current, "day", "days")),
+            format!("Streak: {}", days(s.current)),
             format!("longest {}", s.longest),
             format!("freezes {}/2", s.freezes_held),
         ];
         if s.freezes_held < 2 {
-            parts.push(format!(
-                "next freeze in {}",
-                plural(s.days_to_next_freeze, "day", "days")
-            ));
+            parts.push(format!("next freeze in {}", days(s.days_to_next_freeze)));
         }
         if let Some(m) = s.next_milestone {
             parts.push(format!("next milestone {m} days"));
         }
         lines.push(parts.join(" · "));
     }
-    let today = |d: &Option<PersonDayInfo>| match d {
-        Some(d) => format!("{} ({})", plural(d.actions, "action", "actions"), d.date),
-        None => "?".into(),
+    let today_words = |d: &Option<PersonDayInfo>, n: Option<u32>| match (d, n) {
+        (Some(d), Some(n)) => format!("{} ({})", plural(n, "action", "actions"), d.date),
+        (Some(d), None) => format!("? actions ({})", d.date),
+        (None, _) => "?".into(),
     };
     lines.push(format!(
         "Today: you {}, {partner} {}",
-        today(&s.me_today),
-        today(&s.partner_today)
+        today_words(&s.me_today, today.mine),
+        today_words(&s.partner_today, today.theirs)
     ));
-    for p in &s.pauses {
+    let ids: Vec<&str> = s.pauses.iter().map(|p| p.pause_id.as_str()).collect();
+    let shorts = crate::ids::short_ids(&ids);
+    for (p, short) in s.pauses.iter().zip(shorts) {
         lines.push(format!(
-            "Paused {} to {} (by {}) · id {}",
+            "Paused {} to {} (by {}) · id {short}",
             p.from_date,
             p.to_date,
             if p.by_me { "you" } else { partner },
-            p.pause_id
         ));
     }
     lines
@@ -351,7 +439,8 @@ fn routine_what(spec: &RoutineSpec) -> String {
 }
 
 /// One routine on one line.
-pub fn routine_line(r: &RoutineInfo, now: SystemTime) -> String {
+/// `short` is the id as lists show it.
+pub fn routine_line(r: &RoutineInfo, short: &str, now: SystemTime) -> String {
     let s = &r.spec;
     let next = match (s.paused, r.next_firing) {
         (true, _) => " · paused".to_owned(),
@@ -359,8 +448,7 @@ pub fn routine_line(r: &RoutineInfo, now: SystemTime) -> String {
         (false, None) => String::new(),
     };
     format!(
-        "{}  {} — {} — {} at {:02}:{:02}{next}",
-        r.routine_id,
+        "{short}  {} — {} — {} at {:02}:{:02}{next}",
         s.name,
         routine_what(s),
         days_label(&s.days),
@@ -412,7 +500,8 @@ pub fn event_json(e: &ClientEvent) -> Option<Value> {
             date,
         } => json!({
             "event": "streak_updated", "change": change_key(*change), "milestone_days": milestone_days,
-            "date": date, "streak": streak_json(streak),
+            "date": if date.is_empty() { None } else { Some(date) },
+            "streak": streak_json(streak, TodayCounts::of(streak)),
         }),
         ClientEvent::CheckinUpdated { checkin } => {
             json!({ "event": "checkin_updated", "checkin": checkin_json(checkin) })
@@ -435,8 +524,9 @@ pub fn event_json(e: &ClientEvent) -> Option<Value> {
     })
 }
 
-/// A sentence for the events of streaks, check-ins and routines (`None` for the others).
-pub fn event_line(e: &ClientEvent) -> Option<String> {
+/// A sentence for the events of streaks, check-ins and routines (`None` for the others);
+/// `partner` is the partner's name.
+pub fn event_line(e: &ClientEvent, partner: &str) -> Option<String> {
     let now = SystemTime::now();
     Some(match e {
         ClientEvent::StreakUpdated {
@@ -445,10 +535,7 @@ pub fn event_line(e: &ClientEvent) -> Option<String> {
             milestone_days,
             date,
         } => match change {
-            StreakChange::Grew => format!(
-                "Streak: {} ({date} is connected).",
-                plural(s.current, "day", "days")
-            ),
+            StreakChange::Grew => format!("Streak: {} ({date} is connected).", days(s.current)),
             StreakChange::Milestone => format!(
                 "🎉 {}-day streak! Well done, both of you.",
                 milestone_days.unwrap_or(s.current)
@@ -458,19 +545,17 @@ pub fn event_line(e: &ClientEvent) -> Option<String> {
             }
             StreakChange::FreezeUsed => format!(
                 "❄ A freeze kept your streak on {date}: still {}, {} left.",
-                plural(s.current, "day", "days"),
+                days(s.current),
                 s.freezes_held
             ),
             StreakChange::Broken => format!(
                 "Your streak ended on {date} (longest: {}). A new one starts with your next tap.",
                 s.longest
             ),
+            // What changed is told by `events::Notices`, which knows the streak before.
             StreakChange::Settings if s.calm => "Streak: calm mode is on.".into(),
-            StreakChange::Settings => format!(
-                "Streak settings changed: {} scheduled.",
-                plural(s.pauses.len() as u32, "pause", "pauses")
-            ),
-            StreakChange::Other => format!("Streak: {}.", plural(s.current, "day", "days")),
+            StreakChange::Settings => "Streak settings changed.".into(),
+            StreakChange::Other => format!("Streak: {}.", days(s.current)),
         },
         ClientEvent::CheckinUpdated { checkin: c } => {
             let q = &c.prompt.text;
@@ -481,24 +566,25 @@ pub fn event_line(e: &ClientEvent) -> Option<String> {
                 .map(|a| answer_label(&c.prompt, a));
             match c.status {
                 CheckinStatus::Revealed => format!(
-                    "Check-in revealed: “{q}” — you: {} · partner: {}",
+                    "Check-in revealed: “{q}” — you: {} · {partner}: {}",
                     mine.as_deref().unwrap_or("?"),
                     theirs.as_deref().unwrap_or("?")
                 ),
                 CheckinStatus::Expired => format!(
-                    "Check-in over: “{q}” — you: {} · partner: {}",
+                    "Check-in over: “{q}” — you: {} · {partner}: {}",
                     mine.as_deref().unwrap_or("missed"),
                     theirs.as_deref().unwrap_or("missed")
                 ),
                 CheckinStatus::Open if c.awaits_my_answer(now) && c.partner_answered => format!(
-                    "Your partner answered “{q}”. Answer to see theirs: tapline checkin answer VALUE ({})",
+                    "{} answered “{q}”. Answer to see theirs: tapline checkin answer VALUE ({})",
+                    cap(partner),
                     answer_help(&c.prompt)
                 ),
                 CheckinStatus::Open if c.awaits_my_answer(now) => format!(
                     "New check-in: “{q}” — tapline checkin answer VALUE ({})",
                     answer_help(&c.prompt)
                 ),
-                CheckinStatus::Open => format!("Check-in “{q}”: waiting for your partner."),
+                CheckinStatus::Open => format!("Check-in “{q}”: waiting for {partner}."),
             }
         }
         ClientEvent::RoutineFired { routine, checkin } => match checkin {
@@ -523,13 +609,20 @@ pub fn event_line(e: &ClientEvent) -> Option<String> {
             routine,
             deleted,
         } => match routine {
-            Some(r) if !deleted => format!("Routine saved: {}", routine_line(r, now)),
-            _ => format!("Routine {routine_id} was deleted."),
+            Some(r) if !deleted => format!(
+                "Routine saved: {}",
+                routine_line(r, &crate::ids::short_id(&r.routine_id, []), now)
+            ),
+            _ => format!(
+                "Routine {} was deleted.",
+                crate::ids::short_id(routine_id, [])
+            ),
         },
         ClientEvent::AnswerStateChanged { answer } => match &answer.state {
-            AnswerState::Failed { reason } => {
-                format!("Your check-in answer was not accepted: {reason}")
-            }
+            AnswerState::Refused { reason, code } => format!(
+                "Your check-in answer was refused: {}",
+                render::refusal_words(*code, reason)
+            ),
             AnswerState::Sent => "Your check-in answer was sent.".into(),
             AnswerState::Queued => "Your check-in answer is queued.".into(),
         },
@@ -611,13 +704,63 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn on_a_text_prompt_a_number_picks_a_quick_reply_or_is_refused() {
+        let text = PromptInfo {
+            prompt_id: "one-word-01".into(),
+            category: Some(PromptCategory::OneWordDay),
+            text: "Your day in one word?".into(),
+            answer_type: Some(AnswerType::Text { max_chars: 40 }),
+            quick_replies: vec![
+                QuickReplyInfo {
+                    label: "Lovely".into(),
+                    answer: CheckinAnswer::Text {
+                        text: "Lovely".into(),
+                    },
+                },
+                QuickReplyInfo {
+                    label: "Long".into(),
+                    answer: CheckinAnswer::Text {
+                        text: "Long".into(),
+                    },
+                },
+            ],
+        };
+        assert_eq!(
+            answer_help(&text),
+            "a few words; or a quick reply: 1 Lovely · 2 Long"
+        );
+        assert_eq!(
+            numbered_quick_reply(&text, "2"),
+            Some(Ok(CheckinAnswer::Text {
+                text: "Long".into()
+            }))
+        );
+        let refused = numbered_quick_reply(&text, "3").unwrap().unwrap_err();
+        assert!(
+            refused.contains("1-2") && refused.contains("--text 3"),
+            "{refused}"
+        );
+        assert!(numbered_quick_reply(&text, "0").unwrap().is_err());
+        assert_eq!(
+            numbered_quick_reply(&text, "lovely day"),
+            None,
+            "words are text"
+        );
+        assert_eq!(
+            numbered_quick_reply(&prompt(), "2"),
+            None,
+            "a choice reads its own numbers"
+        );
+    }
+
+    #[test]
     fn checkins_show_both_sides_and_how_to_answer() {
         let c = checkin("0192f1a4-7b3c-7def-8123-456789abcdef");
-        let lines = checkin_lines(&c, "Sam", SystemTime::now());
+        let lines = checkin_lines(&c, "0192f1a4", "Sam", SystemTime::now());
         assert_eq!(
             lines,
             vec![
-                "“What would recharge you most tonight?”  [open, closes in 5 h; Sam asked]  0192f1a4-7b3c-7def-8123-456789abcdef".to_owned(),
+                "0192f1a4  “What would recharge you most tonight?”  [open, closes in 5 h; Sam asked]".to_owned(),
                 "  you: not yet · Sam: answered (hidden until you answer)".to_owned(),
                 "  answer with 1 Sleep · 2 A walk · 3 Quiet time; or: Sleep".to_owned(),
             ]
@@ -628,7 +771,7 @@ pub(crate) mod tests {
             partner_answer: Some(CheckinAnswer::Choice { index: 0 }),
             ..c
         };
-        let lines = checkin_lines(&revealed, "Sam", SystemTime::now());
+        let lines = checkin_lines(&revealed, "0192f1a4", "Sam", SystemTime::now());
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[1], "  you: Quiet time · Sam: Sleep");
     }
@@ -656,15 +799,64 @@ pub(crate) mod tests {
             }],
         };
         assert_eq!(
-            streak_lines(&s, "Sam"),
+            streak_lines(&s, TodayCounts::of(&s), "Sam"),
             vec![
                 "Streak: 1 day · longest 30 · freezes 2/2 · next milestone 3 days",
                 "Today: you 1 action (2026-03-14), Sam ?",
                 "Paused 2026-04-01 to 2026-04-03 (by Sam) · id p1",
             ]
         );
-        let calm = StreakInfo { calm: true, ..s };
-        assert!(streak_lines(&calm, "Sam")[0].starts_with("Calm mode is on"));
+        // Calm mode: the server sends 0 for every count; the history has the real ones.
+        let calm = StreakInfo {
+            calm: true,
+            current: 0,
+            longest: 0,
+            me_today: Some(PersonDayInfo {
+                date: "2026-03-14".into(),
+                actions: 0,
+            }),
+            partner_today: Some(PersonDayInfo {
+                date: "2026-03-13".into(),
+                actions: 0,
+            }),
+            ..s.clone()
+        };
+        let lines = streak_lines(&calm, TodayCounts::of(&calm), "Sam");
+        assert!(lines[0].starts_with("Calm mode is on"));
+        assert_eq!(
+            lines[1],
+            "Today: you ? actions (2026-03-14), Sam ? actions (2026-03-13)"
+        );
+        let history = [
+            StreakDayInfo {
+                date: "2026-03-13".into(),
+                status: DayStatus::Open,
+                my_actions: 9,
+                partner_actions: 3,
+            },
+            StreakDayInfo {
+                date: "2026-03-14".into(),
+                status: DayStatus::Open,
+                my_actions: 4,
+                partner_actions: 0,
+            },
+        ];
+        let today = TodayCounts::with_history(&calm, &history);
+        assert_eq!(
+            today,
+            TodayCounts {
+                mine: Some(4),
+                theirs: Some(3)
+            }
+        );
+        assert_eq!(
+            streak_lines(&calm, today, "Sam")[1],
+            "Today: you 4 actions (2026-03-14), Sam 3 actions (2026-03-13)"
+        );
+        let j = streak_json(&calm, today);
+        assert!(j["current"].is_null() && j["longest"].is_null(), "{j}");
+        assert_eq!(j["me_today"]["actions"], 4);
+        assert_eq!(streak_json(&s, TodayCounts::of(&s))["current"], 1);
     }
 
     #[test]
@@ -686,15 +878,15 @@ pub(crate) mod tests {
             date: "2026-03-14".into(),
         };
         assert_eq!(
-            event_line(&e).unwrap(),
+            event_line(&e, "Sam").unwrap(),
             "🎉 7-day streak! Well done, both of you."
         );
         assert_eq!(event_json(&e).unwrap()["change"], "milestone");
         let c = ClientEvent::CheckinUpdated {
             checkin: checkin("c1"),
         };
-        assert!(event_line(&c).unwrap().starts_with("Your partner answered"));
-        assert!(event_line(&ClientEvent::CaughtUp).is_none());
+        assert!(event_line(&c, "Sam").unwrap().starts_with("Sam answered"));
+        assert!(event_line(&ClientEvent::CaughtUp, "Sam").is_none());
         assert!(event_json(&ClientEvent::CaughtUp).is_none());
     }
 

@@ -1,0 +1,506 @@
+//! Live events as sentences and JSON lines, for `listen` and `tap --wait`.
+//!
+//! Some events carry only the new state (the partner as they are now, the streak as it is now):
+//! [`Notices`] keeps the previous one to say what changed.
+
+use serde_json::{Value, json};
+use tapline_core::*;
+
+use crate::render::{self, kind_label, kind_word, quiet_span};
+use crate::ritual_words;
+
+/// `{"event":"connection","state":"live"|"connecting"|"offline"|"stopped", ...}`.
+pub fn connection_json(s: &ConnectionState) -> Value {
+    match s {
+        ConnectionState::Connecting => json!({ "event": "connection", "state": "connecting" }),
+        ConnectionState::Live => json!({ "event": "connection", "state": "live" }),
+        ConnectionState::Offline {
+            retry_in_ms,
+            reason,
+        } => json!({
+            "event": "connection", "state": "offline", "retry_in_ms": retry_in_ms, "reason": reason,
+        }),
+        ConnectionState::Stopped { reason } => {
+            json!({ "event": "connection", "state": "stopped", "reason": reason })
+        }
+    }
+}
+
+/// The connection in words.
+pub fn connection_line(s: &ConnectionState) -> String {
+    match s {
+        ConnectionState::Connecting => "connecting…".into(),
+        ConnectionState::Live => "live".into(),
+        ConnectionState::Offline {
+            retry_in_ms,
+            reason,
+        } => format!(
+            "offline ({reason}); retrying in {:.1} s",
+            *retry_in_ms as f64 / 1000.0
+        ),
+        ConnectionState::Stopped { reason } => format!("stopped: {reason}"),
+    }
+}
+
+/// A tap of this device moved on: "Your heartbeat is now delivered."
+pub fn tap_state_line(tap: &LocalTap) -> String {
+    match &tap.state {
+        TapState::Refused { reason, code } => format!(
+            "Your {} was refused: {}",
+            kind_word(tap.kind),
+            render::refusal_words(*code, reason)
+        ),
+        state => format!(
+            "Your {} is now {}.",
+            kind_word(tap.kind),
+            render::state_name(state)
+        ),
+    }
+}
+
+pub fn tap_state_json(tap: &LocalTap) -> Value {
+    json!({ "event": "tap_state", "tap": render::local_tap_json(tap) })
+}
+
+fn received_line(tap: &ReceivedTap, partner: &str) -> String {
+    let who = if tap.from_self {
+        "You sent (from another device)".to_owned()
+    } else {
+        format!("{} sent", ritual_words::cap(partner))
+    };
+    let note = tap
+        .note
+        .as_deref()
+        .map(|n| format!(" “{n}”"))
+        .unwrap_or_default();
+    let silent = if tap.silent && !tap.from_self {
+        " (silently: quiet hours)"
+    } else {
+        ""
+    };
+    let pattern = haptics::pattern_for(tap.kind, tap.rhythm.clone());
+    format!(
+        "{who} {}{note}{silent}\n  {}",
+        kind_label(tap.kind),
+        render::bar(&pattern)
+    )
+}
+
+/// What in a partner's profile and settings differs: "name", "time_zone", "quiet_hours".
+pub fn partner_changes(old: &PartnerInfo, new: &PartnerInfo) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    if old.display_name != new.display_name {
+        changed.push("name");
+    }
+    if old.time_zone != new.time_zone {
+        changed.push("time_zone");
+    }
+    if old.quiet_hours != new.quiet_hours {
+        changed.push("quiet_hours");
+    }
+    changed
+}
+
+fn offset_words(seconds: i32) -> String {
+    let sign = if seconds < 0 { '-' } else { '+' };
+    let m = seconds.unsigned_abs() / 60;
+    format!("UTC{sign}{:02}:{:02}", m / 60, m % 60)
+}
+
+/// What a `PartnerUpdated` says, given the partner as this device knew them before.
+pub fn partner_line(old: Option<&PartnerInfo>, new: &PartnerInfo) -> String {
+    let quiet = |p: &PartnerInfo| match &p.quiet_hours {
+        Some(q) => format!("quiet hours {} their time", quiet_span(q)),
+        None => "no quiet hours".to_owned(),
+    };
+    let Some(old) = old else {
+        return format!(
+            "{} updated their profile or settings: now in {} ({}), {}.",
+            new.display_name,
+            new.time_zone,
+            offset_words(new.utc_offset_seconds),
+            quiet(new)
+        );
+    };
+    let changed = partner_changes(old, new);
+    if changed.is_empty() {
+        // Only the receipts setting is not part of what this device is sent.
+        return format!(
+            "{} changed a setting you do not see (their name, zone and quiet hours are as before).",
+            new.display_name
+        );
+    }
+    let mut parts = Vec::new();
+    for c in changed {
+        parts.push(match c {
+            "name" => format!("{} is now called {}.", old.display_name, new.display_name),
+            "time_zone" => format!(
+                "{} is now in {} ({}).",
+                new.display_name,
+                new.time_zone,
+                offset_words(new.utc_offset_seconds)
+            ),
+            _ => match (&old.quiet_hours, &new.quiet_hours) {
+                (_, None) => format!("{} turned quiet hours off.", new.display_name),
+                (None, Some(q)) => format!(
+                    "{} turned quiet hours on: {} their time.",
+                    new.display_name,
+                    quiet_span(q)
+                ),
+                (Some(_), Some(q)) => format!(
+                    "{}'s quiet hours are now {} their time.",
+                    new.display_name,
+                    quiet_span(q)
+                ),
+            },
+        });
+    }
+    parts.join(" ")
+}
+
+/// What a streak settings change did, given the streak as this device knew it before:
+/// (sentence, JSON of the changes when they are known).
+pub fn streak_settings(
+    old: Option<&StreakInfo>,
+    new: &StreakInfo,
+    partner: &str,
+) -> (String, Value) {
+    let Some(old) = old else {
+        let line = if new.calm {
+            "Streak: calm mode is on.".to_owned()
+        } else {
+            let pauses = new
+                .pauses
+                .iter()
+                .map(|p| format!("{} to {}", p.from_date, p.to_date))
+                .collect::<Vec<_>>();
+            format!(
+                "Streak settings changed: calm mode is off; {}.",
+                if pauses.is_empty() {
+                    "no pauses scheduled".to_owned()
+                } else {
+                    format!("paused {}", pauses.join(", "))
+                }
+            )
+        };
+        return (line, Value::Null);
+    };
+    let mut parts = Vec::new();
+    let mut added = Vec::new();
+    let mut cancelled = Vec::new();
+    let calm_changed = old.calm != new.calm;
+    if calm_changed && new.calm {
+        parts.push("Calm mode is on: no streak counts or warnings (the history is kept).".into());
+    } else if calm_changed {
+        parts.push(format!(
+            "Calm mode is off: the streak is {}.",
+            ritual_words::days(new.current)
+        ));
+    } else if !new.calm {
+        // Calm views carry no pauses, so pauses are compared only outside calm mode.
+        for p in &new.pauses {
+            if !old.pauses.iter().any(|o| o.pause_id == p.pause_id) {
+                let who = if p.by_me {
+                    "You".to_owned()
+                } else {
+                    ritual_words::cap(partner)
+                };
+                parts.push(format!(
+                    "{who} paused the streak from {} to {}.",
+                    p.from_date, p.to_date
+                ));
+                added.push(p.pause_id.clone());
+            }
+        }
+        for o in &old.pauses {
+            if !new.pauses.iter().any(|p| p.pause_id == o.pause_id) {
+                parts.push(format!(
+                    "The pause from {} to {} was cancelled.",
+                    o.from_date, o.to_date
+                ));
+                cancelled.push(o.pause_id.clone());
+            }
+        }
+    }
+    if parts.is_empty() {
+        parts.push("Streak settings changed.".into());
+    }
+    (
+        parts.join(" "),
+        json!({
+            "calm_changed": calm_changed,
+            "pauses_added": added,
+            "pauses_cancelled": cancelled,
+        }),
+    )
+}
+
+/// Turns events into lines, remembering what it needs to say what changed.
+#[derive(Debug, Default)]
+pub struct Notices {
+    pub partner: Option<PartnerInfo>,
+    pub streak: Option<StreakInfo>,
+}
+
+impl Notices {
+    fn partner_name(&self) -> String {
+        self.partner
+            .as_ref()
+            .map_or_else(|| "your partner".to_owned(), |p| p.display_name.clone())
+    }
+
+    /// The sentence (if any is worth showing) and the JSON line of one event.
+    pub fn notice(&mut self, e: &ClientEvent) -> (Option<String>, Value) {
+        let partner = self.partner_name();
+        match e {
+            ClientEvent::TapReceived { tap } => (
+                Some(received_line(tap, &partner)),
+                json!({ "event": "tap_received", "tap": render::received_json(tap) }),
+            ),
+            ClientEvent::TapStateChanged { tap } => {
+                (Some(tap_state_line(tap)), tap_state_json(tap))
+            }
+            ClientEvent::Paired { couple } => {
+                self.partner = Some(couple.partner.clone());
+                (
+                    Some(format!("Paired with {}.", couple.partner.display_name)),
+                    json!({ "event": "paired", "couple": render::couple_json(couple) }),
+                )
+            }
+            ClientEvent::Unpaired { by_partner } => {
+                self.partner = None;
+                let line = if *by_partner {
+                    format!("{} ended the couple.", ritual_words::cap(&partner))
+                } else {
+                    "You ended the couple.".to_owned()
+                };
+                (
+                    Some(line),
+                    json!({ "event": "unpaired", "by_partner": by_partner }),
+                )
+            }
+            ClientEvent::PartnerUpdated { partner: new } => {
+                let old = self.partner.replace(new.clone());
+                let changed = old.as_ref().map(|o| partner_changes(o, new));
+                (
+                    Some(partner_line(old.as_ref(), new)),
+                    json!({
+                        "event": "partner_updated", "partner": render::partner_json(new),
+                        "changed": changed,
+                    }),
+                )
+            }
+            ClientEvent::StreakUpdated {
+                streak,
+                change: StreakChange::Settings,
+                ..
+            } => {
+                let old = self.streak.replace(streak.clone());
+                let (line, settings) = streak_settings(old.as_ref(), streak, &partner);
+                let mut json = ritual_words::event_json(e).unwrap_or(Value::Null);
+                json["settings"] = settings;
+                (Some(line), json)
+            }
+            ClientEvent::StreakUpdated { streak, .. } => {
+                self.streak = Some(streak.clone());
+                (
+                    ritual_words::event_line(e, &partner),
+                    ritual_words::event_json(e).unwrap_or(Value::Null),
+                )
+            }
+            ClientEvent::CaughtUp => (Some("(up to date)".into()), json!({ "event": "caught_up" })),
+            ClientEvent::Reset => (
+                Some("(history was reset; state refreshed)".into()),
+                json!({ "event": "reset" }),
+            ),
+            ClientEvent::CheckinUpdated { .. }
+            | ClientEvent::RoutineFired { .. }
+            | ClientEvent::RoutinesChanged { .. }
+            | ClientEvent::AnswerStateChanged { .. } => (
+                ritual_words::event_line(e, &partner),
+                ritual_words::event_json(e).unwrap_or(Value::Null),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partner(zone: &str, quiet: Option<QuietHours>) -> PartnerInfo {
+        PartnerInfo {
+            account_id: "p".into(),
+            display_name: "Alex".into(),
+            time_zone: zone.into(),
+            local_time: "2026-03-10T08:00:00-04:00".into(),
+            utc_offset_seconds: -4 * 3600,
+            in_quiet_hours: false,
+            quiet_hours: quiet,
+        }
+    }
+
+    const NIGHT: QuietHours = QuietHours {
+        start_hour: 22,
+        start_minute: 0,
+        end_hour: 7,
+        end_minute: 30,
+    };
+
+    #[test]
+    fn connection_states_are_json_objects_with_an_event_key() {
+        assert_eq!(
+            connection_json(&ConnectionState::Live),
+            json!({ "event": "connection", "state": "live" })
+        );
+        assert_eq!(
+            connection_json(&ConnectionState::Offline {
+                retry_in_ms: 400,
+                reason: "refused".into()
+            }),
+            json!({ "event": "connection", "state": "offline", "retry_in_ms": 400, "reason": "refused" })
+        );
+        assert_eq!(
+            connection_json(&ConnectionState::Connecting)["state"],
+            "connecting"
+        );
+        assert_eq!(
+            connection_json(&ConnectionState::Stopped { reason: "x".into() })["state"],
+            "stopped"
+        );
+    }
+
+    #[test]
+    fn partner_notices_say_what_changed() {
+        let before = partner("America/New_York", None);
+        let quiet = partner("America/New_York", Some(NIGHT));
+        assert_eq!(
+            partner_line(Some(&before), &quiet),
+            "Alex turned quiet hours on: 22:00-07:30 their time."
+        );
+        assert_eq!(
+            partner_line(Some(&quiet), &before),
+            "Alex turned quiet hours off."
+        );
+        let moved = PartnerInfo {
+            time_zone: "Asia/Tokyo".into(),
+            utc_offset_seconds: 9 * 3600,
+            ..quiet.clone()
+        };
+        assert_eq!(
+            partner_line(Some(&quiet), &moved),
+            "Alex is now in Asia/Tokyo (UTC+09:00)."
+        );
+        let receipts = partner_line(Some(&before), &before);
+        assert!(receipts.contains("a setting you do not see"), "{receipts}");
+        assert!(!receipts.contains("is now in"), "{receipts}");
+        let renamed = PartnerInfo {
+            display_name: "Al".into(),
+            ..before.clone()
+        };
+        assert_eq!(
+            partner_line(Some(&before), &renamed),
+            "Alex is now called Al."
+        );
+        assert_eq!(
+            partner_line(None, &quiet),
+            "Alex updated their profile or settings: now in America/New_York (UTC-04:00), quiet hours 22:00-07:30 their time."
+        );
+
+        let mut n = Notices {
+            partner: Some(before),
+            streak: None,
+        };
+        let (_, j) = n.notice(&ClientEvent::PartnerUpdated { partner: quiet });
+        assert_eq!(j["event"], "partner_updated");
+        assert_eq!(j["changed"], json!(["quiet_hours"]));
+        assert_eq!(j["partner"]["quiet_hours"]["end"], "07:30");
+        let (line, _) = n.notice(&ClientEvent::PartnerUpdated { partner: moved });
+        assert_eq!(
+            line.as_deref(),
+            Some("Alex is now in Asia/Tokyo (UTC+09:00).")
+        );
+    }
+
+    fn streak(calm: bool, current: u32, pauses: Vec<PauseInfo>) -> StreakInfo {
+        StreakInfo {
+            calm,
+            current,
+            longest: current,
+            freezes_held: 0,
+            days_to_next_freeze: 7,
+            next_milestone: Some(3),
+            me_today: None,
+            partner_today: None,
+            pauses,
+        }
+    }
+
+    fn pause(id: &str, by_me: bool) -> PauseInfo {
+        PauseInfo {
+            pause_id: id.into(),
+            from_date: "2026-03-12".into(),
+            to_date: "2026-03-14".into(),
+            by_account_id: "x".into(),
+            by_me,
+        }
+    }
+
+    #[test]
+    fn streak_settings_say_what_changed() {
+        let calm = streak(true, 0, vec![]);
+        let with_pause = streak(false, 5, vec![pause("p1", false)]);
+        let (line, j) = streak_settings(Some(&calm), &with_pause, "Sam");
+        assert_eq!(line, "Calm mode is off: the streak is 5 days.");
+        assert_eq!(j["calm_changed"], true);
+        assert_eq!(
+            j["pauses_added"],
+            json!([]),
+            "a calm view has no pauses to compare"
+        );
+        let (line, _) = streak_settings(Some(&with_pause), &calm, "Sam");
+        assert!(line.starts_with("Calm mode is on"), "{line}");
+        let plain = streak(false, 5, vec![]);
+        let (line, j) = streak_settings(Some(&plain), &with_pause, "Sam");
+        assert_eq!(line, "Sam paused the streak from 2026-03-12 to 2026-03-14.");
+        assert_eq!(j["pauses_added"], json!(["p1"]));
+        let (line, j) = streak_settings(Some(&with_pause), &plain, "Sam");
+        assert_eq!(
+            line,
+            "The pause from 2026-03-12 to 2026-03-14 was cancelled."
+        );
+        assert_eq!(j["pauses_cancelled"], json!(["p1"]));
+        let (line, j) = streak_settings(None, &with_pause, "Sam");
+        assert_eq!(
+            line,
+            "Streak settings changed: calm mode is off; paused 2026-03-12 to 2026-03-14."
+        );
+        assert!(j.is_null());
+    }
+
+    #[test]
+    fn tap_states_read_as_sentences() {
+        let mut tap = LocalTap {
+            client_tap_id: "c".into(),
+            tap_id: None,
+            kind: TapKind::Heartbeat,
+            note: None,
+            rhythm: None,
+            state: TapState::Delivered,
+            created_at: std::time::SystemTime::UNIX_EPOCH,
+            attempts: 1,
+        };
+        assert_eq!(tap_state_line(&tap), "Your heartbeat is now delivered.");
+        tap.state = TapState::Refused {
+            reason: "not paired".into(),
+            code: RefusalCode::NotPaired,
+        };
+        assert_eq!(
+            tap_state_line(&tap),
+            "Your heartbeat was refused: not paired"
+        );
+        let j = tap_state_json(&tap);
+        assert_eq!(j["tap"]["state"], "refused");
+        assert_eq!(j["tap"]["refusal"]["code"], "NOT_PAIRED");
+    }
+}
