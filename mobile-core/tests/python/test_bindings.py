@@ -195,6 +195,31 @@ class BindingsTest(unittest.TestCase):
 
         asyncio.run(scenario())
 
+    def test_a_signed_out_device_sees_its_tap_refused_and_starts_over(self):
+        async def scenario():
+            phone = tc.TaplineClient(config(self.server, tc.DeviceKind.PHONE, tc.Platform.ANDROID))
+            watch = tc.TaplineClient(config(self.server, tc.DeviceKind.WATCH, tc.Platform.WEAR_OS))
+            await phone.create_account("Alex", "UTC")
+            me = await watch.redeem_link_code((await phone.create_link_code()).code)
+            partner = tc.TaplineClient(config(self.server, tc.DeviceKind.PHONE, tc.Platform.IOS))
+            await partner.create_account("Sam", "UTC")
+            await partner.accept_invite((await phone.create_invite()).code)
+            await phone.revoke_device(me.device_id)
+
+            tap = watch.send_tap(tc.TapKind.TAP, "still there?", None)
+            report = await watch.flush_outbox()
+            self.assertEqual((report.sent_taps, report.unsent), (0, 0))
+            state = watch.local_tap(tap.client_tap_id).state
+            self.assertTrue(state.is_refused())
+            self.assertEqual(state.code, tc.RefusalCode.SIGNED_OUT)
+            self.assertTrue(watch.account().signed_out)
+            watch.forget_account()
+            self.assertIsNone(watch.account())
+            again = await watch.redeem_link_code((await phone.create_link_code()).code)
+            self.assertFalse(again.signed_out)
+
+        asyncio.run(scenario())
+
     def test_a_failing_listener_keeps_receiving(self):
         async def scenario():
             alice = tc.TaplineClient(config(self.server, tc.DeviceKind.PHONE, tc.Platform.IOS))
