@@ -1,0 +1,214 @@
+//! The `tapline` binary against a real server (SQLite): the exit codes and JSON a script sees
+//! for a rate-limited tap, a tap while unpaired, and a device signed out from another one,
+//! which `account forget` turns back into a profile that can sign in again.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+use tapline_e2e::{Backend, TestServer};
+use tapline_server::Settings;
+
+/// What one run of `tapline` left: its exit code and its stdout, one JSON object per line.
+struct Run {
+    code: i32,
+    lines: Vec<Value>,
+    stderr: String,
+}
+
+impl Run {
+    fn last(&self) -> &Value {
+        self.lines.last().expect("a JSON line")
+    }
+}
+
+/// Runs `tapline --json --profile PROFILE ARGS...` against `server`, with profiles in `home`.
+async fn tapline(home: &Path, server: &str, profile: &str, args: &[&str]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tapline"));
+    cmd.env("TAPLINE_HOME", home)
+        .env("TAPLINE_SERVER", server)
+        .env_remove("TAPLINE_PROFILE")
+        .args(["--json", "--profile", profile])
+        .args(args);
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run tapline"))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).expect("UTF-8 output");
+    let lines = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect::<Vec<Value>>();
+    for l in &lines {
+        assert!(
+            l.get("result").is_some() || l.get("event").is_some() || l.get("error").is_some(),
+            "every line says what it is: {l}"
+        );
+    }
+    Run {
+        code: out.status.code().expect("an exit code, not a signal"),
+        lines,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_see_the_documented_exit_codes() {
+    let server = TestServer::start_with(
+        Backend::Sqlite,
+        Settings {
+            taps_per_minute: 3,
+            jobs_every: None,
+            ..Settings::default()
+        },
+    )
+    .await
+    .expect("SQLite is always there");
+    let url = format!("http://{}", server.addr);
+    let home = std::env::temp_dir().join(format!("tapline-cli-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    let t = |profile: &'static str, args: &'static [&'static str]| {
+        let (home, url) = (home.clone(), url.clone());
+        async move { tapline(&home, &url, profile, args).await }
+    };
+
+    // Not signed in: 4.
+    let r = t("sam", &["tap"]).await;
+    assert_eq!(r.code, 4, "{:?} {}", r.lines, r.stderr);
+
+    assert_eq!(
+        t(
+            "sam",
+            &["account", "create", "--name", "Sam", "--tz", "Europe/Paris"]
+        )
+        .await
+        .code,
+        0
+    );
+    assert_eq!(
+        t(
+            "alex",
+            &[
+                "account",
+                "create",
+                "--name",
+                "Alex",
+                "--tz",
+                "America/New_York"
+            ]
+        )
+        .await
+        .code,
+        0
+    );
+
+    // A tap while unpaired is refused for good: 4, NOT_PAIRED.
+    let r = t("alex", &["tap"]).await;
+    assert_eq!(r.code, 4, "{:?}", r.lines);
+    assert_eq!(r.last()["reason"], "NOT_PAIRED");
+
+    let invite = t("sam", &["invite"]).await;
+    let code = invite.last()["code"].as_str().unwrap().to_owned();
+    let join = tapline(&home, &url, "alex", &["join", &code]).await;
+    assert_eq!(join.code, 0, "{:?}", join.lines);
+    // A used code is refused: 5, with its reason.
+    let again = tapline(&home, &url, "alex", &["join", &code]).await;
+    assert_eq!(again.code, 5, "{:?}", again.lines);
+
+    // Three taps a minute (the refused one counted): the next waits for the limit: 6, still
+    // queued, with the delay.
+    let mut sent = 0;
+    let limited = loop {
+        let r = t("alex", &["tap"]).await;
+        if r.code != 0 {
+            break r;
+        }
+        assert_eq!(r.last()["tap"]["state"], "sent");
+        sent += 1;
+        assert!(sent <= 3, "never limited");
+    };
+    assert!(sent >= 2, "{sent} sent");
+    assert_eq!(limited.code, 6, "{:?} {}", limited.lines, limited.stderr);
+    let result = limited.last();
+    assert_eq!(result["result"], "tap");
+    assert_eq!(result["tap"]["state"], "queued");
+    assert_eq!(result["outbox"]["blocked"]["reason"], "RATE_LIMITED");
+    assert!(
+        result["outbox"]["blocked"]["retry_after_ms"]
+            .as_u64()
+            .is_some()
+    );
+    let status = t("alex", &["status"]).await;
+    assert_eq!(status.code, 0);
+    assert_eq!(status.last()["unsent"]["taps"], 1, "{}", status.last());
+    assert_eq!(status.last()["taps"][0]["state"], "queued");
+
+    // A second device of Alex's account, signed out from the first.
+    let link = t("alex", &["link"]).await;
+    let code = link.last()["code"].as_str().unwrap().to_owned();
+    assert_eq!(
+        tapline(&home, &url, "alex-watch", &["link", &code])
+            .await
+            .code,
+        0
+    );
+    let devices = t("alex", &["devices"]).await;
+    let watch = devices.last()["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["current"] == false)
+        .unwrap()["device_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Any unique prefix names it.
+    let revoke = tapline(&home, &url, "alex", &["devices", "--revoke", &watch[..13]]).await;
+    assert_eq!(revoke.code, 0, "{:?}", revoke.lines);
+
+    let r = t("alex-watch", &["tap"]).await;
+    assert_eq!(r.code, 4, "{:?} {}", r.lines, r.stderr);
+    assert_eq!(r.last()["reason"], "SIGNED_OUT");
+    let error = r.last()["error"].as_str().unwrap();
+    assert!(error.contains("account forget --yes"), "{error}");
+    let status = t("alex-watch", &["status"]).await;
+    assert_eq!(status.code, 4);
+    assert_eq!(status.last()["signed_out"], true);
+    assert_eq!(status.last()["taps"][0]["state"], "refused");
+    assert_eq!(status.last()["taps"][0]["refusal"]["code"], "SIGNED_OUT");
+    const CREATE: &[&str] = &[
+        "account",
+        "create",
+        "--name",
+        "Alex",
+        "--tz",
+        "America/New_York",
+    ];
+    let r = t("alex-watch", CREATE).await;
+    assert_eq!(
+        (r.code, r.last()["reason"].as_str()),
+        (5, Some("ALREADY_SIGNED_IN"))
+    );
+    assert_eq!(
+        t("alex-watch", &["account", "forget"]).await.code,
+        2,
+        "needs --yes"
+    );
+    assert_eq!(
+        t("alex-watch", &["account", "forget", "--yes"]).await.code,
+        0
+    );
+    let r = t("alex-watch", CREATE).await;
+    assert_eq!(r.code, 0, "{:?} {}", r.lines, r.stderr);
+
+    // Unknown and ambiguous ids: 5.
+    let r = t("alex", &["routine", "rm", "ffffffff"]).await;
+    assert_eq!(
+        (r.code, r.last()["reason"].as_str()),
+        (5, Some("NOT_FOUND"))
+    );
+    // Usage: 2.
+    assert_eq!(t("alex", &["tap", "--kind", "wave"]).await.code, 2);
+
+    let _ = std::fs::remove_dir_all(&home);
+    server.finish().await;
+}
