@@ -240,6 +240,23 @@ pub fn streak_settings(
 pub struct Notices {
     pub partner: Option<PartnerInfo>,
     pub streak: Option<StreakInfo>,
+    /// Routine ids seen so far, so that short ids stay unique among them.
+    pub routine_ids: Vec<String>,
+}
+
+/// A new couple's streak: nothing yet, no calm mode, no pauses.
+fn fresh_streak() -> StreakInfo {
+    StreakInfo {
+        calm: false,
+        current: 0,
+        longest: 0,
+        freezes_held: 0,
+        days_to_next_freeze: 7,
+        next_milestone: Some(3),
+        me_today: None,
+        partner_today: None,
+        pauses: vec![],
+    }
 }
 
 impl Notices {
@@ -262,6 +279,7 @@ impl Notices {
             }
             ClientEvent::Paired { couple } => {
                 self.partner = Some(couple.partner.clone());
+                self.streak = Some(fresh_streak());
                 (
                     Some(format!("Paired with {}.", couple.partner.display_name)),
                     json!({ "event": "paired", "couple": render::couple_json(couple) }),
@@ -313,9 +331,30 @@ impl Notices {
                 Some("(history was reset; state refreshed)".into()),
                 json!({ "event": "reset" }),
             ),
+            ClientEvent::RoutinesChanged {
+                routine_id,
+                routine,
+                deleted,
+            } => {
+                if !self.routine_ids.contains(routine_id) {
+                    self.routine_ids.push(routine_id.clone());
+                }
+                let short =
+                    crate::ids::short_id(routine_id, self.routine_ids.iter().map(String::as_str));
+                let line = match routine {
+                    Some(r) if !deleted => format!(
+                        "Routine saved: {}",
+                        ritual_words::routine_line(r, &short, std::time::SystemTime::now())
+                    ),
+                    _ => format!("Routine {short} was deleted."),
+                };
+                (
+                    Some(line),
+                    ritual_words::event_json(e).unwrap_or(Value::Null),
+                )
+            }
             ClientEvent::CheckinUpdated { .. }
             | ClientEvent::RoutineFired { .. }
-            | ClientEvent::RoutinesChanged { .. }
             | ClientEvent::AnswerStateChanged { .. } => (
                 ritual_words::event_line(e, &partner),
                 ritual_words::event_json(e).unwrap_or(Value::Null),
@@ -409,7 +448,7 @@ mod tests {
 
         let mut n = Notices {
             partner: Some(before),
-            streak: None,
+            ..Notices::default()
         };
         let (_, j) = n.notice(&ClientEvent::PartnerUpdated { partner: quiet });
         assert_eq!(j["event"], "partner_updated");
@@ -476,6 +515,30 @@ mod tests {
             "Streak settings changed: calm mode is off; paused 2026-03-12 to 2026-03-14."
         );
         assert!(j.is_null());
+    }
+
+    #[test]
+    fn after_pairing_the_first_pause_is_told_as_a_pause() {
+        let mut n = Notices::default();
+        n.notice(&ClientEvent::Paired {
+            couple: CoupleInfo {
+                couple_id: "c".into(),
+                partner: partner("America/New_York", None),
+                paired_since: std::time::SystemTime::UNIX_EPOCH,
+            },
+        });
+        let (line, j) = n.notice(&ClientEvent::StreakUpdated {
+            streak: streak(false, 0, vec![pause("p1", false)]),
+            change: StreakChange::Settings,
+            milestone_days: None,
+            date: String::new(),
+        });
+        assert_eq!(
+            line.as_deref(),
+            Some("Alex paused the streak from 2026-03-12 to 2026-03-14.")
+        );
+        assert_eq!(j["settings"]["pauses_added"], json!(["p1"]));
+        assert!(j["date"].is_null());
     }
 
     #[test]

@@ -1146,7 +1146,12 @@ async fn status(client: &TaplineClient, out: &Out, profile: &str) -> Result<(), 
         for a in &answers {
             let prompt = all_checkins.iter().find(|c| c.checkin_id == a.checkin_id);
             let label = prompt.map_or_else(
-                || format!("{:?}", a.answer),
+                || match &a.answer {
+                    CheckinAnswer::Scale { value } => format!("{value}/5"),
+                    CheckinAnswer::Choice { index } => format!("option {}", index + 1),
+                    CheckinAnswer::Emoji { emoji } => emoji.clone(),
+                    CheckinAnswer::Text { text } => format!("“{text}”"),
+                },
                 |c| ritual_words::answer_label(&c.prompt, &a.answer),
             );
             let question = prompt.map_or_else(String::new, |c| format!(" to “{}”", c.prompt.text));
@@ -1279,6 +1284,13 @@ async fn listen(client: &Arc<TaplineClient>, out: &Out) -> Result<(), Failure> {
     let notices = Notices {
         partner: client.couple().await.ok().flatten().map(|c| c.partner),
         streak: client.streak().await.ok(),
+        routine_ids: client
+            .routines()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.routine_id)
+            .collect(),
     };
     let (stopped_tx, mut stopped_rx) = tokio::sync::mpsc::unbounded_channel();
     let printer = Printer {
