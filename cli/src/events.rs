@@ -107,13 +107,29 @@ fn offset_words(seconds: i32) -> String {
     format!("UTC{sign}{:02}:{:02}", m / 60, m % 60)
 }
 
-/// What a `PartnerUpdated` says, given the partner as this device knew them before.
-pub fn partner_line(old: Option<&PartnerInfo>, new: &PartnerInfo) -> String {
+/// The JSON name of a partner change.
+pub fn change_name(c: PartnerChange) -> &'static str {
+    match c {
+        PartnerChange::Name => "name",
+        PartnerChange::TimeZone => "time_zone",
+        PartnerChange::QuietHours => "quiet_hours",
+        PartnerChange::Receipts => "receipts",
+    }
+}
+
+/// What a `PartnerUpdated` says: the changes named (by the server, or by comparing with the
+/// partner as this device knew them), in words.
+pub fn partner_line(
+    old: Option<&PartnerInfo>,
+    new: &PartnerInfo,
+    changed: Option<&[&'static str]>,
+    receipts_enabled: bool,
+) -> String {
     let quiet = |p: &PartnerInfo| match &p.quiet_hours {
         Some(q) => format!("quiet hours {} their time", quiet_span(q)),
         None => "no quiet hours".to_owned(),
     };
-    let Some(old) = old else {
+    let Some(changed) = changed.filter(|c| !c.is_empty()) else {
         return format!(
             "{} updated their profile or settings: now in {} ({}), {}.",
             new.display_name,
@@ -122,25 +138,29 @@ pub fn partner_line(old: Option<&PartnerInfo>, new: &PartnerInfo) -> String {
             quiet(new)
         );
     };
-    let changed = partner_changes(old, new);
-    if changed.is_empty() {
-        // Only the receipts setting is not part of what this device is sent.
-        return format!(
-            "{} changed a setting you do not see (their name, zone and quiet hours are as before).",
-            new.display_name
-        );
-    }
+    let old_quiet = old.and_then(|o| o.quiet_hours.as_ref());
     let mut parts = Vec::new();
     for c in changed {
-        parts.push(match c {
-            "name" => format!("{} is now called {}.", old.display_name, new.display_name),
+        parts.push(match *c {
+            "name" => match old {
+                Some(old) => format!("{} is now called {}.", old.display_name, new.display_name),
+                None => format!("Your partner is now called {}.", new.display_name),
+            },
+            "receipts" if receipts_enabled => format!(
+                "{} turned felt/seen receipts on: you will see when they feel or see your taps.",
+                new.display_name
+            ),
+            "receipts" => format!(
+                "{} turned felt/seen receipts off: you will still see when your taps are delivered.",
+                new.display_name
+            ),
             "time_zone" => format!(
                 "{} is now in {} ({}).",
                 new.display_name,
                 new.time_zone,
                 offset_words(new.utc_offset_seconds)
             ),
-            _ => match (&old.quiet_hours, &new.quiet_hours) {
+            _ => match (old_quiet, &new.quiet_hours) {
                 (_, None) => format!("{} turned quiet hours off.", new.display_name),
                 (None, Some(q)) => format!(
                     "{} turned quiet hours on: {} their time.",
@@ -297,14 +317,28 @@ impl Notices {
                     json!({ "event": "unpaired", "by_partner": by_partner }),
                 )
             }
-            ClientEvent::PartnerUpdated { partner: new } => {
+            ClientEvent::PartnerUpdated {
+                partner: new,
+                changed,
+                receipts_enabled,
+            } => {
                 let old = self.partner.replace(new.clone());
-                let changed = old.as_ref().map(|o| partner_changes(o, new));
+                // The server says what changed; an older one does not, then compare.
+                let changed: Option<Vec<&'static str>> = if changed.is_empty() {
+                    old.as_ref().map(|o| partner_changes(o, new))
+                } else {
+                    Some(changed.iter().map(|c| change_name(*c)).collect())
+                };
                 (
-                    Some(partner_line(old.as_ref(), new)),
+                    Some(partner_line(
+                        old.as_ref(),
+                        new,
+                        changed.as_deref(),
+                        *receipts_enabled,
+                    )),
                     json!({
                         "event": "partner_updated", "partner": render::partner_json(new),
-                        "changed": changed,
+                        "changed": changed, "receipts_enabled": receipts_enabled,
                     }),
                 )
             }
@@ -413,36 +447,39 @@ mod tests {
     fn partner_notices_say_what_changed() {
         let before = partner("America/New_York", None);
         let quiet = partner("America/New_York", Some(NIGHT));
+        // Compared with what this device knew (an older server names no changes).
+        let diff = |o: &PartnerInfo, n: &PartnerInfo| {
+            partner_line(Some(o), n, Some(&partner_changes(o, n)), true)
+        };
         assert_eq!(
-            partner_line(Some(&before), &quiet),
+            diff(&before, &quiet),
             "Alex turned quiet hours on: 22:00-07:30 their time."
         );
-        assert_eq!(
-            partner_line(Some(&quiet), &before),
-            "Alex turned quiet hours off."
-        );
+        assert_eq!(diff(&quiet, &before), "Alex turned quiet hours off.");
         let moved = PartnerInfo {
             time_zone: "Asia/Tokyo".into(),
             utc_offset_seconds: 9 * 3600,
             ..quiet.clone()
         };
         assert_eq!(
-            partner_line(Some(&quiet), &moved),
+            diff(&quiet, &moved),
             "Alex is now in Asia/Tokyo (UTC+09:00)."
         );
-        let receipts = partner_line(Some(&before), &before);
-        assert!(receipts.contains("a setting you do not see"), "{receipts}");
-        assert!(!receipts.contains("is now in"), "{receipts}");
         let renamed = PartnerInfo {
             display_name: "Al".into(),
             ..before.clone()
         };
-        assert_eq!(
-            partner_line(Some(&before), &renamed),
-            "Alex is now called Al."
+        assert_eq!(diff(&before, &renamed), "Alex is now called Al.");
+        // Named by the server: receipts, which this device cannot see otherwise.
+        let off = partner_line(Some(&before), &before, Some(&["receipts"]), false);
+        assert!(
+            off.starts_with("Alex turned felt/seen receipts off"),
+            "{off}"
         );
+        assert!(!off.contains("is now in"), "{off}");
+        assert!(partner_line(None, &before, Some(&["receipts"]), true).contains("receipts on"));
         assert_eq!(
-            partner_line(None, &quiet),
+            partner_line(None, &quiet, None, true),
             "Alex updated their profile or settings: now in America/New_York (UTC-04:00), quiet hours 22:00-07:30 their time."
         );
 
@@ -450,15 +487,24 @@ mod tests {
             partner: Some(before),
             ..Notices::default()
         };
-        let (_, j) = n.notice(&ClientEvent::PartnerUpdated { partner: quiet });
+        let (_, j) = n.notice(&ClientEvent::PartnerUpdated {
+            partner: quiet,
+            changed: vec![],
+            receipts_enabled: true,
+        });
         assert_eq!(j["event"], "partner_updated");
         assert_eq!(j["changed"], json!(["quiet_hours"]));
         assert_eq!(j["partner"]["quiet_hours"]["end"], "07:30");
-        let (line, _) = n.notice(&ClientEvent::PartnerUpdated { partner: moved });
+        let (line, j) = n.notice(&ClientEvent::PartnerUpdated {
+            partner: moved,
+            changed: vec![PartnerChange::TimeZone],
+            receipts_enabled: true,
+        });
         assert_eq!(
             line.as_deref(),
             Some("Alex is now in Asia/Tokyo (UTC+09:00).")
         );
+        assert_eq!(j["changed"], json!(["time_zone"]));
     }
 
     fn streak(calm: bool, current: u32, pauses: Vec<PauseInfo>) -> StreakInfo {

@@ -26,16 +26,26 @@ async fn load_locked(conn: &mut AnyConnection, account_id: &str) -> Result<Accou
     load(conn, account_id).await
 }
 
-/// Tells the partner (if any) that `account` changed.
-async fn tell_partner(tx: &mut WriteTx, account: &AccountRow, now: DateTime<Utc>) -> Result<()> {
+/// Tells the partner (if any) what changed in `account` (nothing when nothing did).
+async fn tell_partner(
+    tx: &mut WriteTx,
+    account: &AccountRow,
+    changed: Vec<pb::PartnerChange>,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let Some(couple_id) = &account.couple_id else {
         return Ok(());
     };
+    if changed.is_empty() {
+        return Ok(());
+    }
     let partner = couples::partner(tx.conn(), couple_id, &account.id).await?;
     let devices = account_devices(tx.conn(), &partner.id).await?;
     let event = new_event(
         Payload::PartnerUpdated(pb::PartnerUpdated {
             partner: Some(account.as_partner(now)),
+            changed: changed.into_iter().map(|c| c as i32).collect(),
+            receipts_enabled: account.receipts_enabled,
         }),
         now,
     );
@@ -75,8 +85,12 @@ pub async fn update_profile(
 ) -> Result<pb::UpdateProfileResponse> {
     let conn = tx.conn();
     let mut account = load_locked(conn, &caller.account_id).await?;
-    if let Some(name) = change.name {
+    let mut changed = Vec::new();
+    if let Some(name) = change.name
+        && name != account.display_name
+    {
         account.display_name = name;
+        changed.push(pb::PartnerChange::Name);
     }
     let moved = change.zone.filter(|z| *z != account.zone);
     if let Some(zone) = moved {
@@ -92,8 +106,9 @@ pub async fn update_profile(
         .await?;
     if moved.is_some() {
         crate::routines::reschedule_account(conn, &account, now).await?;
+        changed.push(pb::PartnerChange::TimeZone);
     }
-    tell_partner(tx, &account, now).await?;
+    tell_partner(tx, &account, changed, now).await?;
     Ok(pb::UpdateProfileResponse {
         account: Some(account.to_proto()),
     })
@@ -162,11 +177,18 @@ pub async fn update_settings(
 ) -> Result<pb::UpdateSettingsResponse> {
     let conn = tx.conn();
     let mut account = load_locked(conn, &caller.account_id).await?;
-    if let Some(q) = change.quiet {
+    let mut changed = Vec::new();
+    if let Some(q) = change.quiet
+        && q != account.quiet
+    {
         account.quiet = q;
+        changed.push(pb::PartnerChange::QuietHours);
     }
-    if let Some(r) = change.receipts {
+    if let Some(r) = change.receipts
+        && r != account.receipts_enabled
+    {
         account.receipts_enabled = r;
+        changed.push(pb::PartnerChange::Receipts);
     }
     sqlx::query(
         "UPDATE accounts SET quiet_start_min = $1, quiet_end_min = $2, receipts_enabled = $3 \
@@ -178,11 +200,11 @@ pub async fn update_settings(
     .bind(&account.id)
     .execute(&mut *conn)
     .await?;
-    if change.quiet.is_some() {
+    if changed.contains(&pb::PartnerChange::QuietHours) {
         // Routines wait for the end of quiet hours.
         crate::routines::reschedule_account(conn, &account, now).await?;
     }
-    tell_partner(tx, &account, now).await?;
+    tell_partner(tx, &account, changed, now).await?;
     Ok(pb::UpdateSettingsResponse {
         settings: Some(account.settings()),
     })

@@ -55,6 +55,14 @@ impl RateLimiter {
             Err(Duration::from_secs_f64((1.0 - b.tokens) / self.per_second))
         }
     }
+
+    /// Gives back the action taken for `key` (it was refused and did nothing).
+    pub fn give_back(&self, key: &str) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = buckets.get_mut(key) {
+            b.tokens = (b.tokens + 1.0).min(self.capacity);
+        }
+    }
 }
 
 fn refill(b: Bucket, now: DateTime<Utc>, capacity: f64, per_second: f64) -> Bucket {
@@ -68,6 +76,23 @@ fn refill(b: Bucket, now: DateTime<Utc>, capacity: f64, per_second: f64) -> Buck
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_action_given_back_can_be_taken_again() {
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let rl = RateLimiter::new(2, Duration::from_secs(60));
+        assert!(rl.take("a", t0).is_ok());
+        assert!(rl.take("a", t0).is_ok());
+        assert!(rl.take("a", t0).is_err());
+        rl.give_back("a");
+        assert!(rl.take("a", t0).is_ok());
+        rl.give_back("a");
+        rl.give_back("a");
+        rl.give_back("a");
+        assert!(rl.take("a", t0).is_ok());
+        assert!(rl.take("a", t0).is_ok());
+        assert!(rl.take("a", t0).is_err(), "never more than the capacity");
+    }
 
     #[test]
     fn allows_the_burst_then_refuses_with_a_delay_then_refills() {

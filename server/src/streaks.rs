@@ -299,16 +299,12 @@ async fn view<S: Store>(
         .collect();
     let s = &l.state;
     if s.calm {
-        // No counts in calm mode; the dates are still there for calendars.
-        let date_only = |d: pb::PersonDay| pb::PersonDay {
-            date: d.date,
-            actions: 0,
-        };
+        // No streak numbers in calm mode; today's actions are what the two did, kept.
         return Ok(pb::Streak {
             calm: true,
             pauses,
-            me_today: Some(date_only(mine)),
-            partner_today: Some(date_only(theirs)),
+            me_today: Some(mine),
+            partner_today: Some(theirs),
             ..Default::default()
         });
     }

@@ -110,6 +110,12 @@ impl Inner {
                     }
                     vec![ClientEvent::PartnerUpdated {
                         partner: PartnerInfo::from(&partner),
+                        changed: p
+                            .changed
+                            .iter()
+                            .filter_map(|c| PartnerChange::from_wire(*c))
+                            .collect(),
+                        receipts_enabled: p.receipts_enabled,
                     }]
                 }
                 Payload::StreakUpdated(e) => rituals::on_streak_updated(tx, e, my_account)?,
@@ -481,6 +487,7 @@ mod tests {
                     display_name: name.into(),
                     ..Default::default()
                 }),
+                ..Default::default()
             })),
         }
     }
@@ -509,7 +516,7 @@ mod tests {
             events
                 .into_iter()
                 .filter_map(|e| match e {
-                    ClientEvent::PartnerUpdated { partner } => Some(partner.display_name),
+                    ClientEvent::PartnerUpdated { partner, .. } => Some(partner.display_name),
                     _ => None,
                 })
                 .collect()

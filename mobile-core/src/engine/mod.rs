@@ -197,8 +197,8 @@ impl Inner {
         if self.store.credentials()?.is_some() {
             return Err(CoreError::Refused(
                 RefusalCode::AlreadySignedIn,
-                "this device already has an account; use another data_dir (profile) for another, \
-                 or forget this one (forget_account) if it was signed out"
+                "this device already has an account (another account needs another data \
+                 folder); if it was signed out, forget it first"
                     .into(),
             ));
         }

@@ -239,6 +239,31 @@ pub struct LocalTap {
     pub attempts: u32,
 }
 
+/// One thing a partner update changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum PartnerChange {
+    /// Their display name.
+    Name,
+    /// Their time zone (they travelled).
+    TimeZone,
+    /// Their quiet hours (set, moved or turned off).
+    QuietHours,
+    /// Whether they share felt/seen receipts.
+    Receipts,
+}
+
+impl PartnerChange {
+    pub(crate) fn from_wire(v: i32) -> Option<PartnerChange> {
+        match pb::PartnerChange::try_from(v).ok()? {
+            pb::PartnerChange::Name => Some(PartnerChange::Name),
+            pb::PartnerChange::TimeZone => Some(PartnerChange::TimeZone),
+            pb::PartnerChange::QuietHours => Some(PartnerChange::QuietHours),
+            pb::PartnerChange::Receipts => Some(PartnerChange::Receipts),
+            pb::PartnerChange::Unspecified => None,
+        }
+    }
+}
+
 /// What `flush_outbox` sent, and what is left.
 #[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
 pub struct FlushReport {
@@ -296,10 +321,15 @@ pub enum ClientEvent {
         /// Whether the partner ended it.
         by_partner: bool,
     },
-    /// The partner changed their name, zone or quiet hours.
+    /// The partner changed their name, zone, quiet hours or receipts setting.
     PartnerUpdated {
         /// The partner as they are now.
         partner: PartnerInfo,
+        /// What changed (empty only from an older server).
+        changed: Vec<PartnerChange>,
+        /// Whether the partner now shares felt/seen receipts (news when `changed` has
+        /// `Receipts`).
+        receipts_enabled: bool,
     },
     /// The streak moved (never sent in calm mode).
     StreakUpdated {

@@ -31,8 +31,16 @@ impl TapService for Api {
                 .into()),
             };
         }
+        let account_id = caller.account_id.clone();
         let job = TapJob { caller, new, now };
-        Ok(Response::new(self.state.writer.send_tap(job).await?))
+        match self.state.writer.send_tap(job).await {
+            Ok(resp) => Ok(Response::new(resp)),
+            Err(e) => {
+                // Nothing was sent (not paired, an outage): it does not count against the limit.
+                self.state.limits.taps.give_back(&account_id);
+                Err(e.into())
+            }
+        }
     }
 
     async fn report_tap(

@@ -12,6 +12,7 @@ tapline_e2e::on_both_databases!(
     a_signed_out_device_refuses_its_tap_and_can_start_over,
     a_rate_limited_tap_stays_queued_with_the_servers_delay,
     core_and_server_count_a_notes_characters_alike,
+    taps_refused_for_good_do_not_count_against_the_rate_limit,
 );
 
 async fn a_signed_out_device_refuses_its_tap_and_can_start_over(backend: Backend) {
@@ -152,4 +153,44 @@ async fn core_and_server_count_a_notes_characters_alike(backend: Backend) {
         "{err:?}"
     );
     assert_eq!(alice.glance().unsent_count, 0);
+}
+
+async fn taps_refused_for_good_do_not_count_against_the_rate_limit(backend: Backend) {
+    let settings = Settings {
+        taps_per_minute: 3,
+        ..Settings::default()
+    };
+    let Some(server) = TestServer::start_with(backend, settings).await else {
+        return;
+    };
+    let alice = core(&server, DeviceKind::Phone);
+    alice
+        .create_account("Alice".into(), "UTC".into())
+        .await
+        .unwrap();
+    // Three taps before pairing: each refused, NOT_PAIRED.
+    for _ in 0..3 {
+        let tap = alice.send_tap(TapKind::Tap, None, None).unwrap();
+        alice.flush_outbox().await.unwrap();
+        assert!(matches!(
+            alice.local_tap(tap.client_tap_id).unwrap().unwrap().state,
+            TapState::Refused {
+                code: RefusalCode::NotPaired,
+                ..
+            }
+        ));
+    }
+    let bob = core(&server, DeviceKind::Phone);
+    bob.create_account("Bob".into(), "UTC".into())
+        .await
+        .unwrap();
+    bob.accept_invite(alice.create_invite().await.unwrap().code)
+        .await
+        .unwrap();
+    // Paired: the whole allowance is still there.
+    for _ in 0..3 {
+        alice.send_tap(TapKind::Tap, None, None).unwrap();
+    }
+    let report = alice.flush_outbox().await.unwrap();
+    assert_eq!(report.unsent, 0, "none rate limited: {report:?}");
 }

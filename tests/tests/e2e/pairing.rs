@@ -317,6 +317,13 @@ async fn profile_changes_reach_the_partner(backend: Backend) {
     );
     match bob_events.next_significant().await.payload {
         Some(Payload::PartnerUpdated(p)) => {
+            assert_eq!(
+                p.changed,
+                [
+                    pb::PartnerChange::Name as i32,
+                    pb::PartnerChange::TimeZone as i32
+                ]
+            );
             let partner = p.partner.unwrap();
             assert_eq!(partner.display_name, "Ali");
             // Lord Howe is on +11:00 (its 30-minute DST) on 10 March.
@@ -348,5 +355,19 @@ async fn profile_changes_reach_the_partner(backend: Backend) {
         Code::InvalidArgument,
         "time_zone: unknown IANA time zone",
     );
+    // Saving the same name again changes nothing, so Bob hears nothing before the next tap.
+    c.alice
+        .accounts()
+        .update_profile(pb::UpdateProfileRequest {
+            display_name: Some("Ali".into()),
+            time_zone: None,
+        })
+        .await
+        .unwrap();
+    c.alice.tap(pb::TapKind::Tap, "after").await.unwrap();
+    assert!(matches!(
+        bob_events.next_significant().await.payload,
+        Some(Payload::TapReceived(_))
+    ));
     server.finish().await;
 }

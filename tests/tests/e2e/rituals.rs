@@ -744,6 +744,18 @@ async fn calm_mode_says_nothing_about_streaks(backend: Backend) {
         marker.tap_id,
         "no streak news in between"
     );
+    // What the two did today is still told (it is not pressure); the streak's numbers are not.
+    let today = alice
+        .streaks()
+        .get_streak(pb::GetStreakRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .streak
+        .unwrap();
+    assert!(today.calm && today.current == 0 && today.longest == 0);
+    assert_eq!(today.me_today.unwrap().actions, 2, "Alice's two taps");
+    assert_eq!(today.partner_today.unwrap().actions, 1, "Bob's one");
     // History is kept: back from calm mode, the days were counted.
     let back = bob
         .streaks()

@@ -149,10 +149,14 @@ async fn receipts_follow_the_recipients_setting(backend: Backend) {
         .settings
         .unwrap();
     assert!(!settings.receipts_enabled);
-    assert!(matches!(
-        alice_phone.next_significant().await.payload,
-        Some(Payload::PartnerUpdated(_))
-    ));
+    match alice_phone.next_significant().await.payload {
+        Some(Payload::PartnerUpdated(u)) => {
+            // The notice says what changed: receipts, now off; nothing else.
+            assert_eq!(u.changed, [pb::PartnerChange::Receipts as i32]);
+            assert!(!u.receipts_enabled);
+        }
+        other => panic!("expected a partner update, got {other:?}"),
+    }
     report(pb::ReceiptKind::Seen).await.unwrap();
     // Delivery receipts are not about attention: they pass even with receipts off.
     report(pb::ReceiptKind::Delivered).await.unwrap();
