@@ -373,6 +373,7 @@ pub async fn revoke_device(
         .bind(device_id)
         .execute(&mut *conn)
         .await?;
+    crate::push::remove_device(&mut *conn, device_id).await?;
     tx.revoked(device_id.to_owned());
     tracing::info!(account = %caller.account_id, device = %device_id, "device revoked");
     Ok(())

@@ -41,6 +41,11 @@ pub struct Config {
     /// Seconds open streams and calls get to finish on SIGINT/SIGTERM.
     #[arg(long, env = "TAPLINE_DRAIN_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=600))]
     pub drain_secs: u64,
+
+    /// Accept Web Push endpoints on loopback or private addresses and plain http (a push
+    /// distributor on your own network). Off: only public https endpoints.
+    #[arg(long, env = "TAPLINE_PUSH_ALLOW_PRIVATE_ENDPOINTS")]
+    pub push_allow_private_endpoints: bool,
 }
 
 /// How logs are written.
@@ -68,6 +73,7 @@ impl Config {
             taps_per_minute: self.taps_per_minute,
             heartbeat: Duration::from_secs(self.heartbeat_secs),
             drain: Duration::from_secs(self.drain_secs),
+            push_allow_private_endpoints: self.push_allow_private_endpoints,
             ..Settings::default()
         }
     }

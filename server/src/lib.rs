@@ -18,6 +18,7 @@ pub mod grpc;
 pub mod jobs;
 pub mod pairing;
 pub mod profile;
+pub mod push;
 pub mod ratelimit;
 pub mod receipts;
 pub mod routines;
@@ -35,6 +36,7 @@ use tapline_proto::v1::checkin_service_server::CheckinServiceServer;
 use tapline_proto::v1::event_service_server::EventServiceServer;
 use tapline_proto::v1::pairing_service_server::PairingServiceServer;
 use tapline_proto::v1::routine_service_server::RoutineServiceServer;
+use tapline_proto::v1::push_service_server::PushServiceServer;
 use tapline_proto::v1::settings_service_server::SettingsServiceServer;
 use tapline_proto::v1::streak_service_server::StreakServiceServer;
 use tapline_proto::v1::tap_service_server::TapServiceServer;
@@ -115,6 +117,9 @@ pub async fn serve(
         )
         .add_service(
             SettingsServiceServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            PushServiceServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES),
         )
         .add_service(
             TapServiceServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES),

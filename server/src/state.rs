@@ -32,6 +32,9 @@ pub struct Settings {
     /// How often the background jobs (routines, check-in expiry) run; `None` runs none (tests
     /// call [`jobs::tick`] themselves).
     pub jobs_every: Option<Duration>,
+    /// Accept Web Push endpoints on loopback or private addresses, and plain http (a push
+    /// distributor on the LAN, local fakes in tests). Off by default.
+    pub push_allow_private_endpoints: bool,
 }
 
 impl Default for Settings {
@@ -42,6 +45,7 @@ impl Default for Settings {
             heartbeat: stream::DEFAULT_HEARTBEAT,
             drain: Duration::from_secs(5),
             jobs_every: Some(Duration::from_secs(1)),
+            push_allow_private_endpoints: false,
         }
     }
 }

@@ -16,6 +16,7 @@ use tapline_proto::v1::account_service_client::AccountServiceClient;
 use tapline_proto::v1::event::Payload;
 use tapline_proto::v1::event_service_client::EventServiceClient;
 use tapline_proto::v1::pairing_service_client::PairingServiceClient;
+use tapline_proto::v1::push_service_client::PushServiceClient;
 use tapline_proto::v1::settings_service_client::SettingsServiceClient;
 use tapline_proto::v1::tap_service_client::TapServiceClient;
 use tapline_server::{AppState, Db, ManualClock, Settings};
@@ -537,6 +538,10 @@ impl Device {
     /// Settings client.
     pub fn settings(&self) -> SettingsServiceClient<Authed> {
         SettingsServiceClient::new(self.authed())
+    }
+    /// Push target client.
+    pub fn push(&self) -> PushServiceClient<Authed> {
+        PushServiceClient::new(self.authed())
     }
     /// Tap client.
     pub fn taps(&self) -> TapServiceClient<Authed> {

@@ -3,6 +3,7 @@
 pub mod checkins;
 pub mod codes;
 pub mod prompts;
+pub mod push;
 pub mod quiet;
 pub mod schedule;
 pub mod streaks;

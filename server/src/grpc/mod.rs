@@ -5,6 +5,7 @@ mod account;
 mod checkins;
 mod events;
 mod pairing;
+mod push;
 mod routines;
 mod settings;
 mod streaks;

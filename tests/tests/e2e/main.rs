@@ -4,6 +4,7 @@
 mod delivery;
 mod faults;
 mod pairing;
+mod push;
 mod rituals;
 mod security;
 mod server;

@@ -1,0 +1,50 @@
+use tapline_proto::v1::push_service_server::PushService;
+use tapline_proto::v1::*;
+use tonic::{Request, Response, Status};
+
+use super::Api;
+use crate::domain::push::{self as rules, EndpointPolicy};
+use crate::push;
+
+#[tonic::async_trait]
+impl PushService for Api {
+    async fn register_push(
+        &self,
+        req: Request<RegisterPushRequest>,
+    ) -> Result<Response<RegisterPushResponse>, Status> {
+        let caller = self.caller(&req).await?;
+        let policy = EndpointPolicy {
+            allow_private: self.state.settings.push_allow_private_endpoints,
+        };
+        let target = rules::validate(req.get_ref(), policy)?;
+        let now = self.state.clock.now();
+        let done = self
+            .write(move |tx| {
+                Box::pin(async move { push::register(tx, &caller, target, now).await })
+            })
+            .await?;
+        Ok(Response::new(done))
+    }
+
+    async fn remove_push(
+        &self,
+        req: Request<RemovePushRequest>,
+    ) -> Result<Response<RemovePushResponse>, Status> {
+        let caller = self.caller(&req).await?;
+        let provider = req.get_ref().provider;
+        let done = self
+            .write(move |tx| Box::pin(async move { push::remove(tx, &caller, provider).await }))
+            .await?;
+        Ok(Response::new(done))
+    }
+
+    async fn list_push_targets(
+        &self,
+        req: Request<ListPushTargetsRequest>,
+    ) -> Result<Response<ListPushTargetsResponse>, Status> {
+        let caller = self.caller(&req).await?;
+        Ok(Response::new(
+            push::list(self.state.db.pool(), &caller).await?,
+        ))
+    }
+}
