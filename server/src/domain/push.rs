@@ -78,7 +78,7 @@ fn empty(provider: pb::PushProvider, address: String) -> Target {
 fn apns(a: &pb::ApnsTarget) -> Result<Target> {
     let token = a.device_token.trim().to_ascii_lowercase();
     if !(MIN_APNS_TOKEN_HEX..=MAX_APNS_TOKEN_HEX).contains(&token.len())
-        || token.len() % 2 != 0
+        || !token.len().is_multiple_of(2)
         || !token.bytes().all(|b| b.is_ascii_hexdigit())
     {
         return Err(Error::invalid(
