@@ -4,6 +4,7 @@
 mod account;
 mod couple;
 mod events;
+mod push;
 mod rituals;
 mod taps;
 

@@ -15,6 +15,7 @@ use tapline_proto::v1::account_service_client::AccountServiceClient;
 use tapline_proto::v1::checkin_service_client::CheckinServiceClient;
 use tapline_proto::v1::event_service_client::EventServiceClient;
 use tapline_proto::v1::pairing_service_client::PairingServiceClient;
+use tapline_proto::v1::push_service_client::PushServiceClient;
 use tapline_proto::v1::routine_service_client::RoutineServiceClient;
 use tapline_proto::v1::settings_service_client::SettingsServiceClient;
 use tapline_proto::v1::streak_service_client::StreakServiceClient;
@@ -205,6 +206,9 @@ impl Inner {
         Ok(())
     }
 
+    pub(crate) fn push_client(&self) -> PushServiceClient<GrpcService> {
+        PushServiceClient::new(self.grpc.clone())
+    }
     pub(crate) fn streaks(&self) -> StreakServiceClient<GrpcService> {
         StreakServiceClient::new(self.grpc.clone())
     }

@@ -5,8 +5,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tapline_proto::v1 as pb;
 
 use crate::error::{CoreError, RefusalCode};
+mod push;
 mod rituals;
 
+pub use push::*;
 pub use rituals::*;
 
 /// The kind of device this core runs on.
