@@ -7,6 +7,7 @@ mod failure;
 mod ids;
 mod out;
 mod outbox;
+mod push;
 mod render;
 mod ritual_words;
 mod rituals;
@@ -181,6 +182,12 @@ enum Command {
     Routine {
         #[command(subcommand)]
         action: rituals::RoutineAction,
+    },
+    /// This device's push targets: register a Web Push (UnifiedPush) endpoint, show, remove.
+    #[command(after_help = push::PUSH_EXAMPLES)]
+    Push {
+        #[command(subcommand)]
+        action: push::PushAction,
     },
     /// Show, save or reset the server this profile talks to.
     #[command(after_help = "Examples:
@@ -673,6 +680,7 @@ async fn run(cli: &Cli, out: &Out, slot: &mut Option<Arc<TaplineClient>>) -> Res
         Command::Streak(args) => rituals::streak(&client, out, args).await?,
         Command::Checkin(args) => rituals::checkin(&client, out, args).await?,
         Command::Routine { action } => rituals::routine(&client, out, action).await?,
+        Command::Push { action } => push::push(&client, out, action).await?,
         Command::Completions { .. } | Command::Server { .. } => {}
     }
     Ok(())
