@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod pairing;
 pub mod profile;
 pub mod push;
+pub mod push_outbox;
 pub mod ratelimit;
 pub mod receipts;
 pub mod routines;

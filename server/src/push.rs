@@ -77,12 +77,14 @@ pub async fn remove(
     })
 }
 
-/// Removes every target of a device (it was signed out).
+/// Removes every target and pending wake-up of a device (it was signed out).
 pub async fn remove_device(conn: &mut AnyConnection, device_id: &str) -> Result<()> {
-    sqlx::query("DELETE FROM push_targets WHERE device_id = $1")
-        .bind(device_id)
-        .execute(conn)
-        .await?;
+    for sql in [
+        "DELETE FROM push_jobs WHERE device_id = $1",
+        "DELETE FROM push_targets WHERE device_id = $1",
+    ] {
+        sqlx::query(sql).bind(device_id).execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

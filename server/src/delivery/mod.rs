@@ -167,7 +167,27 @@ pub async fn append_any(
         .await?;
         newest.insert(device.clone(), row.try_get::<i64, _>("next_seq")?);
     }
-    for r in number(&mut items, &counts, &newest)? {
+    let rows = number(&mut items, &counts, &newest)?;
+    for w in crate::store::push_wakes(&rows) {
+        // As the batch stores do: one collapsed wake-up per device with a push target.
+        sqlx::query(
+            "INSERT INTO push_jobs (device_id, seq, urgent, due_at_us, created_at_us) \
+             SELECT $1, $2, $3, $4, $5 WHERE EXISTS \
+             (SELECT 1 FROM push_targets WHERE device_id = $1) \
+             ON CONFLICT (device_id) DO UPDATE SET \
+             seq = CASE WHEN excluded.seq > push_jobs.seq THEN excluded.seq ELSE push_jobs.seq END, \
+             urgent = CASE WHEN excluded.urgent > push_jobs.urgent THEN excluded.urgent \
+             ELSE push_jobs.urgent END",
+        )
+        .bind(w.device_id)
+        .bind(w.seq)
+        .bind(w.urgent)
+        .bind(w.due_at_us)
+        .bind(w.created_at_us)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for r in rows {
         sqlx::query(
             "INSERT INTO inbox (device_id, seq, event_id, payload, created_at_us, tap_id) \
              VALUES ($1, $2, $3, $4, $5, $6)",

@@ -77,6 +77,53 @@ pub struct InboxRow {
     pub tap_id: Option<String>,
 }
 
+/// How long a new push job waits before it is due: long enough for a device with a live
+/// stream to ack the events first, which cancels the job (no push to a device in use).
+pub const PUSH_GRACE_US: i64 = 2_000_000;
+
+/// A pending wake-up for one device, collapsed over a batch's rows for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushWake {
+    /// The device.
+    pub device_id: String,
+    /// The newest event it is about.
+    pub seq: i64,
+    /// 1 when one of the events is user-visible (a partner's tap), else 0.
+    pub urgent: i64,
+    /// When it is due (µs).
+    pub due_at_us: i64,
+    /// When it was made (µs).
+    pub created_at_us: i64,
+}
+
+/// The wake-ups a batch of inbox rows asks for: one per device (the store writes them only
+/// for devices with a push target).
+pub fn push_wakes(rows: &[InboxRow]) -> Vec<PushWake> {
+    let mut out: Vec<PushWake> = Vec::new();
+    let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for r in rows {
+        let urgent = i64::from(r.tap_id.is_some());
+        match at.get(r.device_id.as_str()) {
+            Some(&i) => {
+                let w = &mut out[i];
+                w.seq = w.seq.max(r.seq);
+                w.urgent = w.urgent.max(urgent);
+            }
+            None => {
+                at.insert(&r.device_id, out.len());
+                out.push(PushWake {
+                    device_id: r.device_id.clone(),
+                    seq: r.seq,
+                    urgent,
+                    due_at_us: r.created_at_us + PUSH_GRACE_US,
+                    created_at_us: r.created_at_us,
+                });
+            }
+        }
+    }
+    out
+}
+
 /// A device's delivery cursor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CursorRow {
@@ -337,4 +384,44 @@ pub trait Store {
     async fn checkin(&mut self, id: &str, couple: &str) -> Result<Option<CheckinRow>>;
     /// Stores a check-in's phase and answers.
     async fn save_checkin(&mut self, c: &CheckinRow) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(device: &str, seq: i64, tap: bool) -> InboxRow {
+        InboxRow {
+            device_id: device.into(),
+            seq,
+            event_id: format!("e{seq}"),
+            payload: vec![],
+            created_at_us: 1_000_000 + seq,
+            tap_id: tap.then(|| format!("t{seq}")),
+        }
+    }
+
+    #[test]
+    fn a_burst_is_one_wake_per_device_about_its_newest_event() {
+        let wakes = push_wakes(&[
+            row("w", 5, false),
+            row("p", 9, false),
+            row("w", 6, true),
+            row("w", 7, false),
+        ]);
+        assert_eq!(wakes.len(), 2);
+        assert_eq!(
+            (wakes[0].device_id.as_str(), wakes[0].seq, wakes[0].urgent),
+            ("w", 7, 1)
+        );
+        assert_eq!(
+            (wakes[1].device_id.as_str(), wakes[1].seq, wakes[1].urgent),
+            ("p", 9, 0)
+        );
+        assert_eq!(
+            wakes[0].due_at_us,
+            1_000_005 + PUSH_GRACE_US,
+            "due after the first's grace"
+        );
+    }
 }

@@ -11,7 +11,7 @@ use sqlx::{Connection, Executor, PgConnection, Row};
 use super::{
     ACCOUNT_COLUMNS, AccountRow, AckedTap, CHECKIN_COLUMNS, CheckinRow, CoupleRow, CursorRow,
     InboxRow, PauseRow, ReceiptRow, Store, StreakRows, TAP_COLUMNS, TapRow, account_row,
-    day_record, day_str, parse_day, parse_zone, streak_state,
+    day_record, day_str, parse_day, parse_zone, push_wakes, streak_state,
 };
 use crate::domain::streaks::{DayRecord, StreakState};
 use crate::error::Result;
@@ -280,6 +280,26 @@ impl Store for PgStore {
         )
         .execute(&mut self.conn)
         .await?;
+        // A wake-up for each device with a push target, in the same transaction; a burst
+        // collapses into the device's pending one.
+        let wakes = push_wakes(rows);
+        sqlx::query(
+            "INSERT INTO push_jobs (device_id, seq, urgent, due_at_us, created_at_us) \
+             SELECT v.dev, v.seq, v.urgent, v.due, v.created \
+             FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) \
+             AS v(dev, seq, urgent, due, created) \
+             WHERE EXISTS (SELECT 1 FROM push_targets p WHERE p.device_id = v.dev) \
+             ON CONFLICT (device_id) DO UPDATE SET \
+             seq = GREATEST(push_jobs.seq, excluded.seq), \
+             urgent = GREATEST(push_jobs.urgent, excluded.urgent)",
+        )
+        .bind(col(&wakes, |w| w.device_id.clone()))
+        .bind(col(&wakes, |w| w.seq))
+        .bind(col(&wakes, |w| w.urgent))
+        .bind(col(&wakes, |w| w.due_at_us))
+        .bind(col(&wakes, |w| w.created_at_us))
+        .execute(&mut self.conn)
+        .await?;
         Ok(())
     }
 
@@ -351,6 +371,15 @@ impl Store for PgStore {
             &devices[..],
             &seqs[..],
         )
+        .execute(&mut self.conn)
+        .await?;
+        // The device has what the pending wake-up was about: no push.
+        sqlx::query(
+            "DELETE FROM push_jobs j USING UNNEST($1::text[], $2::bigint[]) AS v(dev, n) \
+             WHERE j.device_id = v.dev AND j.seq <= v.n",
+        )
+        .bind(&devices[..])
+        .bind(&seqs[..])
         .execute(&mut self.conn)
         .await?;
         Ok(())

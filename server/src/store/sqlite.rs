@@ -15,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::{
     ACCOUNT_COLUMNS, AccountRow, AckedTap, CHECKIN_COLUMNS, CheckinRow, CoupleRow, CursorRow,
     InboxRow, PauseRow, ReceiptRow, Store, StreakRows, TAP_COLUMNS, TapRow, account_row,
-    day_record, day_str, parse_day, parse_zone, streak_state,
+    day_record, day_str, parse_day, parse_zone, push_wakes, streak_state,
 };
 use crate::domain::streaks::{DayRecord, StreakState};
 use crate::error::Result;
@@ -279,6 +279,17 @@ impl Store for SqliteStore {
                 )
             },
         )?;
+        // A wake-up for each device with a push target, in the same transaction; a burst
+        // collapses into the device's pending one.
+        self.exec_each(
+            "INSERT INTO push_jobs (device_id, seq, urgent, due_at_us, created_at_us) \
+             SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS \
+             (SELECT 1 FROM push_targets WHERE device_id = ?1) \
+             ON CONFLICT (device_id) DO UPDATE SET seq = MAX(seq, excluded.seq), \
+             urgent = MAX(urgent, excluded.urgent)",
+            push_wakes(rows),
+            |w| (w.device_id, w.seq, w.urgent, w.due_at_us, w.created_at_us),
+        )?;
         Ok(())
     }
 
@@ -328,6 +339,12 @@ impl Store for SqliteStore {
         )?;
         self.exec_each(
             "DELETE FROM inbox WHERE device_id = ?1 AND seq <= ?2",
+            acks,
+            |(d, n)| (d, n),
+        )?;
+        // The device has what the pending wake-up was about: no push.
+        self.exec_each(
+            "DELETE FROM push_jobs WHERE device_id = ?1 AND seq <= ?2",
             acks,
             |(d, n)| (d, n),
         )?;

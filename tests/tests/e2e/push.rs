@@ -1,10 +1,17 @@
 //! Push targets: each device registers, replaces, lists and removes its own; input is checked
 //! (tokens, keys, endpoints that would make the server post to its own network); signing a
-//! device out removes its targets.
+//! device out removes its targets. The push outbox: a burst collapses into one wake-up, an ack
+//! cancels it, a crash between claim and send only delays it, a provider's refusal retries it.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use chrono::TimeDelta;
 use tapline_e2e::*;
 use tapline_proto::v1 as pb;
-use tapline_server::Settings;
+use tapline_server::push_outbox::{LEASE, PushJob, PushOutcome, Pusher, claim, run_once};
+use tapline_server::{Clock, Settings};
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -13,6 +20,8 @@ use pb::register_push_request::Target;
 on_both_databases!(
     a_device_keeps_one_target_per_provider_and_loses_them_when_signed_out,
     bad_targets_are_refused_naming_the_field,
+    a_burst_wakes_an_offline_device_once_and_an_ack_cancels,
+    a_push_is_retried_after_a_crash_or_a_refusal_and_a_gone_target_is_removed,
 );
 
 fn apns(token: &str) -> pb::RegisterPushRequest {
@@ -202,5 +211,183 @@ async fn bad_targets_are_refused_naming_the_field(backend: Backend) {
         .register_push(web("http://192.168.1.20:8080/UP?token=x"))
         .await
         .unwrap();
+    server.finish().await;
+}
+
+/// A fake provider: records every push and answers what the test tells it to.
+struct Recorder {
+    sent: std::sync::Mutex<Vec<(String, i64, bool)>>,
+    answer: std::sync::Mutex<PushOutcome>,
+}
+
+impl Recorder {
+    fn new() -> Recorder {
+        Recorder {
+            sent: std::sync::Mutex::new(Vec::new()),
+            answer: std::sync::Mutex::new(PushOutcome::Sent),
+        }
+    }
+    fn answer(&self, o: PushOutcome) {
+        *self.answer.lock().unwrap() = o;
+    }
+    fn take(&self) -> Vec<(String, i64, bool)> {
+        std::mem::take(&mut *self.sent.lock().unwrap())
+    }
+}
+
+impl Pusher for Recorder {
+    fn send<'a>(
+        &'a self,
+        job: &'a PushJob,
+        target: &'a tapline_server::domain::push::Target,
+    ) -> Pin<Box<dyn Future<Output = PushOutcome> + Send + 'a>> {
+        assert_eq!(target.provider, pb::PushProvider::WebPush);
+        self.sent
+            .lock()
+            .unwrap()
+            .push((job.device_id.clone(), job.seq, job.urgent));
+        let answer = self.answer.lock().unwrap().clone();
+        Box::pin(async move { answer })
+    }
+}
+
+async fn pending_jobs(server: &TestServer) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM push_jobs")
+        .fetch_one(server.state.db.pool())
+        .await
+        .unwrap()
+}
+
+async fn a_burst_wakes_an_offline_device_once_and_an_ack_cancels(backend: Backend) {
+    let Some(server) = TestServer::start(backend).await else {
+        return;
+    };
+    let c = server.couple().await;
+    let watch = &c.bob_watch;
+    watch
+        .push()
+        .register_push(web("https://up.example.net/push/bob-watch"))
+        .await
+        .unwrap();
+    let fake = Recorder::new();
+    let round = |at| {
+        let writer = server.state.writer.clone();
+        let backend = server.state.db.backend();
+        let fake = &fake;
+        async move { run_once(&writer, backend, fake, at).await.unwrap() }
+    };
+
+    // A burst of three taps while the watch has no stream: one job, about the newest event.
+    for note in ["a", "b", "c"] {
+        c.alice.tap(pb::TapKind::Tap, note).await.unwrap();
+    }
+    assert_eq!(pending_jobs(&server).await, 1, "collapsed into one");
+    // Not due during the grace period (a live device would ack first).
+    assert_eq!(round(server.clock.now()).await, 0);
+    assert!(fake.take().is_empty());
+    server.clock.advance(TimeDelta::seconds(3));
+    assert_eq!(round(server.clock.now()).await, 1);
+    let sent = fake.take();
+    assert_eq!(sent.len(), 1, "one wake-up per burst: {sent:?}");
+    assert_eq!(sent[0].0, watch.id);
+    assert!(sent[0].2, "a partner's tap is user-visible");
+    assert_eq!(pending_jobs(&server).await, 0, "sent jobs are gone");
+    // Bob's phone has no target: it never gets a job.
+    assert_eq!(round(server.clock.now()).await, 0);
+
+    // An ack past the events cancels the wake-up.
+    c.alice.tap(pb::TapKind::Hug, "d").await.unwrap();
+    assert_eq!(pending_jobs(&server).await, 1);
+    let newest: i64 = sqlx::query_scalar("SELECT next_seq FROM devices WHERE id = $1")
+        .bind(&watch.id)
+        .fetch_one(server.state.db.pool())
+        .await
+        .unwrap();
+    watch
+        .events()
+        .ack_events(pb::AckEventsRequest { seq: newest as u64 })
+        .await
+        .unwrap();
+    server.clock.advance(TimeDelta::seconds(3));
+    assert_eq!(round(server.clock.now()).await, 0);
+    assert!(fake.take().is_empty(), "no push to a device that has it");
+    assert_eq!(pending_jobs(&server).await, 0);
+    server.finish().await;
+}
+
+async fn a_push_is_retried_after_a_crash_or_a_refusal_and_a_gone_target_is_removed(
+    backend: Backend,
+) {
+    let Some(server) = TestServer::start(backend).await else {
+        return;
+    };
+    let c = server.couple().await;
+    let watch = &c.bob_watch;
+    watch
+        .push()
+        .register_push(web("https://up.example.net/push/bob-watch"))
+        .await
+        .unwrap();
+    let writer = server.state.writer.clone();
+    let backend = server.state.db.backend();
+    let fake = Recorder::new();
+
+    c.alice.tap(pb::TapKind::Tap, "x").await.unwrap();
+    server.clock.advance(TimeDelta::seconds(3));
+    // The worker claims the job and dies before sending (kill -9 between claim and send).
+    let leased = claim(&writer, backend, server.clock.now()).await.unwrap();
+    assert_eq!(leased.len(), 1);
+    // While leased, no other round takes it.
+    assert_eq!(
+        run_once(&writer, backend, &fake, server.clock.now())
+            .await
+            .unwrap(),
+        0
+    );
+    // Once the lease has run out, it is sent: at least once, never lost.
+    server
+        .clock
+        .advance(TimeDelta::from_std(LEASE).unwrap() + TimeDelta::seconds(1));
+    assert_eq!(
+        run_once(&writer, backend, &fake, server.clock.now())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(fake.take().len(), 1);
+
+    // The provider asks to wait: the job stays and goes out after the delay.
+    c.alice.tap(pb::TapKind::Tap, "y").await.unwrap();
+    server.clock.advance(TimeDelta::seconds(3));
+    fake.answer(PushOutcome::Retry(Duration::from_secs(60)));
+    assert_eq!(
+        run_once(&writer, backend, &fake, server.clock.now())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(fake.take().len(), 1);
+    assert_eq!(pending_jobs(&server).await, 1);
+    server.clock.advance(TimeDelta::seconds(30));
+    assert_eq!(
+        run_once(&writer, backend, &fake, server.clock.now())
+            .await
+            .unwrap(),
+        0
+    );
+    fake.answer(PushOutcome::Gone);
+    server.clock.advance(TimeDelta::seconds(31));
+    assert_eq!(
+        run_once(&writer, backend, &fake, server.clock.now())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(fake.take().len(), 1);
+    // The endpoint is gone for good: the target and its job are removed.
+    assert!(targets(watch).await.is_empty());
+    assert_eq!(pending_jobs(&server).await, 0);
+    c.alice.tap(pb::TapKind::Tap, "z").await.unwrap();
+    assert_eq!(pending_jobs(&server).await, 0, "no target, no job");
     server.finish().await;
 }
