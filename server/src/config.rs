@@ -46,6 +46,15 @@ pub struct Config {
     /// distributor on your own network). Off: only public https endpoints.
     #[arg(long, env = "TAPLINE_PUSH_ALLOW_PRIVATE_ENDPOINTS")]
     pub push_allow_private_endpoints: bool,
+
+    /// Web Push: a file holding the VAPID private key (P-256, PKCS#8 PEM), e.g. made with
+    /// `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`. Unset: no Web Push.
+    #[arg(long, env = "TAPLINE_VAPID_KEY_FILE", requires = "vapid_subject")]
+    pub vapid_key_file: Option<PathBuf>,
+
+    /// Web Push: who runs this server, for push services (`mailto:you@example.net`).
+    #[arg(long, env = "TAPLINE_VAPID_SUBJECT", requires = "vapid_key_file")]
+    pub vapid_subject: Option<String>,
 }
 
 /// How logs are written.
@@ -67,15 +76,36 @@ impl Config {
         format!("sqlite://{}", dir.join("tapline.db").display())
     }
 
-    /// Server tunables from the flags.
-    pub fn settings(&self) -> Settings {
-        Settings {
+    /// Server tunables from the flags (reads the VAPID key file, if one is named).
+    pub fn settings(&self) -> crate::Result<Settings> {
+        let web_push = match (&self.vapid_key_file, &self.vapid_subject) {
+            (Some(path), Some(subject)) => {
+                let pem = std::fs::read_to_string(path).map_err(|e| {
+                    crate::Error::Config(format!("--vapid-key-file {}: {e}", path.display()))
+                })?;
+                // Checked now, so a bad key stops the start, naming the flag.
+                crate::webpush::WebPush::new(&pem, subject, self.push_allow_private_endpoints)
+                    .map_err(|e| match e {
+                        crate::Error::Config(why) => {
+                            crate::Error::Config(format!("--vapid-key-file: {why}"))
+                        }
+                        e => e,
+                    })?;
+                Some(crate::state::VapidKey {
+                    pem,
+                    subject: subject.clone(),
+                })
+            }
+            _ => None,
+        };
+        Ok(Settings {
             taps_per_minute: self.taps_per_minute,
             heartbeat: Duration::from_secs(self.heartbeat_secs),
             drain: Duration::from_secs(self.drain_secs),
             push_allow_private_endpoints: self.push_allow_private_endpoints,
+            web_push,
             ..Settings::default()
-        }
+        })
     }
 }
 
@@ -98,7 +128,7 @@ mod tests {
         let c = Config::try_parse_from(["tapline-server", "--data-dir", "/tmp/tl"]).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:50051");
         assert_eq!(c.database_url(), "sqlite:///tmp/tl/tapline.db");
-        assert_eq!(c.settings().taps_per_minute, 60);
+        assert_eq!(c.settings().unwrap().taps_per_minute, 60);
         assert!(Config::try_parse_from(["tapline-server", "--log-format", "xml"]).is_err());
         assert!(Config::try_parse_from(["tapline-server", "--taps-per-minute", "0"]).is_err());
     }

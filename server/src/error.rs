@@ -62,6 +62,9 @@ pub enum Error {
     /// A stored value could not be read back (logged, never sent).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// A setting that cannot work (a bad key file, a bad URL), found at start-up.
+    #[error("configuration: {0}")]
+    Config(String),
     /// Start-up or I/O failure.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
@@ -328,6 +331,7 @@ impl From<Error> for Status {
             | Error::Sqlite(_)
             | Error::Migrate(_)
             | Error::Corrupt(_)
+            | Error::Config(_)
             | Error::CommitFailed
             | Error::Io(_)
             | Error::Transport(_) => {

@@ -28,6 +28,7 @@ pub mod store;
 pub mod streaks;
 pub mod taps;
 pub mod txn;
+pub mod webpush;
 
 use std::future::Future;
 use std::time::Duration;
@@ -36,8 +37,8 @@ use tapline_proto::v1::account_service_server::AccountServiceServer;
 use tapline_proto::v1::checkin_service_server::CheckinServiceServer;
 use tapline_proto::v1::event_service_server::EventServiceServer;
 use tapline_proto::v1::pairing_service_server::PairingServiceServer;
-use tapline_proto::v1::routine_service_server::RoutineServiceServer;
 use tapline_proto::v1::push_service_server::PushServiceServer;
+use tapline_proto::v1::routine_service_server::RoutineServiceServer;
 use tapline_proto::v1::settings_service_server::SettingsServiceServer;
 use tapline_proto::v1::streak_service_server::StreakServiceServer;
 use tapline_proto::v1::tap_service_server::TapServiceServer;
@@ -49,7 +50,7 @@ use tonic_health::ServingStatus;
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::db::Db;
 pub use crate::error::{Error, Result};
-pub use crate::state::{AppState, Limits, MAX_REQUEST_BYTES, Settings};
+pub use crate::state::{AppState, Limits, MAX_REQUEST_BYTES, Settings, VapidKey};
 
 /// The services health reports on ("" is the whole server).
 const NAMES: [&str; 9] = [
@@ -149,6 +150,11 @@ pub async fn serve(
     }
     if let Some(every) = state.settings.jobs_every {
         tokio::spawn(jobs::run(state.clone(), every));
+    }
+    if let Some(sender) = state.web_push.clone() {
+        tracing::info!(sender = ?sender, "web push on");
+        let every = state.settings.push_every;
+        tokio::spawn(push_outbox::run(state.clone(), sender, every));
     }
     let drain = state.settings.drain;
     let timed_out = async {

@@ -31,7 +31,7 @@ async fn run(config: Config) -> tapline_server::Result<()> {
     let url = config.database_url();
     let db = Db::connect(&url).await?;
     tracing::info!(database = %redact(&url), backend = ?db.backend(), "database ready");
-    let state = AppState::new(db.clone(), Arc::new(SystemClock), config.settings()).await?;
+    let state = AppState::new(db.clone(), Arc::new(SystemClock), config.settings()?).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, "serving tapline.v1 (gRPC, gRPC-Web)");
     serve(listener, state, shutdown_signal()).await?;

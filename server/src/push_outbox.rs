@@ -5,7 +5,8 @@
 //! Claims and outcomes go through the group commit, so on SQLite nothing else takes the write
 //! lock; on PostgreSQL claims skip rows another instance holds (`FOR UPDATE SKIP LOCKED`).
 //!
-//! No provider (APNs, FCM, Web Push) is wired in yet: [`run_once`] takes the [`Pusher`] to use.
+//! Web Push is the one provider so far ([`crate::webpush`]); APNs and FCM targets are kept
+//! but skipped.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,6 +20,7 @@ use crate::commit::Writer;
 use crate::db::{Backend, to_us};
 use crate::domain::push::Target;
 use crate::error::Result;
+use crate::state::AppState;
 
 /// How long a claimed job stays with the worker before another may claim it again.
 pub const LEASE: Duration = Duration::from_secs(30);
@@ -49,6 +51,8 @@ pub enum PushOutcome {
     Retry(Duration),
     /// The target is gone for good (unregistered token, expired endpoint): remove it.
     Gone,
+    /// This sender does not handle the target's provider (not configured here).
+    Skipped,
 }
 
 /// Sends one push to one target. Implemented by each provider (and by tests' fakes).
@@ -238,4 +242,20 @@ pub async fn run_once(
         finish(writer, job, outcomes, now).await?;
     }
     Ok(n)
+}
+
+/// Runs a round every `every` until the server drains.
+pub async fn run(state: AppState, pusher: std::sync::Arc<dyn Pusher>, every: Duration) {
+    let backend = state.db.backend();
+    loop {
+        match run_once(&state.writer, backend, pusher.as_ref(), state.clock.now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(jobs = n, "push round"),
+            Err(e) => tracing::warn!(error = %e, "push round failed; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = state.shutdown.cancelled() => return,
+        }
+    }
 }

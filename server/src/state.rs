@@ -35,6 +35,10 @@ pub struct Settings {
     /// Accept Web Push endpoints on loopback or private addresses, and plain http (a push
     /// distributor on the LAN, local fakes in tests). Off by default.
     pub push_allow_private_endpoints: bool,
+    /// Web Push: the VAPID key to sign with; `None` sends no Web Push.
+    pub web_push: Option<VapidKey>,
+    /// How often the push worker looks for due wake-ups.
+    pub push_every: Duration,
 }
 
 impl Default for Settings {
@@ -46,7 +50,26 @@ impl Default for Settings {
             drain: Duration::from_secs(5),
             jobs_every: Some(Duration::from_secs(1)),
             push_allow_private_endpoints: false,
+            web_push: None,
+            push_every: Duration::from_millis(500),
         }
+    }
+}
+
+/// A VAPID signing key and the subject it names. Its `Debug` never shows the key.
+#[derive(Clone)]
+pub struct VapidKey {
+    /// The private key (P-256, PKCS#8 PEM).
+    pub pem: String,
+    /// Who runs the server: `mailto:` or `https:`.
+    pub subject: String,
+}
+
+impl std::fmt::Debug for VapidKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VapidKey")
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
     }
 }
 
@@ -78,6 +101,8 @@ pub struct AppState {
     pub writer: Writer,
     /// Recently resolved bearer tokens.
     pub tokens: Arc<TokenCache>,
+    /// The Web Push sender, when configured.
+    pub web_push: Option<Arc<crate::webpush::WebPush>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -101,7 +126,20 @@ impl AppState {
             ),
         };
         let doorbell = Doorbell::default();
+        let web_push = settings
+            .web_push
+            .as_ref()
+            .map(|k| {
+                crate::webpush::WebPush::new(
+                    &k.pem,
+                    &k.subject,
+                    settings.push_allow_private_endpoints,
+                )
+            })
+            .transpose()?
+            .map(Arc::new);
         Ok(AppState {
+            web_push,
             writer: Writer::start(db.clone(), doorbell.clone()).await?,
             tokens: Default::default(),
             db,

@@ -38,6 +38,20 @@ impl PushService for Api {
         Ok(Response::new(done))
     }
 
+    async fn get_push_settings(
+        &self,
+        req: Request<GetPushSettingsRequest>,
+    ) -> Result<Response<GetPushSettingsResponse>, Status> {
+        self.caller(&req).await?;
+        Ok(Response::new(match &self.state.web_push {
+            Some(sender) => GetPushSettingsResponse {
+                providers: vec![PushProvider::WebPush as i32],
+                vapid_public_key: sender.public_key(),
+            },
+            None => GetPushSettingsResponse::default(),
+        }))
+    }
+
     async fn list_push_targets(
         &self,
         req: Request<ListPushTargetsRequest>,

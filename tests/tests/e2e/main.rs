@@ -9,3 +9,4 @@ mod rituals;
 mod security;
 mod server;
 mod taps;
+mod webpush;

@@ -173,6 +173,14 @@ async fn bad_targets_are_refused_naming_the_field(backend: Backend) {
         return;
     };
     let alice = server.account("Alice", "UTC").await;
+    // Without a VAPID key the server pushes with nothing, and says so.
+    let off = alice
+        .push()
+        .get_push_settings(pb::GetPushSettingsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(off.providers.is_empty() && off.vapid_public_key.is_empty());
     for (req, field) in [
         (apns("not hex"), "apns.device_token"),
         (web("https://127.0.0.1:8443/x"), "web_push.endpoint"),
