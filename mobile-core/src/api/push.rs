@@ -49,6 +49,20 @@ impl TaplineClient {
         .await
     }
 
+    /// What the server pushes with, and the VAPID key to subscribe with.
+    pub async fn push_settings(&self) -> Result<PushSettings, TaplineError> {
+        let inner = self.inner.clone();
+        run(async move {
+            let resp = inner
+                .push_client()
+                .get_push_settings(inner.authed(pb::GetPushSettingsRequest {})?)
+                .await?
+                .into_inner();
+            Ok(PushSettings::from_wire(&resp))
+        })
+        .await
+    }
+
     /// This device's push targets, as the server keeps them.
     pub async fn push_targets(&self) -> Result<Vec<PushRegistration>, TaplineError> {
         let inner = self.inner.clone();

@@ -60,6 +60,34 @@ pub enum PushTarget {
     },
 }
 
+/// What the server can push with.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PushSettings {
+    /// The providers the server sends to now.
+    pub providers: Vec<PushProvider>,
+    /// The VAPID public key (65 bytes) a Web Push / UnifiedPush subscription is made with;
+    /// empty when the server sends no Web Push.
+    pub vapid_public_key: Vec<u8>,
+}
+
+impl PushSettings {
+    pub(crate) fn from_wire(s: &pb::GetPushSettingsResponse) -> PushSettings {
+        PushSettings {
+            providers: s
+                .providers
+                .iter()
+                .filter_map(|p| match pb::PushProvider::try_from(*p).ok()? {
+                    pb::PushProvider::Apns => Some(PushProvider::Apns),
+                    pb::PushProvider::Fcm => Some(PushProvider::Fcm),
+                    pb::PushProvider::WebPush => Some(PushProvider::WebPush),
+                    pb::PushProvider::Unspecified => None,
+                })
+                .collect(),
+            vapid_public_key: s.vapid_public_key.clone(),
+        }
+    }
+}
+
 /// A target the server keeps for this device.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct PushRegistration {
