@@ -243,6 +243,9 @@ pub(crate) enum CoreError {
     Corrupt(String),
     #[error("not signed in")]
     NotSignedIn,
+    /// A deadline the app set passed.
+    #[error("timed out: {0}")]
+    Timeout(String),
     #[error("task: {0}")]
     Join(#[from] tokio::task::JoinError),
 }
@@ -275,6 +278,7 @@ impl From<CoreError> for TaplineError {
             },
             CoreError::Invalid(reason) => TaplineError::InvalidInput { reason },
             CoreError::NotSignedIn => TaplineError::Unauthenticated,
+            CoreError::Timeout(reason) => TaplineError::Network { reason },
             CoreError::Refused(code, reason) => TaplineError::Refused { reason, code },
             e @ (CoreError::Store(_)
             | CoreError::Corrupt(_)

@@ -63,6 +63,38 @@ impl TaplineClient {
         .await
     }
 
+    /// Handles a wake-up push (the decrypted Web Push body, `{"v":1,"seq":N,…}`): fetches,
+    /// stores and acks what is pending within `deadline_ms` (what a notification service
+    /// extension or a background task allows), and returns what arrived. Nothing is fetched
+    /// when this device already has event `seq` (a live stream delivered it first), and an
+    /// event a stream also delivers is never returned twice. A body without a `seq` still
+    /// fetches. Fails with `Network` when the deadline passes; what was stored by then stays.
+    pub async fn handle_push(
+        &self,
+        payload: String,
+        deadline_ms: u32,
+    ) -> Result<Vec<ClientEvent>, TaplineError> {
+        let seq = serde_json::from_str::<serde_json::Value>(&payload)
+            .ok()
+            .and_then(|v| v.get("seq").and_then(serde_json::Value::as_u64));
+        let inner = self.inner.clone();
+        run(async move {
+            if let Some(seq) = seq
+                && inner.store.cursor()? >= seq
+            {
+                return Ok(Vec::new());
+            }
+            let deadline = std::time::Duration::from_millis(u64::from(deadline_ms.max(1)));
+            match tokio::time::timeout(deadline, inner.sync()).await {
+                Ok(events) => events,
+                Err(_) => Err(CoreError::Timeout(format!(
+                    "the push's fetch did not finish within {deadline_ms} ms"
+                ))),
+            }
+        })
+        .await
+    }
+
     /// This device's push targets, as the server keeps them.
     pub async fn push_targets(&self) -> Result<Vec<PushRegistration>, TaplineError> {
         let inner = self.inner.clone();

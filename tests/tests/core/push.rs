@@ -5,7 +5,10 @@ use tapline_e2e::{Backend, TestServer};
 
 use super::support::*;
 
-tapline_e2e::on_both_databases!(a_watch_registers_its_own_push_targets,);
+tapline_e2e::on_both_databases!(
+    a_watch_registers_its_own_push_targets,
+    a_push_fetches_what_is_pending_once,
+);
 
 async fn a_watch_registers_its_own_push_targets(backend: Backend) {
     let Some(server) = TestServer::start(backend).await else {
@@ -63,4 +66,56 @@ async fn a_watch_registers_its_own_push_targets(backend: Backend) {
         matches!(&err, TaplineError::InvalidInput { reason } if reason.starts_with("web_push.endpoint:")),
         "{err:?}"
     );
+}
+
+async fn a_push_fetches_what_is_pending_once(backend: Backend) {
+    let Some(server) = TestServer::start(backend).await else {
+        return;
+    };
+    let (alice, bob) = paired_cores(&server).await;
+    let bob_events = Collector::subscribe(&bob);
+    bob_events
+        .wait_for(|e| matches!(e, ClientEvent::CaughtUp))
+        .await;
+    let watch = core(&server, DeviceKind::Watch);
+    watch
+        .redeem_link_code(bob.create_link_code().await.unwrap().code)
+        .await
+        .unwrap();
+    alice
+        .send_tap(TapKind::Hug, Some("for you".into()), None)
+        .unwrap();
+    alice.flush_outbox().await.unwrap();
+
+    // The watch has no stream: the push brings the tap in, within the deadline.
+    let got = watch.handle_push("{}".into(), 5000).await.unwrap();
+    let taps: Vec<&ReceivedTap> = got
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::TapReceived { tap } => Some(tap),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(taps.len(), 1, "{got:?}");
+    assert_eq!(taps[0].note.as_deref(), Some("for you"));
+    // The same push again (a provider's duplicate): nothing new.
+    let again = watch.handle_push("{}".into(), 5000).await.unwrap();
+    assert!(
+        !again
+            .iter()
+            .any(|e| matches!(e, ClientEvent::TapReceived { .. })),
+        "{again:?}"
+    );
+
+    // Bob's phone got the tap on its stream; a late push for it returns nothing twice.
+    assert_eq!(bob_events.next_tap().await.note.as_deref(), Some("for you"));
+    for payload in [r#"{"v":1,"seq":1,"urgent":true}"#, "{}", "not json"] {
+        let late = bob.handle_push(payload.into(), 5000).await.unwrap();
+        assert!(
+            !late
+                .iter()
+                .any(|e| matches!(e, ClientEvent::TapReceived { .. })),
+            "{payload}: {late:?}"
+        );
+    }
 }
