@@ -38,6 +38,8 @@ pub struct PushJob {
     pub urgent: bool,
     /// Claims so far, this one included.
     pub attempts: i64,
+    /// The recipient is in their quiet hours now: the push is shown without sound.
+    pub quiet: bool,
     /// Where to send it.
     pub targets: Vec<Target>,
 }
@@ -121,11 +123,13 @@ pub async fn claim(writer: &Writer, backend: Backend, now: DateTime<Utc>) -> Res
                     .execute(&mut *conn)
                     .await?;
                     let targets = targets_of(&mut *conn, &device_id).await?;
+                    let quiet = in_quiet_hours(&mut *conn, &device_id, now).await?;
                     jobs.push(PushJob {
                         device_id,
                         seq: r.try_get("seq")?,
                         urgent: r.try_get::<i64, _>("urgent")? != 0,
                         attempts: r.try_get::<i64, _>("attempts")? + 1,
+                        quiet,
                         targets,
                     });
                 }
@@ -133,6 +137,36 @@ pub async fn claim(writer: &Writer, backend: Backend, now: DateTime<Utc>) -> Res
             })
         })
         .await
+}
+
+/// Whether the device's person is inside their quiet hours at `now`, on their own clock.
+async fn in_quiet_hours(
+    conn: &mut sqlx::AnyConnection,
+    device_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let Some(r) = sqlx::query(
+        "SELECT a.time_zone, a.quiet_start_min, a.quiet_end_min FROM devices d \
+         JOIN accounts a ON a.id = d.account_id WHERE d.id = $1",
+    )
+    .bind(device_id)
+    .fetch_optional(conn)
+    .await?
+    else {
+        return Ok(false);
+    };
+    let zone = crate::store::parse_zone(&r.try_get::<String, _>("time_zone")?)?;
+    let quiet = match (
+        r.try_get::<Option<i64>, _>("quiet_start_min")?,
+        r.try_get::<Option<i64>, _>("quiet_end_min")?,
+    ) {
+        (Some(start), Some(end)) => Some(crate::domain::quiet::QuietHours {
+            start_min: start as u32,
+            end_min: end as u32,
+        }),
+        _ => None,
+    };
+    Ok(crate::domain::quiet::person_clock(now, zone, quiet).in_quiet_hours)
 }
 
 async fn targets_of(conn: &mut sqlx::AnyConnection, device_id: &str) -> Result<Vec<Target>> {

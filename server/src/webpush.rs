@@ -39,9 +39,11 @@ impl std::fmt::Debug for WebPush {
     }
 }
 
-/// What the app's push handler receives, decrypted: no content, only where to fetch from.
+/// What the app's push handler receives, decrypted: no content, only where to fetch from,
+/// whether a partner's tap is waiting, and whether the recipient is in quiet hours (show it
+/// without sound).
 pub fn payload(job: &PushJob) -> Vec<u8> {
-    serde_json::json!({ "v": 1, "seq": job.seq, "urgent": job.urgent })
+    serde_json::json!({ "v": 1, "seq": job.seq, "urgent": job.urgent, "quiet": job.quiet })
         .to_string()
         .into_bytes()
 }
@@ -144,7 +146,15 @@ impl WebPush {
             .client
             .post(parts.uri.to_string())
             .headers(parts.headers)
-            .header("Urgency", if job.urgent { "high" } else { "normal" })
+            // Quiet hours: still delivered, but not with the urgency that wakes a screen.
+            .header(
+                "Urgency",
+                if job.urgent && !job.quiet {
+                    "high"
+                } else {
+                    "normal"
+                },
+            )
             // One pending wake-up per subscription at the push service.
             .header("Topic", "tapline-wake")
             .body(body);
@@ -234,9 +244,13 @@ mod tests {
             seq: 42,
             urgent: true,
             attempts: 1,
+            quiet: false,
             targets: vec![],
         };
         let v: serde_json::Value = serde_json::from_slice(&payload(&job)).unwrap();
-        assert_eq!(v, serde_json::json!({"v": 1, "seq": 42, "urgent": true}));
+        assert_eq!(
+            v,
+            serde_json::json!({"v": 1, "seq": 42, "urgent": true, "quiet": false})
+        );
     }
 }

@@ -199,6 +199,35 @@ async fn a_device_without_a_stream_is_woken_by_an_encrypted_content_free_push(ba
     let plain = web_push_native::decrypt(got.body, &secret, &auth.into()).unwrap();
     let body: serde_json::Value = serde_json::from_slice(&plain).unwrap();
     assert_eq!(body["seq"].as_i64().unwrap(), first_seq + 1);
+    assert_eq!(body["quiet"], false);
+
+    // In Bob's quiet hours the wake-up still comes, marked quiet, without high urgency.
+    c.bob
+        .settings()
+        .update_settings(pb::UpdateSettingsRequest {
+            quiet_hours_change: Some(
+                pb::update_settings_request::QuietHoursChange::SetQuietHours(pb::QuietHours {
+                    start: Some(pb::LocalTimeOfDay { hour: 0, minute: 0 }),
+                    end: Some(pb::LocalTimeOfDay {
+                        hour: 23,
+                        minute: 59,
+                    }),
+                }),
+            ),
+            receipts_enabled: None,
+        })
+        .await
+        .unwrap();
+    c.alice.tap(pb::TapKind::Tap, "at night").await.unwrap();
+    server.clock.advance(TimeDelta::seconds(3));
+    let got = next(&mut pushes).await;
+    assert_eq!(got.headers["urgency"], "normal");
+    let plain = web_push_native::decrypt(got.body, &secret, &auth.into()).unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(
+        (body["quiet"].clone(), body["urgent"].clone()),
+        (true.into(), true.into())
+    );
 
     // The subscription expired at the push service: 410, and the server forgets it.
     status.store(410, Ordering::SeqCst);
