@@ -83,14 +83,6 @@ impl Config {
                 let pem = std::fs::read_to_string(path).map_err(|e| {
                     crate::Error::Config(format!("--vapid-key-file {}: {e}", path.display()))
                 })?;
-                // Checked now, so a bad key stops the start, naming the flag.
-                crate::webpush::WebPush::new(&pem, subject, self.push_allow_private_endpoints)
-                    .map_err(|e| match e {
-                        crate::Error::Config(why) => {
-                            crate::Error::Config(format!("--vapid-key-file: {why}"))
-                        }
-                        e => e,
-                    })?;
                 Some(crate::state::VapidKey {
                     pem,
                     subject: subject.clone(),

@@ -88,34 +88,44 @@ pub async fn remove_device(conn: &mut AnyConnection, device_id: &str) -> Result<
     Ok(())
 }
 
-/// The caller's targets, by provider.
-pub async fn list(pool: &AnyPool, caller: &Caller) -> Result<pb::ListPushTargetsResponse> {
+/// A device's targets, by provider, each with when it was registered (µs).
+pub async fn of_device(conn: &mut AnyConnection, device_id: &str) -> Result<Vec<(Target, i64)>> {
     let rows = sqlx::query(
         "SELECT provider, address, topic, environment, push_types, p256dh, auth, \
          registered_at_us FROM push_targets WHERE device_id = $1 ORDER BY provider",
     )
-    .bind(&caller.device_id)
-    .fetch_all(pool)
+    .bind(device_id)
+    .fetch_all(conn)
     .await?;
-    let mut targets = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let provider = pb::PushProvider::try_from(r.try_get::<i64, _>("provider")? as i32)
-            .unwrap_or(pb::PushProvider::Unspecified);
-        let target = Target {
-            provider,
-            address: r.try_get("address")?,
-            topic: r.try_get("topic")?,
-            environment: pb::ApnsEnvironment::try_from(r.try_get::<i64, _>("environment")? as i32)
+    rows.iter()
+        .map(|r| {
+            let target = Target {
+                provider: pb::PushProvider::try_from(r.try_get::<i64, _>("provider")? as i32)
+                    .unwrap_or(pb::PushProvider::Unspecified),
+                address: r.try_get("address")?,
+                topic: r.try_get("topic")?,
+                environment: pb::ApnsEnvironment::try_from(
+                    r.try_get::<i64, _>("environment")? as i32
+                )
                 .unwrap_or(pb::ApnsEnvironment::Unspecified),
-            push_types: r.try_get("push_types")?,
-            p256dh: r
-                .try_get::<Option<Vec<u8>>, _>("p256dh")?
-                .unwrap_or_default(),
-            auth: r.try_get::<Option<Vec<u8>>, _>("auth")?.unwrap_or_default(),
-        };
-        targets.push(to_proto(&target, r.try_get("registered_at_us")?));
-    }
-    Ok(pb::ListPushTargetsResponse { targets })
+                push_types: r.try_get("push_types")?,
+                p256dh: r
+                    .try_get::<Option<Vec<u8>>, _>("p256dh")?
+                    .unwrap_or_default(),
+                auth: r.try_get::<Option<Vec<u8>>, _>("auth")?.unwrap_or_default(),
+            };
+            Ok((target, r.try_get("registered_at_us")?))
+        })
+        .collect()
+}
+
+/// The caller's targets, by provider.
+pub async fn list(pool: &AnyPool, caller: &Caller) -> Result<pb::ListPushTargetsResponse> {
+    let mut conn = pool.acquire().await?;
+    let targets = of_device(&mut conn, &caller.device_id).await?;
+    Ok(pb::ListPushTargetsResponse {
+        targets: targets.iter().map(|(t, at)| to_proto(t, *at)).collect(),
+    })
 }
 
 fn to_proto(t: &Target, registered_at_us: i64) -> pb::PushTarget {

@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-use tapline_proto::v1 as pb;
 
 use crate::commit::Writer;
 use crate::db::{Backend, to_us};
@@ -67,6 +66,17 @@ pub trait Pusher: Send + Sync {
     ) -> Pin<Box<dyn Future<Output = PushOutcome> + Send + 'a>>;
 }
 
+/// Due jobs with the recipient's zone and quiet hours (on PostgreSQL the claim adds a lock on
+/// the job rows only: never a device or an account a batch may hold).
+macro_rules! due_jobs_sql {
+    () => {
+        "SELECT j.device_id, j.seq, j.urgent, j.attempts, a.time_zone, a.quiet_start_min, \
+         a.quiet_end_min FROM push_jobs j JOIN devices d ON d.id = j.device_id \
+         JOIN accounts a ON a.id = d.account_id \
+         WHERE j.due_at_us <= $1 ORDER BY j.due_at_us LIMIT $2"
+    };
+}
+
 /// Cancels jobs whose device has acked what they were about, then leases up to
 /// [`CLAIM_BATCH`] due jobs until `now + LEASE`.
 pub async fn claim(writer: &Writer, backend: Backend, now: DateTime<Utc>) -> Result<Vec<PushJob>> {
@@ -96,15 +106,8 @@ pub async fn claim(writer: &Writer, backend: Backend, now: DateTime<Utc>) -> Res
                 };
                 sqlx::query(cancel).execute(&mut *conn).await?;
                 let pick = match backend {
-                    Backend::Postgres => {
-                        "SELECT device_id, seq, urgent, attempts FROM push_jobs \
-                         WHERE due_at_us <= $1 ORDER BY due_at_us LIMIT $2 \
-                         FOR UPDATE SKIP LOCKED"
-                    }
-                    Backend::Sqlite => {
-                        "SELECT device_id, seq, urgent, attempts FROM push_jobs \
-                         WHERE due_at_us <= $1 ORDER BY due_at_us LIMIT $2"
-                    }
+                    Backend::Postgres => concat!(due_jobs_sql!(), " FOR UPDATE OF j SKIP LOCKED"),
+                    Backend::Sqlite => due_jobs_sql!(),
                 };
                 let rows = sqlx::query(pick)
                     .bind(now_us)
@@ -122,8 +125,17 @@ pub async fn claim(writer: &Writer, backend: Backend, now: DateTime<Utc>) -> Res
                     .bind(&device_id)
                     .execute(&mut *conn)
                     .await?;
-                    let targets = targets_of(&mut *conn, &device_id).await?;
-                    let quiet = in_quiet_hours(&mut *conn, &device_id, now).await?;
+                    let targets = crate::push::of_device(&mut *conn, &device_id)
+                        .await?
+                        .into_iter()
+                        .map(|(t, _)| t)
+                        .collect();
+                    let zone = crate::store::parse_zone(&r.try_get::<String, _>("time_zone")?)?;
+                    let quiet = crate::store::quiet_hours(
+                        r.try_get("quiet_start_min")?,
+                        r.try_get("quiet_end_min")?,
+                    );
+                    let quiet = crate::domain::quiet::person_clock(now, zone, quiet).in_quiet_hours;
                     jobs.push(PushJob {
                         device_id,
                         seq: r.try_get("seq")?,
@@ -137,65 +149,6 @@ pub async fn claim(writer: &Writer, backend: Backend, now: DateTime<Utc>) -> Res
             })
         })
         .await
-}
-
-/// Whether the device's person is inside their quiet hours at `now`, on their own clock.
-async fn in_quiet_hours(
-    conn: &mut sqlx::AnyConnection,
-    device_id: &str,
-    now: DateTime<Utc>,
-) -> Result<bool> {
-    let Some(r) = sqlx::query(
-        "SELECT a.time_zone, a.quiet_start_min, a.quiet_end_min FROM devices d \
-         JOIN accounts a ON a.id = d.account_id WHERE d.id = $1",
-    )
-    .bind(device_id)
-    .fetch_optional(conn)
-    .await?
-    else {
-        return Ok(false);
-    };
-    let zone = crate::store::parse_zone(&r.try_get::<String, _>("time_zone")?)?;
-    let quiet = match (
-        r.try_get::<Option<i64>, _>("quiet_start_min")?,
-        r.try_get::<Option<i64>, _>("quiet_end_min")?,
-    ) {
-        (Some(start), Some(end)) => Some(crate::domain::quiet::QuietHours {
-            start_min: start as u32,
-            end_min: end as u32,
-        }),
-        _ => None,
-    };
-    Ok(crate::domain::quiet::person_clock(now, zone, quiet).in_quiet_hours)
-}
-
-async fn targets_of(conn: &mut sqlx::AnyConnection, device_id: &str) -> Result<Vec<Target>> {
-    let rows = sqlx::query(
-        "SELECT provider, address, topic, environment, push_types, p256dh, auth \
-         FROM push_targets WHERE device_id = $1 ORDER BY provider",
-    )
-    .bind(device_id)
-    .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Target {
-                provider: pb::PushProvider::try_from(r.try_get::<i64, _>("provider")? as i32)
-                    .unwrap_or(pb::PushProvider::Unspecified),
-                address: r.try_get("address")?,
-                topic: r.try_get("topic")?,
-                environment: pb::ApnsEnvironment::try_from(
-                    r.try_get::<i64, _>("environment")? as i32
-                )
-                .unwrap_or(pb::ApnsEnvironment::Unspecified),
-                push_types: r.try_get("push_types")?,
-                p256dh: r
-                    .try_get::<Option<Vec<u8>>, _>("p256dh")?
-                    .unwrap_or_default(),
-                auth: r.try_get::<Option<Vec<u8>>, _>("auth")?.unwrap_or_default(),
-            })
-        })
-        .collect()
 }
 
 /// Records what became of a job: sent (deleted, unless newer events arrived meanwhile: then

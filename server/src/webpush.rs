@@ -55,11 +55,7 @@ pub fn outcome(status: u16, retry_after: Option<Duration>, attempts: i64) -> Pus
         // The subscription expired or was removed.
         404 | 410 => PushOutcome::Gone,
         429 => PushOutcome::Retry(retry_after.unwrap_or(THROTTLED).max(THROTTLED)),
-        500..=599 => PushOutcome::Retry(retry_after.unwrap_or_else(|| {
-            // 30 s doubling per attempt, up to an hour.
-            Duration::from_secs(30u64.saturating_mul(1 << attempts.clamp(0, 7) as u32))
-                .min(Duration::from_secs(3600))
-        })),
+        500..=599 => PushOutcome::Retry(retry_after.unwrap_or_else(|| backoff(attempts))),
         // 400, 401, 403, 413 and the rest: this request will never be taken.
         _ => PushOutcome::Gone,
     }
@@ -69,11 +65,14 @@ impl WebPush {
     /// A sender signing with the VAPID key in `pem` (a P-256 private key, PKCS#8 PEM) and
     /// naming `contact` (`mailto:` or `https:`) as the sender.
     pub fn new(pem: &str, contact: &str, allow_private: bool) -> Result<WebPush> {
-        let vapid = ES256KeyPair::from_pem(pem)
-            .map_err(|e| Error::Config(format!("VAPID key: not a P-256 private key ({e})")))?;
+        let vapid = ES256KeyPair::from_pem(pem).map_err(|e| {
+            Error::Config(format!(
+                "the VAPID key (--vapid-key-file) is not a P-256 private key ({e})"
+            ))
+        })?;
         if !(contact.starts_with("mailto:") || contact.starts_with("https://")) {
             return Err(Error::Config(
-                "VAPID subject: must be a mailto: or https: URL".into(),
+                "the VAPID subject (--vapid-subject) must be a mailto: or https: URL".into(),
             ));
         }
         // The process-wide TLS provider (ring); a second install is a no-op.
@@ -175,17 +174,16 @@ impl WebPush {
             }
             Err(e) => {
                 tracing::info!(device = %job.device_id, error = %e, "web push: post failed");
-                PushOutcome::Retry(outcome_delay(job.attempts))
+                PushOutcome::Retry(backoff(job.attempts))
             }
         }
     }
 }
 
-fn outcome_delay(attempts: i64) -> Duration {
-    match outcome(503, None, attempts) {
-        PushOutcome::Retry(d) => d,
-        _ => Duration::from_secs(60),
-    }
+/// The wait after a server error or no answer: 30 s doubling per attempt, up to an hour.
+fn backoff(attempts: i64) -> Duration {
+    Duration::from_secs(30u64.saturating_mul(1 << attempts.clamp(0, 7) as u32))
+        .min(Duration::from_secs(3600))
 }
 
 impl Pusher for WebPush {

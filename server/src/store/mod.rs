@@ -241,6 +241,14 @@ pub const TAP_COLUMNS: &str = "id, couple_id, sender_account_id, sender_device_i
 pub const CHECKIN_COLUMNS: &str = "id, couple_id, prompt_id, routine_id, opened_by, \
      opened_at_us, expires_at_us, phase, answer_a, answer_b";
 
+/// Quiet hours from their two stored columns (both set, or none).
+pub fn quiet_hours(start: Option<i64>, end: Option<i64>) -> Option<QuietHours> {
+    start.zip(end).map(|(s, e)| QuietHours {
+        start_min: s as u32,
+        end_min: e as u32,
+    })
+}
+
 /// An account row from its stored fields (in [`ACCOUNT_COLUMNS`] order).
 #[allow(clippy::too_many_arguments)]
 pub fn account_row(
@@ -255,10 +263,7 @@ pub fn account_row(
 ) -> Result<AccountRow> {
     Ok(AccountRow {
         zone: parse_zone(&time_zone)?,
-        quiet: quiet_start.zip(quiet_end).map(|(s, e)| QuietHours {
-            start_min: s as u32,
-            end_min: e as u32,
-        }),
+        quiet: quiet_hours(quiet_start, quiet_end),
         receipts_enabled: receipts_enabled != 0,
         id,
         display_name,
