@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::Settings;
 
@@ -12,8 +12,17 @@ use crate::Settings;
 #[derive(Debug, Parser)]
 #[command(name = "tapline-server", version, about)]
 pub struct Config {
+    /// Run something else than the server.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to listen on for gRPC, gRPC-Web and HTTP/1.1.
-    #[arg(long, env = "TAPLINE_LISTEN", default_value = "127.0.0.1:50051")]
+    #[arg(
+        long,
+        env = "TAPLINE_LISTEN",
+        default_value = "127.0.0.1:50051",
+        global = true
+    )]
     pub listen: SocketAddr,
 
     /// Database URL: `sqlite://PATH` or `postgres://USER@HOST/DB`. Defaults to a SQLite file
@@ -27,7 +36,7 @@ pub struct Config {
     pub data_dir: Option<PathBuf>,
 
     /// Log format: human-readable text or one JSON object per line.
-    #[arg(long, env = "TAPLINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, env = "TAPLINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
 
     /// Taps one account may send per minute before RESOURCE_EXHAUSTED.
@@ -55,6 +64,67 @@ pub struct Config {
     /// Web Push: who runs this server, for push services (`mailto:you@example.net`).
     #[arg(long, env = "TAPLINE_VAPID_SUBJECT", requires = "vapid_key_file")]
     pub vapid_subject: Option<String>,
+
+    /// APNs: the `.p8` provider key file from the Apple developer account. Needs
+    /// --apns-key-id and --apns-team-id. Unset: no APNs (unless through --push-gateway-url).
+    #[arg(long, env = "TAPLINE_APNS_KEY_FILE", requires_all = ["apns_key_id", "apns_team_id"], global = true)]
+    pub apns_key_file: Option<PathBuf>,
+
+    /// APNs: the key's id (10 characters).
+    #[arg(long, env = "TAPLINE_APNS_KEY_ID", global = true)]
+    pub apns_key_id: Option<String>,
+
+    /// APNs: the team id (10 characters).
+    #[arg(long, env = "TAPLINE_APNS_TEAM_ID", global = true)]
+    pub apns_team_id: Option<String>,
+
+    /// APNs: a base URL instead of Apple's two hosts (a proxy or a local fake; `http://` is
+    /// spoken as h2c).
+    #[arg(long, env = "TAPLINE_APNS_URL", global = true)]
+    pub apns_url: Option<String>,
+
+    /// FCM: the service-account JSON file from the Firebase console (its `token_uri` is
+    /// used for OAuth2). Unset: no FCM (unless through --push-gateway-url).
+    #[arg(long, env = "TAPLINE_FCM_SERVICE_ACCOUNT_FILE", global = true)]
+    pub fcm_service_account_file: Option<PathBuf>,
+
+    /// FCM: a base URL instead of `https://fcm.googleapis.com` (a local fake).
+    #[arg(long, env = "TAPLINE_FCM_URL", global = true)]
+    pub fcm_url: Option<String>,
+
+    /// Send APNs and FCM wake-ups through the push gateway at this URL (the app publisher's
+    /// `tapline-server gateway`) instead of holding those credentials here.
+    #[arg(
+        long,
+        env = "TAPLINE_PUSH_GATEWAY_URL",
+        requires = "push_gateway_key_file"
+    )]
+    pub push_gateway_url: Option<String>,
+
+    /// A file holding this server's key for the push gateway (`tapline-server gateway-key`
+    /// makes one).
+    #[arg(
+        long,
+        env = "TAPLINE_PUSH_GATEWAY_KEY_FILE",
+        requires = "push_gateway_url"
+    )]
+    pub push_gateway_key_file: Option<PathBuf>,
+}
+
+/// What to run instead of the server.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a push gateway: hold the APNs key and FCM service account (the --apns-* and
+    /// --fcm-* flags) and send the wake-ups of the servers whose keys are listed.
+    Gateway {
+        /// A file of accepted server keys' SHA-256 hashes, one per line (a name may come
+        /// first; `#` starts a comment).
+        #[arg(long, env = "TAPLINE_GATEWAY_KEYS_FILE")]
+        gateway_keys_file: PathBuf,
+    },
+    /// Print a new random server key for a push gateway, and the line for the gateway's
+    /// keys file.
+    GatewayKey,
 }
 
 /// How logs are written.
@@ -90,7 +160,36 @@ impl Config {
             }
             _ => None,
         };
+        let read = |flag: &str, path: &PathBuf| {
+            std::fs::read_to_string(path)
+                .map_err(|e| crate::Error::Config(format!("--{flag} {}: {e}", path.display())))
+        };
+        let apns = match (&self.apns_key_file, &self.apns_key_id, &self.apns_team_id) {
+            (Some(path), Some(key_id), Some(team_id)) => Some((
+                crate::apns::ApnsKey {
+                    pem: read("apns-key-file", path)?,
+                    key_id: key_id.clone(),
+                    team_id: team_id.clone(),
+                },
+                self.apns_url.clone(),
+            )),
+            _ => None,
+        };
+        let fcm = match &self.fcm_service_account_file {
+            Some(path) => Some((
+                read("fcm-service-account-file", path)?,
+                self.fcm_url.clone(),
+            )),
+            None => None,
+        };
+        let push_gateway = match (&self.push_gateway_url, &self.push_gateway_key_file) {
+            (Some(url), Some(path)) => Some((url.clone(), read("push-gateway-key-file", path)?)),
+            _ => None,
+        };
         Ok(Settings {
+            apns,
+            fcm,
+            push_gateway,
             taps_per_minute: self.taps_per_minute,
             heartbeat: Duration::from_secs(self.heartbeat_secs),
             drain: Duration::from_secs(self.drain_secs),

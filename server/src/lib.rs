@@ -4,6 +4,7 @@
 //! it on `127.0.0.1:0` with a temporary database.
 
 pub mod accounts;
+pub mod apns;
 pub mod auth;
 pub mod checkins;
 pub mod clock;
@@ -14,9 +15,12 @@ pub mod db;
 pub mod delivery;
 pub mod domain;
 pub mod error;
+pub mod fcm;
+pub mod gateway;
 pub mod grpc;
 pub mod jobs;
 pub mod pairing;
+pub mod presence;
 pub mod profile;
 pub mod push;
 pub mod push_outbox;
@@ -79,6 +83,9 @@ pub async fn serve(
             .await;
     }
     tokio::spawn(follow_database(health.clone(), state.clone()));
+    for (name, provider) in state.push_health.clone() {
+        tokio::spawn(follow_push_provider(health.clone(), name, provider));
+    }
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(tapline_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -151,10 +158,12 @@ pub async fn serve(
     if let Some(every) = state.settings.jobs_every {
         tokio::spawn(jobs::run(state.clone(), every));
     }
-    if let Some(sender) = state.web_push.clone() {
-        tracing::info!(sender = ?sender, "web push on");
+    tokio::spawn(presence::run(state.clone()));
+    if state.push.any() {
+        tracing::info!(providers = ?state.push, "push on");
         let every = state.settings.push_every;
-        tokio::spawn(push_outbox::run(state.clone(), sender, every));
+        let providers = std::sync::Arc::new(state.push.clone());
+        tokio::spawn(push_outbox::run(state.clone(), providers, every));
     }
     let drain = state.settings.drain;
     let timed_out = async {
@@ -166,6 +175,55 @@ pub async fn serve(
         _ = timed_out => tracing::warn!(?drain, "drain timed out; closing the remaining connections"),
     }
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// A push provider's health, as its own service name: NOT_SERVING while the provider refuses
+/// this server's credentials (an operator must act), SERVING once a push goes through.
+async fn follow_push_provider(
+    reporter: tonic_health::server::HealthReporter,
+    name: &'static str,
+    mut ok: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let status = if *ok.borrow_and_update() {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        reporter.set_service_status(name, status).await;
+        if ok.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Serves a push gateway (`tapline.v1.PushGatewayService`, and health) on `listener` until
+/// `shutdown` resolves.
+pub async fn serve_gateway(
+    listener: TcpListener,
+    gateway: std::sync::Arc<gateway::Gateway>,
+    health_of: state::PushHealth,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_service_status("", ServingStatus::Serving).await;
+    for (name, provider) in health_of {
+        tokio::spawn(follow_push_provider(health.clone(), name, provider));
+    }
+    Server::builder()
+        .add_service(health_service)
+        .add_service(
+            tapline_proto::v1::push_gateway_service_server::PushGatewayServiceServer::from_arc(
+                gateway,
+            )
+            .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
+        .await?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use clap::Parser;
-use tapline_server::config::{Config, LogFormat};
+use tapline_server::config::{Command, Config, LogFormat};
 use tapline_server::{AppState, Db, SystemClock, db::redact, serve};
 use tracing_subscriber::EnvFilter;
 
@@ -18,7 +18,14 @@ async fn main() -> std::process::ExitCode {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),
     }
-    match run(config).await {
+    let done = match &config.command {
+        None => run(config).await,
+        Some(Command::Gateway { gateway_keys_file }) => {
+            gateway(&config, gateway_keys_file.clone()).await
+        }
+        Some(Command::GatewayKey) => gateway_key(),
+    };
+    match done {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "tapline-server failed");
@@ -36,6 +43,34 @@ async fn run(config: Config) -> tapline_server::Result<()> {
     tracing::info!(listen = %listener.local_addr()?, "serving tapline.v1 (gRPC, gRPC-Web)");
     serve(listener, state, shutdown_signal()).await?;
     db.close().await;
+    Ok(())
+}
+
+/// `tapline-server gateway`: sends APNs/FCM wake-ups for the servers whose keys are listed.
+async fn gateway(config: &Config, keys_file: std::path::PathBuf) -> tapline_server::Result<()> {
+    let settings = config.settings()?;
+    let (providers, health) = tapline_server::gateway::providers(&settings, Arc::new(SystemClock))?;
+    let text = std::fs::read_to_string(&keys_file).map_err(|e| {
+        tapline_server::Error::Config(format!("--gateway-keys-file {}: {e}", keys_file.display()))
+    })?;
+    let keys = tapline_server::gateway::Gateway::parse_keys(&text)?;
+    if keys.is_empty() {
+        return Err(tapline_server::Error::Config(format!(
+            "--gateway-keys-file {} lists no server keys",
+            keys_file.display()
+        )));
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    tracing::info!(listen = %listener.local_addr()?, servers = keys.len(), ?providers, "serving tapline.v1.PushGatewayService");
+    let gw = Arc::new(tapline_server::gateway::Gateway::new(providers, keys));
+    tapline_server::serve_gateway(listener, gw, health, shutdown_signal()).await
+}
+
+/// `tapline-server gateway-key`: a new server key on stdout, its keys-file line on stderr.
+fn gateway_key() -> tapline_server::Result<()> {
+    let (key, line) = tapline_server::gateway::new_key()?;
+    println!("{key}");
+    eprintln!("for the gateway's --gateway-keys-file: {line}");
     Ok(())
 }
 

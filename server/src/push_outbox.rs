@@ -5,8 +5,10 @@
 //! Claims and outcomes go through the group commit, so on SQLite nothing else takes the write
 //! lock; on PostgreSQL claims skip rows another instance holds (`FOR UPDATE SKIP LOCKED`).
 //!
-//! Web Push is the one provider so far ([`crate::webpush`]); APNs and FCM targets are kept
-//! but skipped.
+//! Providers: Web Push ([`crate::webpush`]), APNs ([`crate::apns`]), FCM ([`crate::fcm`]),
+//! or a push gateway holding the APNs/FCM credentials ([`crate::gateway`]); [`Providers`]
+//! routes each target to the one configured here. The worker is woken when a commit leaves
+//! events for a device without a live stream here (see [`crate::presence`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -25,6 +27,10 @@ use crate::state::AppState;
 pub const LEASE: Duration = Duration::from_secs(30);
 /// Jobs claimed per round.
 pub const CLAIM_BATCH: i64 = 100;
+/// Apple's budget for background wake-ups: about one per device per 20 minutes.
+pub const BACKGROUND_EVERY: Duration = Duration::from_secs(20 * 60);
+/// The wait after a provider said its credentials are wrong (an operator must act).
+pub const MISCONFIGURED_RETRY: Duration = Duration::from_secs(5 * 60);
 
 /// A leased job, with the device's targets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,8 +45,28 @@ pub struct PushJob {
     pub attempts: i64,
     /// The recipient is in their quiet hours now: the push is shown without sound.
     pub quiet: bool,
+    /// The couple (the collapse id: one notification per couple on the lock screen).
+    pub couple_id: String,
+    /// The partner's display name (the one argument of the localizable text).
+    pub partner_name: String,
+    /// The newest waiting partner tap's kind (`pb::TapKind`), when `urgent`.
+    pub tap_kind: Option<i32>,
+    /// When the device's APNs target last got a background wake-up (µs; 0 never).
+    pub last_background_us: i64,
     /// Where to send it.
     pub targets: Vec<Target>,
+}
+
+impl PushJob {
+    /// What the notification says, as a localizable key and its arguments (never a note, an
+    /// answer or a prompt): `None` for a background wake-up.
+    pub fn alert(&self) -> Option<(String, Vec<String>)> {
+        let kind = self.tap_kind.filter(|_| self.urgent)?;
+        let name = tapline_proto::v1::TapKind::try_from(kind)
+            .map(|k| k.as_str_name().trim_start_matches("TAP_KIND_").to_owned())
+            .unwrap_or_else(|_| "UNSPECIFIED".into());
+        Some((format!("TAP_{name}"), vec![self.partner_name.clone()]))
+    }
 }
 
 /// What a provider said about one push.
@@ -52,8 +78,68 @@ pub enum PushOutcome {
     Retry(Duration),
     /// The target is gone for good (unregistered token, expired endpoint): remove it.
     Gone,
-    /// This sender does not handle the target's provider (not configured here).
+    /// The provider says the token stopped being valid at this time (µs): remove it unless
+    /// the device registered it again since (APNs 410 Unregistered).
+    GoneSince(i64),
+    /// This push will never be taken (a malformed request): drop it, keep the target.
+    Dropped,
+    /// This sender does not handle the target's provider (not configured here), or the
+    /// device does not accept this kind of push.
     Skipped,
+}
+
+/// Back-off after a failed attempt: 30 s doubling, at most an hour.
+pub fn backoff(attempts: i64) -> Duration {
+    Duration::from_secs(30u64.saturating_mul(1 << attempts.clamp(0, 7) as u32))
+        .min(Duration::from_secs(3600))
+}
+
+/// The providers configured on this server, each target routed to its own.
+#[derive(Default, Clone)]
+pub struct Providers {
+    /// Web Push.
+    pub web_push: Option<std::sync::Arc<dyn Pusher>>,
+    /// APNs, direct or through a gateway.
+    pub apns: Option<std::sync::Arc<dyn Pusher>>,
+    /// FCM, direct or through a gateway.
+    pub fcm: Option<std::sync::Arc<dyn Pusher>>,
+}
+
+impl std::fmt::Debug for Providers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Providers")
+            .field("web_push", &self.web_push.is_some())
+            .field("apns", &self.apns.is_some())
+            .field("fcm", &self.fcm.is_some())
+            .finish()
+    }
+}
+
+impl Providers {
+    /// Whether any provider is configured (else no worker runs).
+    pub fn any(&self) -> bool {
+        self.web_push.is_some() || self.apns.is_some() || self.fcm.is_some()
+    }
+}
+
+impl Pusher for Providers {
+    fn send<'a>(
+        &'a self,
+        job: &'a PushJob,
+        target: &'a Target,
+    ) -> Pin<Box<dyn Future<Output = PushOutcome> + Send + 'a>> {
+        use tapline_proto::v1::PushProvider as P;
+        let to = match target.provider {
+            P::WebPush => &self.web_push,
+            P::Apns => &self.apns,
+            P::Fcm => &self.fcm,
+            P::Unspecified => &None,
+        };
+        match to {
+            Some(p) => p.send(job, target),
+            None => Box::pin(async { PushOutcome::Skipped }),
+        }
+    }
 }
 
 /// Sends one push to one target. Implemented by each provider (and by tests' fakes).
@@ -71,9 +157,16 @@ pub trait Pusher: Send + Sync {
 macro_rules! due_jobs_sql {
     () => {
         "SELECT j.device_id, j.seq, j.urgent, j.attempts, a.time_zone, a.quiet_start_min, \
-         a.quiet_end_min FROM push_jobs j JOIN devices d ON d.id = j.device_id \
+         a.quiet_end_min, COALESCE(a.couple_id, '') AS couple_id, \
+         COALESCE((SELECT p.display_name FROM accounts p WHERE p.couple_id = a.couple_id \
+         AND p.id <> a.id), '') AS partner_name, \
+         COALESCE((SELECT t.last_background_us FROM push_targets t \
+         WHERE t.device_id = j.device_id AND t.provider = 1), 0) AS last_background_us, \
+         (SELECT i.payload FROM inbox i WHERE i.device_id = j.device_id AND i.seq <= j.seq \
+         AND i.tap_id IS NOT NULL ORDER BY i.seq DESC LIMIT 1) AS tap_payload \
+         FROM push_jobs j JOIN devices d ON d.id = j.device_id \
          JOIN accounts a ON a.id = d.account_id \
-         WHERE j.due_at_us <= $1 ORDER BY j.due_at_us LIMIT $2"
+         WHERE j.due_at_us <= $1 AND d.live_until_us <= $1 ORDER BY j.due_at_us LIMIT $2"
     };
 }
 
@@ -105,6 +198,16 @@ pub async fn claim(writer: &Writer, backend: Backend, now: DateTime<Utc>) -> Res
                     }
                 };
                 sqlx::query(cancel).execute(&mut *conn).await?;
+                // A device that went live since: its stream delivers and acks (cancelling the
+                // job); if the stream goes away first, the job comes due after the grace.
+                sqlx::query(
+                    "UPDATE push_jobs SET due_at_us = $1 WHERE due_at_us <= $2 AND device_id IN \
+                     (SELECT id FROM devices WHERE live_until_us > $2)",
+                )
+                .bind(now_us + crate::store::PUSH_GRACE_US)
+                .bind(now_us)
+                .execute(&mut *conn)
+                .await?;
                 let pick = match backend {
                     Backend::Postgres => concat!(due_jobs_sql!(), " FOR UPDATE OF j SKIP LOCKED"),
                     Backend::Sqlite => due_jobs_sql!(),
@@ -136,12 +239,19 @@ pub async fn claim(writer: &Writer, backend: Backend, now: DateTime<Utc>) -> Res
                         r.try_get("quiet_end_min")?,
                     );
                     let quiet = crate::domain::quiet::person_clock(now, zone, quiet).in_quiet_hours;
+                    let tap_kind = r
+                        .try_get::<Option<Vec<u8>>, _>("tap_payload")?
+                        .and_then(|b| tap_kind(&b));
                     jobs.push(PushJob {
                         device_id,
                         seq: r.try_get("seq")?,
                         urgent: r.try_get::<i64, _>("urgent")? != 0,
                         attempts: r.try_get::<i64, _>("attempts")? + 1,
                         quiet,
+                        couple_id: r.try_get("couple_id")?,
+                        partner_name: r.try_get("partner_name")?,
+                        tap_kind,
+                        last_background_us: r.try_get("last_background_us")?,
                         targets,
                     });
                 }
@@ -149,6 +259,16 @@ pub async fn claim(writer: &Writer, backend: Backend, now: DateTime<Utc>) -> Res
             })
         })
         .await
+}
+
+/// The tap kind of a stored `TapReceived` event.
+fn tap_kind(payload: &[u8]) -> Option<i32> {
+    use prost::Message;
+    use tapline_proto::v1::event::Payload;
+    match tapline_proto::v1::Event::decode(payload).ok()?.payload? {
+        Payload::TapReceived(t) => t.tap.map(|t| t.kind),
+        _ => None,
+    }
 }
 
 /// Records what became of a job: sent (deleted, unless newer events arrived meanwhile: then
@@ -165,6 +285,33 @@ pub async fn finish(
             Box::pin(async move {
                 let conn = tx.conn();
                 for (t, o) in &outcomes {
+                    if let PushOutcome::GoneSince(at_us) = *o {
+                        // Only a token registered before the provider stopped taking it.
+                        sqlx::query(
+                            "DELETE FROM push_targets WHERE device_id = $1 AND provider = $2 \
+                             AND address = $3 AND registered_at_us < $4",
+                        )
+                        .bind(&job.device_id)
+                        .bind(t.provider as i64)
+                        .bind(&t.address)
+                        .bind(at_us)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    if *o == PushOutcome::Sent
+                        && t.provider == tapline_proto::v1::PushProvider::Apns
+                        && job.alert().is_none()
+                    {
+                        sqlx::query(
+                            "UPDATE push_targets SET last_background_us = $1 \
+                             WHERE device_id = $2 AND provider = $3",
+                        )
+                        .bind(now_us)
+                        .bind(&job.device_id)
+                        .bind(t.provider as i64)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
                     if *o == PushOutcome::Gone {
                         sqlx::query(
                             "DELETE FROM push_targets WHERE device_id = $1 AND provider = $2 \
@@ -221,27 +368,50 @@ pub async fn run_once(
 ) -> Result<usize> {
     let jobs = claim(writer, backend, now).await?;
     let n = jobs.len();
-    for job in jobs {
+    // Each job's targets in turn, the jobs side by side (a slow provider holds one job).
+    let sends = jobs.into_iter().map(|job| async move {
         let mut outcomes = Vec::with_capacity(job.targets.len());
         for t in &job.targets {
-            outcomes.push((t.clone(), pusher.send(&job, t).await));
+            let outcome = match throttled(&job, t, now) {
+                Some(wait) => PushOutcome::Retry(wait),
+                None => pusher.send(&job, t).await,
+            };
+            outcomes.push((t.clone(), outcome));
         }
+        (job, outcomes)
+    });
+    for (job, outcomes) in futures_util::future::join_all(sends).await {
         finish(writer, job, outcomes, now).await?;
     }
     Ok(n)
 }
 
-/// Runs a round every `every` until the server drains.
+/// How long a background APNs wake-up must wait for Apple's budget ([`BACKGROUND_EVERY`]);
+/// `None` when it may go now. User-visible pushes are never held.
+pub fn throttled(job: &PushJob, target: &Target, now: DateTime<Utc>) -> Option<Duration> {
+    if target.provider != tapline_proto::v1::PushProvider::Apns || job.alert().is_some() {
+        return None;
+    }
+    let next = job.last_background_us + BACKGROUND_EVERY.as_micros() as i64;
+    let wait = next - to_us(now);
+    (job.last_background_us > 0 && wait > 0).then(|| Duration::from_micros(wait as u64))
+}
+
+/// Runs rounds until the server drains: at once when a commit leaves events for a device
+/// without a live stream here, else every `every` (retries, other instances' jobs).
 pub async fn run(state: AppState, pusher: std::sync::Arc<dyn Pusher>, every: Duration) {
     let backend = state.db.backend();
     loop {
         match run_once(&state.writer, backend, pusher.as_ref(), state.clock.now()).await {
+            // A full batch: more may be due.
+            Ok(n) if n as i64 >= CLAIM_BATCH => continue,
             Ok(0) => {}
             Ok(n) => tracing::debug!(jobs = n, "push round"),
             Err(e) => tracing::warn!(error = %e, "push round failed; retrying"),
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
+            _ = state.doorbell.offline_events() => {}
             _ = state.shutdown.cancelled() => return,
         }
     }

@@ -37,8 +37,16 @@ pub struct Settings {
     pub push_allow_private_endpoints: bool,
     /// Web Push: the VAPID key to sign with; `None` sends no Web Push.
     pub web_push: Option<VapidKey>,
-    /// How often the push worker looks for due wake-ups.
+    /// How often the push worker looks for due wake-ups besides being woken by commits
+    /// (retries, other instances' jobs).
     pub push_every: Duration,
+    /// APNs: the provider key, and a base URL instead of Apple's (a local fake).
+    pub apns: Option<(crate::apns::ApnsKey, Option<String>)>,
+    /// FCM: the service-account file's text, and a base URL instead of Google's.
+    pub fcm: Option<(String, Option<String>)>,
+    /// A push gateway for APNs and FCM (URL, this server's key), instead of holding the
+    /// credentials here.
+    pub push_gateway: Option<(String, String)>,
 }
 
 impl Default for Settings {
@@ -52,6 +60,9 @@ impl Default for Settings {
             push_allow_private_endpoints: false,
             web_push: None,
             push_every: Duration::from_millis(500),
+            apns: None,
+            fcm: None,
+            push_gateway: None,
         }
     }
 }
@@ -103,6 +114,10 @@ pub struct AppState {
     pub tokens: Arc<TokenCache>,
     /// The Web Push sender, when configured.
     pub web_push: Option<Arc<crate::webpush::WebPush>>,
+    /// Every configured push sender, by provider.
+    pub push: crate::push_outbox::Providers,
+    /// Per provider: false while it refuses this server's credentials (health details).
+    pub push_health: Vec<(&'static str, tokio::sync::watch::Receiver<bool>)>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -126,6 +141,7 @@ impl AppState {
             ),
         };
         let doorbell = Doorbell::default();
+        let writer = Writer::start(db.clone(), doorbell.clone()).await?;
         let web_push = settings
             .web_push
             .as_ref()
@@ -138,9 +154,13 @@ impl AppState {
             })
             .transpose()?
             .map(Arc::new);
+        let (push, push_health) =
+            providers(&settings, web_push.clone(), &db, &writer, clock.clone())?;
         Ok(AppState {
             web_push,
-            writer: Writer::start(db.clone(), doorbell.clone()).await?,
+            push,
+            push_health,
+            writer,
             tokens: Default::default(),
             db,
             clock,
@@ -161,4 +181,54 @@ impl AppState {
             shutdown: self.shutdown.clone(),
         }
     }
+}
+
+/// Health of each push sender, by name.
+pub type PushHealth = Vec<(&'static str, tokio::sync::watch::Receiver<bool>)>;
+
+/// The push senders the settings ask for. APNs is direct or through the gateway, never both;
+/// the provider token is shared through the database.
+fn providers(
+    settings: &Settings,
+    web_push: Option<Arc<crate::webpush::WebPush>>,
+    db: &Db,
+    writer: &Writer,
+    clock: Arc<dyn Clock>,
+) -> Result<(crate::push_outbox::Providers, PushHealth)> {
+    use crate::push_outbox::Pusher;
+    let mut out = crate::push_outbox::Providers {
+        web_push: web_push.map(|w| w as Arc<dyn Pusher>),
+        ..Default::default()
+    };
+    let mut health = PushHealth::new();
+    if let Some((url, key)) = &settings.push_gateway {
+        if settings.apns.is_some() || settings.fcm.is_some() {
+            return Err(crate::Error::Config(
+                "--push-gateway-url sends APNs and FCM through the gateway: drop the APNs and \
+                 FCM credentials here (they belong on the gateway)"
+                    .into(),
+            ));
+        }
+        let gw: Arc<dyn Pusher> = Arc::new(crate::gateway::GatewayPusher::new(url, key)?);
+        out.apns = Some(gw.clone());
+        out.fcm = Some(gw);
+        return Ok((out, health));
+    }
+    if let Some((key, url)) = &settings.apns {
+        let home = crate::apns::TokenHome::Shared {
+            pool: db.pool().clone(),
+            writer: writer.clone(),
+        };
+        let tokens = crate::apns::ProviderTokens::new(key, home, clock.clone())?;
+        let apns = crate::apns::Apns::new(tokens, url.as_deref(), clock.clone())?;
+        health.push(("tapline.push.apns", apns.health()));
+        out.apns = Some(Arc::new(apns));
+    }
+    if let Some((account, url)) = &settings.fcm {
+        let account = crate::fcm::ServiceAccount::parse(account)?;
+        let fcm = crate::fcm::Fcm::new(account, url.as_deref(), clock)?;
+        health.push(("tapline.push.fcm", fcm.health()));
+        out.fcm = Some(Arc::new(fcm));
+    }
+    Ok((out, health))
 }

@@ -13,7 +13,7 @@ use web_push_native::{Auth, WebPushBuilder, p256};
 
 use crate::domain::push::{Target, is_private_host, is_private_ip};
 use crate::error::{Error, Result};
-use crate::push_outbox::{PushJob, PushOutcome, Pusher};
+use crate::push_outbox::{PushJob, PushOutcome, Pusher, backoff};
 
 /// How long a push service keeps an undelivered wake-up (`TTL`), and how long the VAPID token
 /// is valid (RFC 8292 allows at most 24 hours): 12 hours.
@@ -178,12 +178,6 @@ impl WebPush {
             }
         }
     }
-}
-
-/// The wait after a server error or no answer: 30 s doubling per attempt, up to an hour.
-fn backoff(attempts: i64) -> Duration {
-    Duration::from_secs(30u64.saturating_mul(1 << attempts.clamp(0, 7) as u32))
-        .min(Duration::from_secs(3600))
 }
 
 impl Pusher for WebPush {

@@ -41,6 +41,10 @@ pub struct Doorbell {
 struct Inner {
     slots: Mutex<HashMap<String, Slot>>,
     generation: AtomicU64,
+    /// Rung when a commit left events for a device with no live stream here.
+    push_worker: Notify,
+    /// Rung when a stream opens or closes.
+    changed: Notify,
 }
 
 #[derive(Debug)]
@@ -79,6 +83,7 @@ impl Doorbell {
         if let Some(old) = old {
             let _ = old.end.send(Some(Displaced::ByNewerStream));
         }
+        self.inner.changed.notify_one();
         Subscription {
             inner: self.inner.clone(),
             device_id: device_id.to_owned(),
@@ -93,7 +98,9 @@ impl Doorbell {
     /// numbered, in seq order per device).
     pub fn deliver(&self, items: Vec<(String, Event)>) {
         let slots = self.lock();
+        let mut offline = false;
         for (id, event) in items {
+            offline |= !slots.contains_key(&id);
             if let Some(slot) = slots.get(&id) {
                 {
                     let mut mb = lock(&slot.mailbox);
@@ -106,6 +113,26 @@ impl Doorbell {
                 slot.notify.notify_one();
             }
         }
+        drop(slots);
+        if offline {
+            self.inner.push_worker.notify_one();
+        }
+    }
+
+    /// Waits until a commit leaves events for a device without a live stream here (returns
+    /// at once if one did since the last wait): the push worker's cue.
+    pub async fn offline_events(&self) {
+        self.inner.push_worker.notified().await;
+    }
+
+    /// Waits until a stream opens or closes here (at once if one did since the last wait).
+    pub async fn streams_changed(&self) {
+        self.inner.changed.notified().await;
+    }
+
+    /// The devices with a live stream here.
+    pub fn live_devices(&self) -> std::collections::HashSet<String> {
+        self.lock().keys().cloned().collect()
     }
 
     /// Rings the doorbell of each device that has a live stream here.
@@ -129,6 +156,7 @@ impl Doorbell {
     pub fn revoke(&self, device_id: &str) {
         if let Some(slot) = self.lock().remove(device_id) {
             let _ = slot.end.send(Some(Displaced::Revoked));
+            self.inner.changed.notify_one();
         }
     }
 
@@ -193,6 +221,8 @@ impl Drop for Subscription {
         {
             slots.remove(&self.device_id);
         }
+        drop(slots);
+        self.inner.changed.notify_one();
     }
 }
 

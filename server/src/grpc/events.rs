@@ -23,6 +23,8 @@ impl EventService for Api {
         if self.state.shutdown.is_cancelled() {
             return Err(Error::ShuttingDown.into());
         }
+        // Live before the first read: wake-ups from here on wait for this stream's ack.
+        crate::presence::opened(&self.state, &caller.device_id).await?;
         Ok(Response::new(stream::open(
             self.state.streams(),
             caller,

@@ -43,12 +43,24 @@ impl PushService for Api {
         req: Request<GetPushSettingsRequest>,
     ) -> Result<Response<GetPushSettingsResponse>, Status> {
         self.caller(&req).await?;
-        Ok(Response::new(match &self.state.web_push {
-            Some(sender) => GetPushSettingsResponse {
-                providers: vec![PushProvider::WebPush as i32],
-                vapid_public_key: sender.public_key(),
-            },
-            None => GetPushSettingsResponse::default(),
+        let p = &self.state.push;
+        let providers = [
+            (p.apns.is_some(), PushProvider::Apns),
+            (p.fcm.is_some(), PushProvider::Fcm),
+            (p.web_push.is_some(), PushProvider::WebPush),
+        ];
+        Ok(Response::new(GetPushSettingsResponse {
+            providers: providers
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, p)| *p as i32)
+                .collect(),
+            vapid_public_key: self
+                .state
+                .web_push
+                .as_ref()
+                .map(|w| w.public_key())
+                .unwrap_or_default(),
         }))
     }
 

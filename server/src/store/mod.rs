@@ -77,8 +77,9 @@ pub struct InboxRow {
     pub tap_id: Option<String>,
 }
 
-/// How long a new push job waits before it is due: long enough for a device with a live
-/// stream to ack the events first, which cancels the job (no push to a device in use).
+/// How long a new push job for a device with a live stream waits before it is due: long
+/// enough for the stream's ack to cancel it (no push to a device in use). A device without
+/// one is due at once.
 pub const PUSH_GRACE_US: i64 = 2_000_000;
 
 /// A pending wake-up for one device, collapsed over a batch's rows for it.

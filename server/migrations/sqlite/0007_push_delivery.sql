@@ -1,0 +1,14 @@
+-- Which devices have a live event stream on some instance, as a lease the instance renews
+-- (µs; 0 = none). A wake-up for a live device waits for its ack instead of being pushed; a
+-- crashed instance's leases run out, so its devices are pushed again.
+ALTER TABLE devices ADD COLUMN live_until_us BIGINT NOT NULL DEFAULT 0;
+-- When the target last got a background (non-user-visible) wake-up, for Apple's budget of
+-- about one per 20 minutes.
+ALTER TABLE push_targets ADD COLUMN last_background_us BIGINT NOT NULL DEFAULT 0;
+-- Provider credentials every instance shares (the APNs provider token), with when each was
+-- made, so instances on one database use one token and refresh it once.
+CREATE TABLE provider_tokens (
+    provider TEXT PRIMARY KEY,
+    token TEXT NOT NULL,
+    issued_at_us BIGINT NOT NULL
+);
