@@ -27,6 +27,9 @@ use crate::state::AppState;
 pub const LEASE: Duration = Duration::from_secs(30);
 /// Jobs claimed per round.
 pub const CLAIM_BATCH: i64 = 100;
+/// After a push, how long the rest of a burst waits to become one more wake-up (cancelled
+/// if the woken app acks first).
+pub const COLLAPSE_WINDOW: Duration = Duration::from_secs(5);
 /// Apple's budget for background wake-ups: about one per device per 20 minutes.
 pub const BACKGROUND_EVERY: Duration = Duration::from_secs(20 * 60);
 /// The wait after a provider said its credentials are wrong (an operator must act).
@@ -166,7 +169,7 @@ macro_rules! due_jobs_sql {
          AND i.tap_id IS NOT NULL ORDER BY i.seq DESC LIMIT 1) AS tap_payload \
          FROM push_jobs j JOIN devices d ON d.id = j.device_id \
          JOIN accounts a ON a.id = d.account_id \
-         WHERE j.due_at_us <= $1 AND d.live_until_us <= $1 ORDER BY j.due_at_us LIMIT $2"
+         WHERE j.due_at_us <= $1 AND j.seq > j.pushed_seq AND d.live_until_us <= $1 ORDER BY j.due_at_us LIMIT $2"
     };
 }
 
@@ -187,17 +190,17 @@ pub async fn claim(writer: &Writer, backend: Backend, now: DateTime<Utc>) -> Res
                         "DELETE FROM push_jobs WHERE device_id IN (SELECT j.device_id \
                          FROM push_jobs j WHERE j.seq <= \
                          (SELECT acked_seq FROM devices d WHERE d.id = j.device_id) \
-                         OR NOT EXISTS (SELECT 1 FROM push_targets t \
+                         OR (j.seq <= j.pushed_seq AND j.due_at_us <= $1) OR NOT EXISTS (SELECT 1 FROM push_targets t \
                          WHERE t.device_id = j.device_id) FOR UPDATE SKIP LOCKED)"
                     }
                     Backend::Sqlite => {
                         "DELETE FROM push_jobs WHERE seq <= \
                          (SELECT acked_seq FROM devices WHERE devices.id = push_jobs.device_id) \
-                         OR NOT EXISTS (SELECT 1 FROM push_targets t \
+                         OR (seq <= pushed_seq AND due_at_us <= $1) OR NOT EXISTS (SELECT 1 FROM push_targets t \
                          WHERE t.device_id = push_jobs.device_id)"
                     }
                 };
-                sqlx::query(cancel).execute(&mut *conn).await?;
+                sqlx::query(cancel).bind(now_us).execute(&mut *conn).await?;
                 // A device that went live since: its stream delivers and acks (cancelling the
                 // job); if the stream goes away first, the job comes due after the grace.
                 sqlx::query(
@@ -271,8 +274,9 @@ fn tap_kind(payload: &[u8]) -> Option<i32> {
     }
 }
 
-/// Records what became of a job: sent (deleted, unless newer events arrived meanwhile: then
-/// it is due again at once), retried later, and targets that are gone removed.
+/// Records what became of a job: sent (the rest of the burst waits out [`COLLAPSE_WINDOW`]),
+/// retried later, or given up; targets that are gone are removed, and an APNs background
+/// wake-up's time is kept for the throttle.
 pub async fn finish(
     writer: &Writer,
     job: PushJob,
@@ -333,8 +337,20 @@ pub async fn finish(
                     })
                     .min();
                 let sent = outcomes.iter().any(|(_, o)| *o == PushOutcome::Sent);
-                if sent || retry.is_none() {
-                    // Woken (or nowhere left to wake it): done with what this job was about.
+                if sent {
+                    // Woken: the rest of the burst waits out the collapse window (and is
+                    // cancelled if the app acks); nothing more, and the row goes then.
+                    sqlx::query(
+                        "UPDATE push_jobs SET pushed_seq = $1, due_at_us = $2 \
+                         WHERE device_id = $3",
+                    )
+                    .bind(job.seq)
+                    .bind(now_us + COLLAPSE_WINDOW.as_micros() as i64)
+                    .bind(&job.device_id)
+                    .execute(&mut *conn)
+                    .await?;
+                } else if retry.is_none() {
+                    // Nowhere left to wake it: done with what this job was about.
                     sqlx::query("DELETE FROM push_jobs WHERE device_id = $1 AND seq <= $2")
                         .bind(&job.device_id)
                         .bind(job.seq)

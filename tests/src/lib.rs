@@ -312,6 +312,23 @@ impl TestServer {
         .unwrap_or_else(|_| panic!("health never became serving={serving}"));
     }
 
+    /// The health of one named service now (`grpc.health.v1.Health/Check`).
+    pub async fn health_of(
+        &self,
+        service: &str,
+    ) -> tonic_health::pb::health_check_response::ServingStatus {
+        use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+        let r = HealthClient::new(self.channel().await)
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .expect("health check")
+            .into_inner();
+        tonic_health::pb::health_check_response::ServingStatus::try_from(r.status)
+            .expect("a known status")
+    }
+
     /// A channel to the server.
     pub async fn channel(&self) -> Channel {
         Channel::from_shared(format!("http://{}", self.addr))

@@ -12,3 +12,7 @@ CREATE TABLE provider_tokens (
     token TEXT NOT NULL,
     issued_at_us BIGINT NOT NULL
 );
+-- The newest event a push already went out for. After a push the job stays until the
+-- collapse window ends, so the rest of a burst becomes one more wake-up at most (none if the
+-- woken app acks first).
+ALTER TABLE push_jobs ADD COLUMN pushed_seq BIGINT NOT NULL DEFAULT 0;

@@ -4,6 +4,7 @@
 mod delivery;
 mod faults;
 mod pairing;
+mod providers;
 mod push;
 mod rituals;
 mod security;

@@ -10,7 +10,9 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use tapline_e2e::*;
 use tapline_proto::v1 as pb;
-use tapline_server::push_outbox::{LEASE, PushJob, PushOutcome, Pusher, claim, run_once};
+use tapline_server::push_outbox::{
+    COLLAPSE_WINDOW, LEASE, PushJob, PushOutcome, Pusher, claim, run_once,
+};
 use tapline_server::{Clock, Settings};
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -285,23 +287,34 @@ async fn a_burst_wakes_an_offline_device_once_and_an_ack_cancels(backend: Backen
         async move { run_once(&writer, backend, fake, at).await.unwrap() }
     };
 
-    // A burst of three taps while the watch has no stream: one job, about the newest event.
+    // A burst of three taps while the watch has no stream: one job, due at once.
     for note in ["a", "b", "c"] {
         c.alice.tap(pb::TapKind::Tap, note).await.unwrap();
     }
     assert_eq!(pending_jobs(&server).await, 1, "collapsed into one");
-    // Not due during the grace period (a live device would ack first).
-    assert_eq!(round(server.clock.now()).await, 0);
-    assert!(fake.take().is_empty());
-    server.clock.advance(TimeDelta::seconds(3));
     assert_eq!(round(server.clock.now()).await, 1);
     let sent = fake.take();
     assert_eq!(sent.len(), 1, "one wake-up per burst: {sent:?}");
     assert_eq!(sent[0].0, watch.id);
     assert!(sent[0].2, "a partner's tap is user-visible");
-    assert_eq!(pending_jobs(&server).await, 0, "sent jobs are gone");
-    // Bob's phone has no target: it never gets a job.
+    // More of the burst waits out the collapse window, then is one more wake-up at most.
+    c.alice.tap(pb::TapKind::Tap, "d").await.unwrap();
+    c.alice.tap(pb::TapKind::Tap, "e").await.unwrap();
+    assert_eq!(round(server.clock.now()).await, 0, "inside the window");
+    assert!(fake.take().is_empty());
+    let window = TimeDelta::from_std(COLLAPSE_WINDOW).unwrap() + TimeDelta::seconds(1);
+    server.clock.advance(window);
+    assert_eq!(round(server.clock.now()).await, 1);
+    assert_eq!(fake.take().len(), 1, "the rest of the burst: one push");
+    server.clock.advance(window);
     assert_eq!(round(server.clock.now()).await, 0);
+    assert_eq!(
+        pending_jobs(&server).await,
+        0,
+        "nothing new: the job is gone"
+    );
+    // Bob's phone has no target: it never gets a job.
+    assert!(fake.take().is_empty());
 
     // An ack past the events cancels the wake-up.
     c.alice.tap(pb::TapKind::Hug, "d").await.unwrap();
@@ -366,7 +379,9 @@ async fn a_push_is_retried_after_a_crash_or_a_refusal_and_a_gone_target_is_remov
 
     // The provider asks to wait: the job stays and goes out after the delay.
     c.alice.tap(pb::TapKind::Tap, "y").await.unwrap();
-    server.clock.advance(TimeDelta::seconds(3));
+    server
+        .clock
+        .advance(TimeDelta::from_std(COLLAPSE_WINDOW).unwrap() + TimeDelta::seconds(1));
     fake.answer(PushOutcome::Retry(Duration::from_secs(60)));
     assert_eq!(
         run_once(&writer, backend, &fake, server.clock.now())
