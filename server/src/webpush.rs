@@ -237,6 +237,10 @@ mod tests {
             urgent: true,
             attempts: 1,
             quiet: false,
+            couple_id: "c".into(),
+            partner_name: "Sam".into(),
+            tap_kind: Some(pb::TapKind::Hug as i32),
+            last_background_us: 0,
             targets: vec![],
         };
         let v: serde_json::Value = serde_json::from_slice(&payload(&job)).unwrap();
