@@ -63,7 +63,8 @@ impl TaplineClient {
         .await
     }
 
-    /// Handles a wake-up push (the decrypted Web Push body, `{"v":1,"seq":N,…}`): fetches,
+    /// Handles a wake-up push (the decrypted Web Push body, the APNs payload or the FCM data,
+    /// each with the `seq` of the newest waiting event): fetches,
     /// stores and acks what is pending within `deadline_ms` (what a notification service
     /// extension or a background task allows), and returns what arrived. Nothing is fetched
     /// when this device already has event `seq` (a live stream delivered it first), and an
@@ -76,7 +77,11 @@ impl TaplineClient {
     ) -> Result<Vec<ClientEvent>, TaplineError> {
         let seq = serde_json::from_str::<serde_json::Value>(&payload)
             .ok()
-            .and_then(|v| v.get("seq").and_then(serde_json::Value::as_u64));
+            .and_then(|v| {
+                // A number (Web Push, APNs) or a string (FCM data messages).
+                let seq = v.get("seq")?;
+                seq.as_u64().or_else(|| seq.as_str()?.parse().ok())
+            });
         let inner = self.inner.clone();
         run(async move {
             if let Some(seq) = seq

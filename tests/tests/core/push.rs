@@ -8,6 +8,7 @@ use super::support::*;
 tapline_e2e::on_both_databases!(
     a_watch_registers_its_own_push_targets,
     a_push_fetches_what_is_pending_once,
+    a_push_gives_up_at_its_deadline_when_the_server_does_not_answer,
 );
 
 async fn a_watch_registers_its_own_push_targets(backend: Backend) {
@@ -118,4 +119,56 @@ async fn a_push_fetches_what_is_pending_once(backend: Backend) {
             "{payload}: {late:?}"
         );
     }
+}
+
+async fn a_push_gives_up_at_its_deadline_when_the_server_does_not_answer(backend: Backend) {
+    let Some(mut server) = TestServer::start(backend).await else {
+        return;
+    };
+    let (alice, bob) = paired_cores(&server).await;
+    alice
+        .send_tap(TapKind::Hug, Some("before".into()), None)
+        .unwrap();
+    alice.flush_outbox().await.unwrap();
+    // An FCM data message carries `seq` as a string; this one is new to Bob: it fetches.
+    let got = bob
+        .handle_push(r#"{"v":"1","seq":"1","urgent":"true"}"#.into(), 5000)
+        .await
+        .unwrap();
+    assert!(
+        got.iter()
+            .any(|e| matches!(e, ClientEvent::TapReceived { .. })),
+        "{got:?}"
+    );
+
+    // The server goes away and its address now accepts connections but never answers: the
+    // push's fetch stops at its deadline instead of holding the extension.
+    let addr = server.addr;
+    server.stop().await;
+    let hole = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((sock, _)) = hole.accept().await {
+            open.push(sock);
+        }
+    });
+    let started = std::time::Instant::now();
+    let err = bob
+        .handle_push(r#"{"v":1,"seq":99}"#.into(), 300)
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(err, TaplineError::Network { .. }), "{err:?}");
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "gave up after {took:?}"
+    );
+    // What it stored before stays: the tap from the first push is still Bob's.
+    assert!(
+        bob.received_taps(10)
+            .unwrap()
+            .iter()
+            .any(|t| t.note.as_deref() == Some("before"))
+    );
+    held.abort();
 }
