@@ -28,6 +28,7 @@ on_both_databases!(
     instances_share_one_provider_token,
     fcm_is_authorised_by_the_service_account_and_its_answers_are_honoured,
     a_self_hosted_server_pushes_through_the_gateway,
+    wake_ups_pending_when_the_server_stops_are_all_sent_after_it_restarts,
 );
 
 const TEAM: &str = "TEAMID1234";
@@ -907,4 +908,67 @@ async fn a_self_hosted_server_pushes_through_the_gateway(backend: Backend) {
     server.finish().await;
     let _ = stop_gw.send(());
     let _ = gateway.await;
+}
+
+async fn wake_ups_pending_when_the_server_stops_are_all_sent_after_it_restarts(backend: Backend) {
+    let (key, public) = apns_key();
+    let mut apns = FakeApns::start(public).await;
+    let Some(mut server) = TestServer::start_with(backend, apns_settings(key, &apns.url)).await
+    else {
+        return;
+    };
+    let c = server.couple().await;
+    let devices = [
+        (&c.alice_watch, "a1".repeat(32)),
+        (&c.bob, "b1".repeat(32)),
+        (&c.bob_watch, "b2".repeat(32)),
+    ];
+    for (d, token) in &devices {
+        d.push()
+            .register_push(apns_target(token, &BOTH))
+            .await
+            .unwrap();
+    }
+    // Apple is down: every wake-up is tried once and left pending.
+    apns.answer(503, serde_json::json!({"reason": "ServiceUnavailable"}));
+    c.alice.tap(pb::TapKind::Tap, "to bob").await.unwrap();
+    c.bob.tap(pb::TapKind::Tap, "to alice").await.unwrap();
+    let mut tried = std::collections::HashSet::new();
+    while tried.len() < 3 {
+        tried.insert(apns.next().await.path);
+    }
+    for (d, _) in &devices {
+        let id = d.id.clone();
+        until("the retry recorded", || async {
+            job_of(&server, &id)
+                .await
+                .is_some_and(|(_, attempts)| attempts >= 1)
+        })
+        .await;
+    }
+    // The server goes down with the jobs pending, and comes back once Apple is up again.
+    apns.answer(200, serde_json::Value::Null);
+    server.restart().await;
+    server.clock.advance(TimeDelta::minutes(2));
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        sent.push(apns.next().await.path);
+    }
+    sent.sort();
+    let mut want: Vec<String> = devices
+        .iter()
+        .map(|(_, t)| format!("/3/device/{t}"))
+        .collect();
+    want.sort();
+    assert_eq!(sent, want, "each pending wake-up once, none lost");
+    server.clock.advance(past_window());
+    for (d, _) in &devices {
+        let id = d.id.clone();
+        until("the job done", || async {
+            job_of(&server, &id).await.is_none()
+        })
+        .await;
+    }
+    assert!(apns.hits.try_recv().is_err(), "none twice");
+    server.finish().await;
 }
