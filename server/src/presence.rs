@@ -1,5 +1,5 @@
 //! Which devices have a live event stream, written to the database as a lease
-//! (`devices.live_until_us`) so every instance's push worker knows: a wake-up for a live device
+//! (`live_streams`) so every instance's push worker knows: a wake-up for a live device
 //! waits for the stream's ack (which cancels it) instead of being pushed. A stream marks its
 //! device live before it starts; this instance renews its devices' leases every [`RENEW`] and
 //! clears them when their streams close. A crashed instance's leases run out after [`LEASE`],
@@ -20,8 +20,10 @@ pub const RENEW: Duration = Duration::from_secs(20);
 /// Devices written per transaction.
 const CHUNK: usize = 500;
 
-/// Marks `device_id` live until `until_us` (0 clears it).
-pub async fn mark(writer: &Writer, devices: Vec<String>, until_us: i64) -> Result<()> {
+/// Marks `devices` live until `until_us` (0 clears them), in id order (two instances renewing
+/// the same devices never wait on each other in a cycle).
+pub async fn mark(writer: &Writer, mut devices: Vec<String>, until_us: i64) -> Result<()> {
+    devices.sort();
     for chunk in devices.chunks(CHUNK) {
         let chunk = chunk.to_vec();
         writer
@@ -29,9 +31,12 @@ pub async fn mark(writer: &Writer, devices: Vec<String>, until_us: i64) -> Resul
                 Box::pin(async move {
                     let conn = tx.conn();
                     for d in &chunk {
-                        sqlx::query("UPDATE devices SET live_until_us = $1 WHERE id = $2")
-                            .bind(until_us)
-                            .bind(d)
+                        sqlx::query(
+                            "INSERT INTO live_streams (device_id, live_until_us) VALUES ($1, $2) \
+                             ON CONFLICT (device_id) DO UPDATE SET live_until_us = excluded.live_until_us",
+                        )
+                        .bind(d)
+                        .bind(until_us)
                             .execute(&mut *conn)
                             .await?;
                     }

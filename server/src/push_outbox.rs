@@ -169,7 +169,8 @@ macro_rules! due_jobs_sql {
          AND i.tap_id IS NOT NULL ORDER BY i.seq DESC LIMIT 1) AS tap_payload \
          FROM push_jobs j JOIN devices d ON d.id = j.device_id \
          JOIN accounts a ON a.id = d.account_id \
-         WHERE j.due_at_us <= $1 AND j.seq > j.pushed_seq AND d.live_until_us <= $1 ORDER BY j.due_at_us LIMIT $2"
+         WHERE j.due_at_us <= $1 AND j.seq > j.pushed_seq AND NOT EXISTS (SELECT 1 FROM live_streams l \
+         WHERE l.device_id = j.device_id AND l.live_until_us > $1) ORDER BY j.due_at_us LIMIT $2"
     };
 }
 
@@ -203,10 +204,20 @@ pub async fn claim(writer: &Writer, backend: Backend, now: DateTime<Utc>) -> Res
                 sqlx::query(cancel).bind(now_us).execute(&mut *conn).await?;
                 // A device that went live since: its stream delivers and acks (cancelling the
                 // job); if the stream goes away first, the job comes due after the grace.
-                sqlx::query(
-                    "UPDATE push_jobs SET due_at_us = $1 WHERE due_at_us <= $2 AND device_id IN \
-                     (SELECT id FROM devices WHERE live_until_us > $2)",
-                )
+                // On PostgreSQL rows a batch holds are skipped, as above: a claim never waits.
+                let defer = match backend {
+                    Backend::Postgres => {
+                        "UPDATE push_jobs SET due_at_us = $1 WHERE device_id IN \
+                         (SELECT j.device_id FROM push_jobs j JOIN live_streams l \
+                         ON l.device_id = j.device_id WHERE j.due_at_us <= $2 \
+                         AND l.live_until_us > $2 FOR UPDATE OF j SKIP LOCKED)"
+                    }
+                    Backend::Sqlite => {
+                        "UPDATE push_jobs SET due_at_us = $1 WHERE due_at_us <= $2 AND device_id IN \
+                         (SELECT device_id FROM live_streams WHERE live_until_us > $2)"
+                    }
+                };
+                sqlx::query(defer)
                 .bind(now_us + crate::store::PUSH_GRACE_US)
                 .bind(now_us)
                 .execute(&mut *conn)

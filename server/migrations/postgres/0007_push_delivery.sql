@@ -1,7 +1,11 @@
 -- Which devices have a live event stream on some instance, as a lease the instance renews
--- (µs; 0 = none). A wake-up for a live device waits for its ack instead of being pushed; a
--- crashed instance's leases run out, so its devices are pushed again.
-ALTER TABLE devices ADD COLUMN live_until_us BIGINT NOT NULL DEFAULT 0;
+-- (µs). A wake-up for a live device waits for its ack instead of being pushed; a crashed
+-- instance's leases run out, so its devices are pushed again. Its own table, without a
+-- foreign key: writing a lease never locks a device row a batch may hold.
+CREATE TABLE live_streams (
+    device_id TEXT PRIMARY KEY,
+    live_until_us BIGINT NOT NULL
+);
 -- When the target last got a background (non-user-visible) wake-up, for Apple's budget of
 -- about one per 20 minutes.
 ALTER TABLE push_targets ADD COLUMN last_background_us BIGINT NOT NULL DEFAULT 0;

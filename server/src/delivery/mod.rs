@@ -172,8 +172,8 @@ pub async fn append_any(
         // As the batch stores do: one collapsed wake-up per device with a push target.
         sqlx::query(
             "INSERT INTO push_jobs (device_id, seq, urgent, due_at_us, created_at_us) \
-             SELECT $1, $2, $3, CASE WHEN (SELECT live_until_us FROM devices \
-             WHERE id = $1) > $5 THEN $4 ELSE $5 END, $5 WHERE EXISTS \
+             SELECT $1, $2, $3, CASE WHEN (SELECT live_until_us FROM live_streams \
+             WHERE device_id = $1) > $5 THEN $4 ELSE $5 END, $5 WHERE EXISTS \
              (SELECT 1 FROM push_targets WHERE device_id = $1) \
              ON CONFLICT (device_id) DO UPDATE SET \
              seq = CASE WHEN excluded.seq > push_jobs.seq THEN excluded.seq ELSE push_jobs.seq END, \

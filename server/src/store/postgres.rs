@@ -286,9 +286,9 @@ impl Store for PgStore {
         sqlx::query(
             "INSERT INTO push_jobs (device_id, seq, urgent, due_at_us, created_at_us) \
              SELECT v.dev, v.seq, v.urgent, \
-             CASE WHEN d.live_until_us > v.created THEN v.due ELSE v.created END, v.created \
+             CASE WHEN l.live_until_us > v.created THEN v.due ELSE v.created END, v.created \
              FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) \
-             AS v(dev, seq, urgent, due, created) JOIN devices d ON d.id = v.dev \
+             AS v(dev, seq, urgent, due, created) LEFT JOIN live_streams l ON l.device_id = v.dev \
              WHERE EXISTS (SELECT 1 FROM push_targets p WHERE p.device_id = v.dev) \
              ON CONFLICT (device_id) DO UPDATE SET \
              seq = GREATEST(push_jobs.seq, excluded.seq), \

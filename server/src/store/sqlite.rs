@@ -283,8 +283,8 @@ impl Store for SqliteStore {
         // collapses into the device's pending one.
         self.exec_each(
             "INSERT INTO push_jobs (device_id, seq, urgent, due_at_us, created_at_us) \
-             SELECT ?1, ?2, ?3, CASE WHEN (SELECT live_until_us FROM devices \
-             WHERE id = ?1) > ?5 THEN ?4 ELSE ?5 END, ?5 WHERE EXISTS \
+             SELECT ?1, ?2, ?3, CASE WHEN (SELECT live_until_us FROM live_streams \
+             WHERE device_id = ?1) > ?5 THEN ?4 ELSE ?5 END, ?5 WHERE EXISTS \
              (SELECT 1 FROM push_targets WHERE device_id = ?1) \
              ON CONFLICT (device_id) DO UPDATE SET seq = MAX(seq, excluded.seq), \
              urgent = MAX(urgent, excluded.urgent)",
