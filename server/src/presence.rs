@@ -62,12 +62,13 @@ pub async fn run(state: AppState) {
     renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let full = tokio::select! {
-            _ = renew.tick() => true,
-            _ = state.doorbell.streams_changed() => false,
+            biased;
             _ = state.shutdown.cancelled() => {
                 let _ = mark(&state.writer, written.into_iter().collect(), 0).await;
                 return;
             }
+            _ = renew.tick() => true,
+            _ = state.doorbell.streams_changed() => false,
         };
         let live = state.doorbell.live_devices();
         let closed: Vec<String> = written.difference(&live).cloned().collect();

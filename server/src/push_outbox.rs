@@ -285,7 +285,9 @@ fn tap_kind(payload: &[u8]) -> Option<i32> {
     }
 }
 
-/// Records what became of a job: sent (the rest of the burst waits out [`COLLAPSE_WINDOW`]),
+/// Records what became of a job, if the lease is still this claim's (`attempts` is the lease's
+/// token: a worker that outlived its lease changes nothing of the job, since another claim has
+/// it now): sent (the rest of the burst waits out [`COLLAPSE_WINDOW`]),
 /// retried later, or given up; targets that are gone are removed, and an APNs background
 /// wake-up's time is kept for the throttle.
 pub async fn finish(
@@ -353,31 +355,44 @@ pub async fn finish(
                     // cancelled if the app acks); nothing more, and the row goes then.
                     sqlx::query(
                         "UPDATE push_jobs SET pushed_seq = $1, due_at_us = $2 \
-                         WHERE device_id = $3",
+                         WHERE device_id = $3 AND attempts = $4",
                     )
                     .bind(job.seq)
                     .bind(now_us + COLLAPSE_WINDOW.as_micros() as i64)
                     .bind(&job.device_id)
+                    .bind(job.attempts)
                     .execute(&mut *conn)
                     .await?;
                 } else if retry.is_none() {
                     // Nowhere left to wake it: done with what this job was about.
-                    sqlx::query("DELETE FROM push_jobs WHERE device_id = $1 AND seq <= $2")
-                        .bind(&job.device_id)
-                        .bind(job.seq)
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("UPDATE push_jobs SET due_at_us = $1 WHERE device_id = $2")
-                        .bind(now_us)
-                        .bind(&job.device_id)
-                        .execute(&mut *conn)
-                        .await?;
+                    sqlx::query(
+                        "DELETE FROM push_jobs WHERE device_id = $1 AND seq <= $2 \
+                         AND attempts = $3",
+                    )
+                    .bind(&job.device_id)
+                    .bind(job.seq)
+                    .bind(job.attempts)
+                    .execute(&mut *conn)
+                    .await?;
+                    sqlx::query(
+                        "UPDATE push_jobs SET due_at_us = $1 WHERE device_id = $2 \
+                         AND attempts = $3",
+                    )
+                    .bind(now_us)
+                    .bind(&job.device_id)
+                    .bind(job.attempts)
+                    .execute(&mut *conn)
+                    .await?;
                 } else if let Some(d) = retry {
-                    sqlx::query("UPDATE push_jobs SET due_at_us = $1 WHERE device_id = $2")
-                        .bind(now_us + d.as_micros() as i64)
-                        .bind(&job.device_id)
-                        .execute(&mut *conn)
-                        .await?;
+                    sqlx::query(
+                        "UPDATE push_jobs SET due_at_us = $1 WHERE device_id = $2 \
+                         AND attempts = $3",
+                    )
+                    .bind(now_us + d.as_micros() as i64)
+                    .bind(&job.device_id)
+                    .bind(job.attempts)
+                    .execute(&mut *conn)
+                    .await?;
                 }
                 Ok(())
             })
@@ -429,6 +444,9 @@ pub fn throttled(job: &PushJob, target: &Target, now: DateTime<Utc>) -> Option<D
 pub async fn run(state: AppState, pusher: std::sync::Arc<dyn Pusher>, every: Duration) {
     let backend = state.db.backend();
     loop {
+        if state.shutdown.is_cancelled() {
+            return;
+        }
         match run_once(&state.writer, backend, pusher.as_ref(), state.clock.now()).await {
             // A full batch: more may be due.
             Ok(n) if n as i64 >= CLAIM_BATCH => continue,
@@ -437,9 +455,10 @@ pub async fn run(state: AppState, pusher: std::sync::Arc<dyn Pusher>, every: Dur
             Err(e) => tracing::warn!(error = %e, "push round failed; retrying"),
         }
         tokio::select! {
+            biased;
+            _ = state.shutdown.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
             _ = state.doorbell.offline_events() => {}
-            _ = state.shutdown.cancelled() => return,
         }
     }
 }

@@ -11,7 +11,7 @@ use chrono::TimeDelta;
 use tapline_e2e::*;
 use tapline_proto::v1 as pb;
 use tapline_server::push_outbox::{
-    COLLAPSE_WINDOW, LEASE, PushJob, PushOutcome, Pusher, claim, run_once,
+    COLLAPSE_WINDOW, LEASE, PushJob, PushOutcome, Pusher, claim, finish, run_once,
 };
 use tapline_server::{Clock, Settings};
 use tonic::Code;
@@ -376,6 +376,27 @@ async fn a_push_is_retried_after_a_crash_or_a_refusal_and_a_gone_target_is_remov
         1
     );
     assert_eq!(fake.take().len(), 1);
+    // The first worker outlived its lease and reports late: the job is another claim's now,
+    // so its report changes nothing (no second push, no retry an hour away).
+    let stale = leased.into_iter().next().unwrap();
+    let target = stale.targets[0].clone();
+    let before: Vec<(i64, i64)> = sqlx::query_as("SELECT due_at_us, pushed_seq FROM push_jobs")
+        .fetch_all(server.state.db.pool())
+        .await
+        .unwrap();
+    finish(
+        &writer,
+        stale,
+        vec![(target, PushOutcome::Retry(Duration::from_secs(3600)))],
+        server.clock.now(),
+    )
+    .await
+    .unwrap();
+    let after: Vec<(i64, i64)> = sqlx::query_as("SELECT due_at_us, pushed_seq FROM push_jobs")
+        .fetch_all(server.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(before, after);
 
     // The provider asks to wait: the job stays and goes out after the delay.
     c.alice.tap(pb::TapKind::Tap, "y").await.unwrap();
