@@ -15,6 +15,7 @@
 //! target/release/tapline-bench cold-start
 //! target/release/tapline-bench relay        # the load against the bare relay only
 //! target/release/tapline-bench smoke        # a few seconds; fails on any loss or duplicate
+//! target/release/tapline-bench push         # Web Push wake-ups: commit → push, worker rate
 //! ```
 
 mod cold;
@@ -24,6 +25,7 @@ mod load;
 mod mix;
 mod preload;
 mod procfs;
+mod push;
 mod relay;
 mod stats;
 mod summary;
@@ -78,6 +80,10 @@ enum Command {
     Relay(RelayArgs),
     /// A few seconds of load on SQLite; fails on any loss or duplicate, never on speed.
     Smoke(SmokeArgs),
+    /// Web Push wake-ups to a fake push service in the bench: commit → push latency with
+    /// half the devices offline, and the push worker's rate on a backlog. Fails if a device
+    /// with a live stream is pushed.
+    Push(PushArgs),
     /// The bare relay itself (started by the bench as a separate process).
     #[command(hide = true)]
     RelayServer {
@@ -272,6 +278,15 @@ struct RelayArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+struct PushArgs {
+    /// What to measure (repeatable): sqlite, postgres. Default: both.
+    #[arg(long = "target", value_enum)]
+    targets: Vec<Target>,
+    #[command(flatten)]
+    opts: push::PushOpts,
+}
+
+#[derive(Debug, Clone, Args)]
 struct SmokeArgs {
     /// Couples.
     #[arg(long, default_value_t = 8)]
@@ -374,6 +389,18 @@ async fn dispatch(command: Command, env: &Env, nofile: u64) -> Result<bool, Stri
             results.print_markdown();
         }
         Command::Smoke(a) => return smoke(env, &a).await,
+        Command::Push(a) => {
+            print_machine(nofile);
+            let targets = if a.targets.is_empty() {
+                vec![Target::Sqlite, Target::Postgres]
+            } else {
+                a.targets
+            };
+            let pushed = push::run(env, &usable(env, targets).await?, &a.opts).await?;
+            if !pushed.passed() {
+                return Err("FAILED: a device with a live stream was pushed (see above)".into());
+            }
+        }
         Command::RelayServer { .. } => unreachable!("handled in main"),
     }
     Ok(results.all_passed())

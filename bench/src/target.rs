@@ -267,6 +267,16 @@ impl Server {
     /// Starts `target` on a fresh database and waits for its listen address. The relay
     /// derives DELIVERED receipts as `delivered` says (the server decides on its own).
     pub async fn start(env: &Env, target: Target, delivered: Delivered) -> Result<Server, String> {
+        Server::start_with(env, target, delivered, &[]).await
+    }
+
+    /// [`Server::start`], with `extra` flags for `tapline-server` (not the relay).
+    pub async fn start_with(
+        env: &Env,
+        target: Target,
+        delivered: Delivered,
+        extra: &[std::ffi::OsString],
+    ) -> Result<Server, String> {
         let scratch = Scratch::create(env, target).await?;
         let database_url = scratch.as_ref().map(|(_, url)| url.clone());
         let mut cmd = match &scratch {
@@ -290,6 +300,7 @@ impl Server {
                     "--drain-secs",
                     "1",
                 ])
+                .args(extra)
                 .env("TAPLINE_LOG", SERVER_LOG_FILTER);
                 c
             }
