@@ -296,108 +296,131 @@ pub async fn finish(
     outcomes: Vec<(Target, PushOutcome)>,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    finish_all(writer, vec![(job, outcomes)], now).await
+}
+
+/// [`finish`] for a round's jobs, in one transaction.
+pub async fn finish_all(
+    writer: &Writer,
+    mut done: Vec<(PushJob, Vec<(Target, PushOutcome)>)>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    // In device order, as the batches write jobs: no lock cycle on PostgreSQL.
+    done.sort_by(|a, b| a.0.device_id.cmp(&b.0.device_id));
     let now_us = to_us(now);
     writer
         .transact(move |tx| {
             Box::pin(async move {
                 let conn = tx.conn();
-                for (t, o) in &outcomes {
-                    if let PushOutcome::GoneSince(at_us) = *o {
-                        // Only a token registered before the provider stopped taking it.
-                        sqlx::query(
-                            "DELETE FROM push_targets WHERE device_id = $1 AND provider = $2 \
-                             AND address = $3 AND registered_at_us < $4",
-                        )
-                        .bind(&job.device_id)
-                        .bind(t.provider as i64)
-                        .bind(&t.address)
-                        .bind(at_us)
-                        .execute(&mut *conn)
-                        .await?;
-                    }
-                    if *o == PushOutcome::Sent
-                        && t.provider == tapline_proto::v1::PushProvider::Apns
-                        && job.alert().is_none()
-                    {
-                        sqlx::query(
-                            "UPDATE push_targets SET last_background_us = $1 \
-                             WHERE device_id = $2 AND provider = $3",
-                        )
-                        .bind(now_us)
-                        .bind(&job.device_id)
-                        .bind(t.provider as i64)
-                        .execute(&mut *conn)
-                        .await?;
-                    }
-                    if *o == PushOutcome::Gone {
-                        sqlx::query(
-                            "DELETE FROM push_targets WHERE device_id = $1 AND provider = $2 \
-                             AND address = $3",
-                        )
-                        .bind(&job.device_id)
-                        .bind(t.provider as i64)
-                        .bind(&t.address)
-                        .execute(&mut *conn)
-                        .await?;
-                        tracing::info!(device = %job.device_id, provider = ?t.provider, "push target gone, removed");
-                    }
-                }
-                let retry = outcomes
-                    .iter()
-                    .filter_map(|(_, o)| match o {
-                        PushOutcome::Retry(d) => Some(*d),
-                        _ => None,
-                    })
-                    .min();
-                let sent = outcomes.iter().any(|(_, o)| *o == PushOutcome::Sent);
-                if sent {
-                    // Woken: the rest of the burst waits out the collapse window (and is
-                    // cancelled if the app acks); nothing more, and the row goes then.
-                    sqlx::query(
-                        "UPDATE push_jobs SET pushed_seq = $1, due_at_us = $2 \
-                         WHERE device_id = $3 AND attempts = $4",
-                    )
-                    .bind(job.seq)
-                    .bind(now_us + COLLAPSE_WINDOW.as_micros() as i64)
-                    .bind(&job.device_id)
-                    .bind(job.attempts)
-                    .execute(&mut *conn)
-                    .await?;
-                } else if retry.is_none() {
-                    // Nowhere left to wake it: done with what this job was about.
-                    sqlx::query(
-                        "DELETE FROM push_jobs WHERE device_id = $1 AND seq <= $2 \
-                         AND attempts = $3",
-                    )
-                    .bind(&job.device_id)
-                    .bind(job.seq)
-                    .bind(job.attempts)
-                    .execute(&mut *conn)
-                    .await?;
-                    sqlx::query(
-                        "UPDATE push_jobs SET due_at_us = $1 WHERE device_id = $2 \
-                         AND attempts = $3",
-                    )
-                    .bind(now_us)
-                    .bind(&job.device_id)
-                    .bind(job.attempts)
-                    .execute(&mut *conn)
-                    .await?;
-                } else if let Some(d) = retry {
-                    sqlx::query(
-                        "UPDATE push_jobs SET due_at_us = $1 WHERE device_id = $2 \
-                         AND attempts = $3",
-                    )
-                    .bind(now_us + d.as_micros() as i64)
-                    .bind(&job.device_id)
-                    .bind(job.attempts)
-                    .execute(&mut *conn)
-                    .await?;
+                for (job, outcomes) in &done {
+                    record(conn, job, outcomes, now_us).await?;
                 }
                 Ok(())
             })
         })
         .await
+}
+
+async fn record(
+    conn: &mut sqlx::AnyConnection,
+    job: &PushJob,
+    outcomes: &[(Target, PushOutcome)],
+    now_us: i64,
+) -> Result<()> {
+    for (t, o) in outcomes {
+        if let PushOutcome::GoneSince(at_us) = *o {
+            // Only a token registered before the provider stopped taking it.
+            sqlx::query(
+                "DELETE FROM push_targets WHERE device_id = $1 AND provider = $2 \
+                     AND address = $3 AND registered_at_us < $4",
+            )
+            .bind(&job.device_id)
+            .bind(t.provider as i64)
+            .bind(&t.address)
+            .bind(at_us)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if *o == PushOutcome::Sent
+            && t.provider == tapline_proto::v1::PushProvider::Apns
+            && job.alert().is_none()
+        {
+            sqlx::query(
+                "UPDATE push_targets SET last_background_us = $1 \
+                     WHERE device_id = $2 AND provider = $3",
+            )
+            .bind(now_us)
+            .bind(&job.device_id)
+            .bind(t.provider as i64)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if *o == PushOutcome::Gone {
+            sqlx::query(
+                "DELETE FROM push_targets WHERE device_id = $1 AND provider = $2 \
+                     AND address = $3",
+            )
+            .bind(&job.device_id)
+            .bind(t.provider as i64)
+            .bind(&t.address)
+            .execute(&mut *conn)
+            .await?;
+            tracing::info!(device = %job.device_id, provider = ?t.provider, "push target gone, removed");
+        }
+    }
+    let retry = outcomes
+        .iter()
+        .filter_map(|(_, o)| match o {
+            PushOutcome::Retry(d) => Some(*d),
+            _ => None,
+        })
+        .min();
+    let sent = outcomes.iter().any(|(_, o)| *o == PushOutcome::Sent);
+    if sent {
+        // Woken: the rest of the burst waits out the collapse window (and is
+        // cancelled if the app acks); nothing more, and the row goes then.
+        sqlx::query(
+            "UPDATE push_jobs SET pushed_seq = $1, due_at_us = $2 \
+                 WHERE device_id = $3 AND attempts = $4",
+        )
+        .bind(job.seq)
+        .bind(now_us + COLLAPSE_WINDOW.as_micros() as i64)
+        .bind(&job.device_id)
+        .bind(job.attempts)
+        .execute(&mut *conn)
+        .await?;
+    } else if retry.is_none() {
+        // Nowhere left to wake it: done with what this job was about.
+        sqlx::query(
+            "DELETE FROM push_jobs WHERE device_id = $1 AND seq <= $2 \
+                 AND attempts = $3",
+        )
+        .bind(&job.device_id)
+        .bind(job.seq)
+        .bind(job.attempts)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "UPDATE push_jobs SET due_at_us = $1 WHERE device_id = $2 \
+                 AND attempts = $3",
+        )
+        .bind(now_us)
+        .bind(&job.device_id)
+        .bind(job.attempts)
+        .execute(&mut *conn)
+        .await?;
+    } else if let Some(d) = retry {
+        sqlx::query(
+            "UPDATE push_jobs SET due_at_us = $1 WHERE device_id = $2 \
+                 AND attempts = $3",
+        )
+        .bind(now_us + d.as_micros() as i64)
+        .bind(&job.device_id)
+        .bind(job.attempts)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// One round: claims due jobs, sends each to every target of its device, records the
@@ -422,9 +445,8 @@ pub async fn run_once(
         }
         (job, outcomes)
     });
-    for (job, outcomes) in futures_util::future::join_all(sends).await {
-        finish(writer, job, outcomes, now).await?;
-    }
+    let done = futures_util::future::join_all(sends).await;
+    finish_all(writer, done, now).await?;
     Ok(n)
 }
 

@@ -122,6 +122,9 @@ pub fn push_wakes(rows: &[InboxRow]) -> Vec<PushWake> {
             }
         }
     }
+    // In device order: every writer of push_jobs rows takes them in one order (no lock cycle
+    // with the push worker's outcomes on PostgreSQL).
+    out.sort_by(|a, b| a.device_id.cmp(&b.device_id));
     out
 }
 
@@ -416,16 +419,17 @@ mod tests {
             row("w", 7, false),
         ]);
         assert_eq!(wakes.len(), 2);
+        // In device order.
         assert_eq!(
             (wakes[0].device_id.as_str(), wakes[0].seq, wakes[0].urgent),
-            ("w", 7, 1)
-        );
-        assert_eq!(
-            (wakes[1].device_id.as_str(), wakes[1].seq, wakes[1].urgent),
             ("p", 9, 0)
         );
         assert_eq!(
-            wakes[0].due_at_us,
+            (wakes[1].device_id.as_str(), wakes[1].seq, wakes[1].urgent),
+            ("w", 7, 1)
+        );
+        assert_eq!(
+            wakes[1].due_at_us,
             1_000_005 + PUSH_GRACE_US,
             "due after the first's grace"
         );
