@@ -29,7 +29,13 @@ pub struct WebPush {
     vapid: ES256KeyPair,
     contact: String,
     allow_private: bool,
+    /// VAPID tokens by push service origin, with when to sign a new one: one signature per
+    /// service per [`TOKEN_REUSE`], not one per push.
+    tokens: std::sync::Mutex<std::collections::HashMap<String, (String, std::time::Instant)>>,
 }
+
+/// How long one VAPID token is used for a push service (it is valid for [`TTL`]).
+const TOKEN_REUSE: Duration = Duration::from_secs(60 * 60);
 
 impl std::fmt::Debug for WebPush {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -87,6 +93,7 @@ impl WebPush {
             vapid,
             contact: contact.to_owned(),
             allow_private,
+            tokens: Default::default(),
         })
     }
 
@@ -94,6 +101,42 @@ impl WebPush {
     /// (`applicationServerKey`).
     pub fn public_key(&self) -> Vec<u8> {
         self.vapid.public_key().public_key().to_bytes_uncompressed()
+    }
+
+    /// `Authorization: vapid t=…, k=…` for the push service at `uri` (RFC 8292): a token for
+    /// its origin (scheme, host and a non-default port), valid for [`TTL`], reused for
+    /// [`TOKEN_REUSE`].
+    fn vapid_header(&self, uri: &http::Uri) -> std::result::Result<String, String> {
+        use web_push_native::jwt_simple::prelude::*;
+        let scheme = uri.scheme_str().unwrap_or("https");
+        let host = uri.host().unwrap_or_default();
+        let origin = match uri.port_u16() {
+            Some(p) if !((scheme == "https" && p == 443) || (scheme == "http" && p == 80)) => {
+                format!("{scheme}://{host}:{p}")
+            }
+            _ => format!("{scheme}://{host}"),
+        };
+        let now = std::time::Instant::now();
+        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((token, renew_at)) = tokens.get(&origin)
+            && *renew_at > now
+        {
+            return Ok(token.clone());
+        }
+        let claims = Claims::create(TTL.into())
+            .with_audience(&origin)
+            .with_subject(&self.contact);
+        let jwt = self.vapid.sign(claims).map_err(|e| e.to_string())?;
+        let key = web_push_native::jwt_simple::reexports::ct_codecs::Base64UrlSafeNoPadding::encode_to_string(
+            self.public_key(),
+        )
+        .map_err(|e| e.to_string())?;
+        let header = format!("vapid t={jwt}, k={key}");
+        if tokens.len() > 10_000 {
+            tokens.clear();
+        }
+        tokens.insert(origin, (header.clone(), now + TOKEN_REUSE));
+        Ok(header)
     }
 
     async fn post(&self, job: &PushJob, target: &Target) -> PushOutcome {
@@ -129,9 +172,15 @@ impl WebPush {
             return refuse("bad subscription keys");
         };
         let auth = Auth::from(auth);
+        let vapid = match self.vapid_header(&uri) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "web push: could not sign the VAPID token");
+                return PushOutcome::Retry(Duration::from_secs(300));
+            }
+        };
         let request = match WebPushBuilder::new(uri, ua_public, auth)
             .with_valid_duration(TTL)
-            .with_vapid(&self.vapid, &self.contact)
             .build(payload(job))
         {
             Ok(r) => r,
@@ -145,6 +194,7 @@ impl WebPush {
             .client
             .post(parts.uri.to_string())
             .headers(parts.headers)
+            .header("Authorization", vapid)
             // Quiet hours: still delivered, but not with the urgency that wakes a screen.
             .header(
                 "Urgency",

@@ -170,10 +170,9 @@ async fn a_device_without_a_stream_is_woken_by_an_encrypted_content_free_push(ba
         vapid.public_key().to_bytes(),
         "the server's key"
     );
-    // The audience is the push service's scheme and host (web-push-native leaves a non-default
-    // port out; real push services listen on 443).
+    // The audience is the push service's origin: scheme, host and its (non-default) port.
     let options = VerificationOptions {
-        allowed_audiences: Some(HashSet::from_strings(&["http://127.0.0.1"])),
+        allowed_audiences: Some(HashSet::from_strings(&[base.as_str()])),
         ..Default::default()
     };
     let claims = key
