@@ -97,26 +97,46 @@ pub async fn of_device(conn: &mut AnyConnection, device_id: &str) -> Result<Vec<
     .bind(device_id)
     .fetch_all(conn)
     .await?;
-    rows.iter()
-        .map(|r| {
-            let target = Target {
-                provider: pb::PushProvider::try_from(r.try_get::<i64, _>("provider")? as i32)
-                    .unwrap_or(pb::PushProvider::Unspecified),
-                address: r.try_get("address")?,
-                topic: r.try_get("topic")?,
-                environment: pb::ApnsEnvironment::try_from(
-                    r.try_get::<i64, _>("environment")? as i32
-                )
-                .unwrap_or(pb::ApnsEnvironment::Unspecified),
-                push_types: r.try_get("push_types")?,
-                p256dh: r
-                    .try_get::<Option<Vec<u8>>, _>("p256dh")?
-                    .unwrap_or_default(),
-                auth: r.try_get::<Option<Vec<u8>>, _>("auth")?.unwrap_or_default(),
-            };
-            Ok((target, r.try_get("registered_at_us")?))
-        })
-        .collect()
+    rows.iter().map(target_row).collect()
+}
+
+/// The targets of the jobs one claim leased, by device.
+pub async fn of_lease(
+    conn: &mut AnyConnection,
+    lease_id: i64,
+) -> Result<std::collections::HashMap<String, Vec<Target>>> {
+    let rows = sqlx::query(
+        "SELECT t.device_id, t.provider, t.address, t.topic, t.environment, t.push_types, \
+         t.p256dh, t.auth, t.registered_at_us FROM push_targets t \
+         JOIN push_jobs j ON j.device_id = t.device_id WHERE j.lease_id = $1 \
+         ORDER BY t.device_id, t.provider",
+    )
+    .bind(lease_id)
+    .fetch_all(conn)
+    .await?;
+    let mut out: std::collections::HashMap<String, Vec<Target>> = Default::default();
+    for r in &rows {
+        let device: String = r.try_get("device_id")?;
+        out.entry(device).or_default().push(target_row(r)?.0);
+    }
+    Ok(out)
+}
+
+fn target_row(r: &sqlx::any::AnyRow) -> Result<(Target, i64)> {
+    let target = Target {
+        provider: pb::PushProvider::try_from(r.try_get::<i64, _>("provider")? as i32)
+            .unwrap_or(pb::PushProvider::Unspecified),
+        address: r.try_get("address")?,
+        topic: r.try_get("topic")?,
+        environment: pb::ApnsEnvironment::try_from(r.try_get::<i64, _>("environment")? as i32)
+            .unwrap_or(pb::ApnsEnvironment::Unspecified),
+        push_types: r.try_get("push_types")?,
+        p256dh: r
+            .try_get::<Option<Vec<u8>>, _>("p256dh")?
+            .unwrap_or_default(),
+        auth: r.try_get::<Option<Vec<u8>>, _>("auth")?.unwrap_or_default(),
+    };
+    Ok((target, r.try_get("registered_at_us")?))
 }
 
 /// The caller's targets, by provider.

@@ -155,7 +155,7 @@ pub trait Pusher: Send + Sync {
     ) -> Pin<Box<dyn Future<Output = PushOutcome> + Send + 'a>>;
 }
 
-/// Due jobs with the recipient's zone and quiet hours (on PostgreSQL the claim adds a lock on
+/// One claim's jobs with the recipient's zone and quiet hours (on PostgreSQL the claim adds a lock on
 /// the job rows only: never a device or an account a batch may hold).
 macro_rules! due_jobs_sql {
     () => {
@@ -168,9 +168,16 @@ macro_rules! due_jobs_sql {
          (SELECT i.payload FROM inbox i WHERE i.device_id = j.device_id AND i.seq <= j.seq \
          AND i.tap_id IS NOT NULL ORDER BY i.seq DESC LIMIT 1) AS tap_payload \
          FROM push_jobs j JOIN devices d ON d.id = j.device_id \
-         JOIN accounts a ON a.id = d.account_id \
-         WHERE j.due_at_us <= $1 AND j.seq > j.pushed_seq AND NOT EXISTS (SELECT 1 FROM live_streams l \
-         WHERE l.device_id = j.device_id AND l.live_until_us > $1) ORDER BY j.due_at_us LIMIT $2"
+         JOIN accounts a ON a.id = d.account_id WHERE j.lease_id = $1"
+    };
+}
+
+/// The due jobs of devices without a live stream, oldest first.
+macro_rules! pick_sql {
+    () => {
+        "SELECT j.device_id FROM push_jobs j WHERE j.due_at_us <= $1 AND j.seq > j.pushed_seq \
+         AND NOT EXISTS (SELECT 1 FROM live_streams l WHERE l.device_id = j.device_id \
+         AND l.live_until_us > $1) ORDER BY j.due_at_us LIMIT $2"
     };
 }
 
@@ -222,31 +229,42 @@ pub async fn claim(writer: &Writer, backend: Backend, now: DateTime<Utc>) -> Res
                 .bind(now_us)
                 .execute(&mut *conn)
                 .await?;
-                let pick = match backend {
-                    Backend::Postgres => concat!(due_jobs_sql!(), " FOR UPDATE OF j SKIP LOCKED"),
-                    Backend::Sqlite => due_jobs_sql!(),
+                // Lease the due jobs in one statement, then read them back by the lease's id.
+                let lease = match backend {
+                    Backend::Postgres => concat!(
+                        "UPDATE push_jobs SET due_at_us = $3, attempts = attempts + 1, \
+                         lease_id = $4 WHERE device_id IN (",
+                        pick_sql!(),
+                        " FOR UPDATE OF j SKIP LOCKED)"
+                    ),
+                    Backend::Sqlite => concat!(
+                        "UPDATE push_jobs SET due_at_us = $3, attempts = attempts + 1, \
+                         lease_id = $4 WHERE device_id IN (",
+                        pick_sql!(),
+                        ")"
+                    ),
                 };
-                let rows = sqlx::query(pick)
+                let lease_id = lease_id();
+                let leased = sqlx::query(lease)
                     .bind(now_us)
                     .bind(CLAIM_BATCH)
+                    .bind(lease_end)
+                    .bind(lease_id)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                if leased == 0 {
+                    return Ok(Vec::new());
+                }
+                let rows = sqlx::query(due_jobs_sql!())
+                    .bind(lease_id)
                     .fetch_all(&mut *conn)
                     .await?;
+                let mut targets = crate::push::of_lease(&mut *conn, lease_id).await?;
                 let mut jobs = Vec::with_capacity(rows.len());
                 for r in &rows {
                     let device_id: String = r.try_get("device_id")?;
-                    sqlx::query(
-                        "UPDATE push_jobs SET due_at_us = $1, attempts = attempts + 1 \
-                         WHERE device_id = $2",
-                    )
-                    .bind(lease_end)
-                    .bind(&device_id)
-                    .execute(&mut *conn)
-                    .await?;
-                    let targets = crate::push::of_device(&mut *conn, &device_id)
-                        .await?
-                        .into_iter()
-                        .map(|(t, _)| t)
-                        .collect();
+                    let targets = targets.remove(&device_id).unwrap_or_default();
                     let zone = crate::store::parse_zone(&r.try_get::<String, _>("time_zone")?)?;
                     let quiet = crate::store::quiet_hours(
                         r.try_get("quiet_start_min")?,
@@ -260,7 +278,7 @@ pub async fn claim(writer: &Writer, backend: Backend, now: DateTime<Utc>) -> Res
                         device_id,
                         seq: r.try_get("seq")?,
                         urgent: r.try_get::<i64, _>("urgent")? != 0,
-                        attempts: r.try_get::<i64, _>("attempts")? + 1,
+                        attempts: r.try_get("attempts")?,
                         quiet,
                         couple_id: r.try_get("couple_id")?,
                         partner_name: r.try_get("partner_name")?,
@@ -273,6 +291,13 @@ pub async fn claim(writer: &Writer, backend: Backend, now: DateTime<Utc>) -> Res
             })
         })
         .await
+}
+
+/// A random id for one claim (never 0, the column's default).
+fn lease_id() -> i64 {
+    let mut b = [0u8; 8];
+    let _ = getrandom::fill(&mut b);
+    (i64::from_le_bytes(b) & i64::MAX).max(1)
 }
 
 /// The tap kind of a stored `TapReceived` event.

@@ -20,3 +20,6 @@ CREATE TABLE provider_tokens (
 -- collapse window ends, so the rest of a burst becomes one more wake-up at most (none if the
 -- woken app acks first).
 ALTER TABLE push_jobs ADD COLUMN pushed_seq BIGINT NOT NULL DEFAULT 0;
+-- The push worker's last claim of the job (random), so one round reads back exactly the jobs
+-- it leased.
+ALTER TABLE push_jobs ADD COLUMN lease_id BIGINT NOT NULL DEFAULT 0;
