@@ -23,7 +23,7 @@ use crate::commit::Writer;
 use crate::db::to_us;
 use crate::domain::push::Target;
 use crate::error::{Error, Result};
-use crate::push_outbox::{MISCONFIGURED_RETRY, PushJob, PushOutcome, Pusher, backoff};
+use crate::push_outbox::{MISCONFIGURED_RETRY, PushJob, PushOutcome, Pusher, backoff, http_client};
 
 /// Apple's production host.
 pub const PRODUCTION_URL: &str = "https://api.push.apple.com";
@@ -301,10 +301,7 @@ impl Apns {
     /// A sender with `tokens`, posting to Apple (or to `url` for both environments: a local
     /// fake, spoken to over h2c when it is `http://`).
     pub fn new(tokens: ProviderTokens, url: Option<&str>, clock: Arc<dyn Clock>) -> Result<Apns> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(POST_TIMEOUT)
+        let mut client = http_client(POST_TIMEOUT)
             .pool_idle_timeout(None)
             .http2_keep_alive_interval(Duration::from_secs(60))
             .http2_keep_alive_while_idle(true);

@@ -148,21 +148,16 @@ impl Config {
 
     /// Server tunables from the flags (reads the VAPID key file, if one is named).
     pub fn settings(&self) -> crate::Result<Settings> {
-        let web_push = match (&self.vapid_key_file, &self.vapid_subject) {
-            (Some(path), Some(subject)) => {
-                let pem = std::fs::read_to_string(path).map_err(|e| {
-                    crate::Error::Config(format!("--vapid-key-file {}: {e}", path.display()))
-                })?;
-                Some(crate::state::VapidKey {
-                    pem,
-                    subject: subject.clone(),
-                })
-            }
-            _ => None,
-        };
         let read = |flag: &str, path: &PathBuf| {
             std::fs::read_to_string(path)
                 .map_err(|e| crate::Error::Config(format!("--{flag} {}: {e}", path.display())))
+        };
+        let web_push = match (&self.vapid_key_file, &self.vapid_subject) {
+            (Some(path), Some(subject)) => Some(crate::state::VapidKey {
+                pem: read("vapid-key-file", path)?,
+                subject: subject.clone(),
+            }),
+            _ => None,
         };
         let apns = match (&self.apns_key_file, &self.apns_key_id, &self.apns_team_id) {
             (Some(path), Some(key_id), Some(team_id)) => Some((

@@ -19,7 +19,9 @@ use crate::clock::Clock;
 use crate::db::to_us;
 use crate::domain::push::Target;
 use crate::error::{Error, Result};
-use crate::push_outbox::{MISCONFIGURED_RETRY, PushJob, PushOutcome, Pusher, backoff};
+use crate::push_outbox::{
+    MISCONFIGURED_RETRY, PushJob, PushOutcome, Pusher, backoff, http_client, retry_after,
+};
 
 /// Google's FCM host.
 pub const FCM_URL: &str = "https://fcm.googleapis.com";
@@ -171,10 +173,7 @@ impl std::fmt::Debug for Fcm {
 impl Fcm {
     /// A sender for `account`, posting to Google (or to `url`, a local fake).
     pub fn new(account: ServiceAccount, url: Option<&str>, clock: Arc<dyn Clock>) -> Result<Fcm> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(POST_TIMEOUT)
+        let client = http_client(POST_TIMEOUT)
             .build()
             .map_err(|e| Error::Config(format!("cannot set up the FCM client ({e})")))?;
         Ok(Fcm {
@@ -256,12 +255,7 @@ impl Fcm {
             }
         };
         let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = retry_after(resp.headers());
         let body = resp.bytes().await.unwrap_or_default();
         let unregistered = String::from_utf8_lossy(&body).contains("UNREGISTERED");
         let outcome = outcome(status, retry_after, unregistered, job.attempts);

@@ -302,22 +302,13 @@ pub fn providers(
 ) -> Result<(Providers, crate::state::PushHealth)> {
     let mut out = Providers::default();
     let mut health = crate::state::PushHealth::new();
-    if let Some((key, url)) = &settings.apns {
-        let tokens =
-            crate::apns::ProviderTokens::new(key, crate::apns::TokenHome::Local, clock.clone())?;
-        let apns = crate::apns::Apns::new(tokens, url.as_deref(), clock.clone())?;
-        health.push(("tapline.push.apns", apns.health()));
-        out.apns = Some(std::sync::Arc::new(apns));
-    }
-    if let Some((account, url)) = &settings.fcm {
-        let fcm = crate::fcm::Fcm::new(
-            crate::fcm::ServiceAccount::parse(account)?,
-            url.as_deref(),
-            clock,
-        )?;
-        health.push(("tapline.push.fcm", fcm.health()));
-        out.fcm = Some(std::sync::Arc::new(fcm));
-    }
+    crate::state::direct_providers(
+        settings,
+        crate::apns::TokenHome::Local,
+        clock,
+        &mut out,
+        &mut health,
+    )?;
     if !out.any() {
         return Err(Error::Config(
             "a gateway needs APNs (--apns-key-file, --apns-key-id, --apns-team-id) or FCM \

@@ -91,6 +91,25 @@ pub enum PushOutcome {
     Skipped,
 }
 
+/// The HTTP client settings every provider shares: rustls with the ring provider, redirects
+/// never followed, and a deadline per request.
+pub fn http_client(timeout: Duration) -> reqwest::ClientBuilder {
+    // The process-wide TLS provider (ring); a second install is a no-op.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+}
+
+/// A response's `Retry-After`, in seconds (the HTTP-date form is not used by push services).
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
 /// Back-off after a failed attempt: 30 s doubling, at most an hour.
 pub fn backoff(attempts: i64) -> Duration {
     Duration::from_secs(30u64.saturating_mul(1 << attempts.clamp(0, 7) as u32))

@@ -117,7 +117,7 @@ pub struct AppState {
     /// Every configured push sender, by provider.
     pub push: crate::push_outbox::Providers,
     /// Per provider: false while it refuses this server's credentials (health details).
-    pub push_health: Vec<(&'static str, tokio::sync::watch::Receiver<bool>)>,
+    pub push_health: PushHealth,
 }
 
 impl std::fmt::Debug for AppState {
@@ -214,11 +214,24 @@ fn providers(
         out.fcm = Some(gw);
         return Ok((out, health));
     }
+    let home = crate::apns::TokenHome::Shared {
+        pool: db.pool().clone(),
+        writer: writer.clone(),
+    };
+    direct_providers(settings, home, clock, &mut out, &mut health)?;
+    Ok((out, health))
+}
+
+/// The APNs and FCM senders that hold their credentials here (a server, or a gateway with
+/// the provider token in `home`), added to `out` with their health.
+pub fn direct_providers(
+    settings: &Settings,
+    home: crate::apns::TokenHome,
+    clock: Arc<dyn Clock>,
+    out: &mut crate::push_outbox::Providers,
+    health: &mut PushHealth,
+) -> Result<()> {
     if let Some((key, url)) = &settings.apns {
-        let home = crate::apns::TokenHome::Shared {
-            pool: db.pool().clone(),
-            writer: writer.clone(),
-        };
         let tokens = crate::apns::ProviderTokens::new(key, home, clock.clone())?;
         let apns = crate::apns::Apns::new(tokens, url.as_deref(), clock.clone())?;
         health.push(("tapline.push.apns", apns.health()));
@@ -230,5 +243,5 @@ fn providers(
         health.push(("tapline.push.fcm", fcm.health()));
         out.fcm = Some(Arc::new(fcm));
     }
-    Ok((out, health))
+    Ok(())
 }

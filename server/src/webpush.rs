@@ -13,7 +13,7 @@ use web_push_native::{Auth, WebPushBuilder, p256};
 
 use crate::domain::push::{Target, is_private_host, is_private_ip};
 use crate::error::{Error, Result};
-use crate::push_outbox::{PushJob, PushOutcome, Pusher, backoff};
+use crate::push_outbox::{PushJob, PushOutcome, Pusher, backoff, http_client, retry_after};
 
 /// How long a push service keeps an undelivered wake-up (`TTL`), and how long the VAPID token
 /// is valid (RFC 8292 allows at most 24 hours): 12 hours.
@@ -81,11 +81,7 @@ impl WebPush {
                 "the VAPID subject (--vapid-subject) must be a mailto: or https: URL".into(),
             ));
         }
-        // The process-wide TLS provider (ring); a second install is a no-op.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(POST_TIMEOUT)
+        let client = http_client(POST_TIMEOUT)
             .build()
             .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
         Ok(WebPush {
@@ -209,12 +205,7 @@ impl WebPush {
             .body(body);
         match post.send().await {
             Ok(resp) => {
-                let retry_after = resp
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
+                let retry_after = retry_after(resp.headers());
                 let status = resp.status().as_u16();
                 let o = outcome(status, retry_after, job.attempts);
                 if !matches!(o, PushOutcome::Sent) {
