@@ -158,9 +158,9 @@ pub async fn serve(
     if let Some(every) = state.settings.jobs_every {
         tokio::spawn(jobs::run(state.clone(), every));
     }
-    tokio::spawn(presence::run(state.clone()));
     if state.push.any() {
         tracing::info!(providers = ?state.push, "push on");
+        tokio::spawn(presence::run(state.clone()));
         let every = state.settings.push_every;
         let providers = std::sync::Arc::new(state.push.clone());
         tokio::spawn(push_outbox::run(state.clone(), providers, every));

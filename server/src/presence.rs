@@ -2,7 +2,8 @@
 //! (`live_streams`) so every instance's push worker knows: a wake-up for a live device
 //! waits for the stream's ack (which cancels it) instead of being pushed. A stream marks its
 //! device live before it starts; this instance renews its devices' leases every [`RENEW`] and
-//! clears them when their streams close. A crashed instance's leases run out after [`LEASE`],
+//! clears them when their streams close. A server without push providers keeps no marks (the
+//! instances on one database share their push configuration). A crashed instance's leases run out after [`LEASE`],
 //! and its devices' pending wake-ups are pushed then.
 
 use std::collections::HashSet;
@@ -48,8 +49,12 @@ pub async fn mark(writer: &Writer, mut devices: Vec<String>, until_us: i64) -> R
     Ok(())
 }
 
-/// Marks a device live as its stream opens (before any event is read).
+/// Marks a device live as its stream opens (before any event is read). Without a push
+/// provider nothing reads the marks, and none is written.
 pub async fn opened(state: &AppState, device_id: &str) -> Result<()> {
+    if !state.push.any() {
+        return Ok(());
+    }
     let until = to_us(state.clock.now()) + LEASE.as_micros() as i64;
     mark(&state.writer, vec![device_id.to_owned()], until).await
 }
