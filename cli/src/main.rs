@@ -62,6 +62,10 @@ struct Cli {
     /// Server URL for this command only (`tapline server set URL` saves one).
     #[arg(long, global = true, env = "TAPLINE_SERVER")]
     server: Option<String>,
+    /// A CA certificate (PEM file) to trust for an `https://` server besides the system's
+    /// roots (a self-hosted server with its own CA).
+    #[arg(long, global = true, env = "TAPLINE_CA_CERT")]
+    ca_cert: Option<PathBuf>,
     /// Print one JSON object per line instead of sentences (docs/cli-json.md).
     #[arg(long, global = true)]
     json: bool,
@@ -352,6 +356,7 @@ struct Profile {
     dir: PathBuf,
     server: String,
     source: ServerSource,
+    ca_cert: Option<PathBuf>,
 }
 
 impl Profile {
@@ -364,6 +369,7 @@ impl Profile {
             dir,
             server,
             source,
+            ca_cert: cli.ca_cert.clone(),
         })
     }
 
@@ -388,7 +394,17 @@ impl Profile {
         } else {
             Platform::Linux
         };
+        let ca_cert_pem = match &self.ca_cert {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                Failure::new(
+                    USAGE,
+                    format!("--ca-cert {}: cannot read it: {e}", path.display()),
+                )
+            })?),
+            None => None,
+        };
         let config = ClientConfig {
+            ca_cert_pem,
             server_url: self.server.clone(),
             data_dir: self.dir.display().to_string(),
             device_kind: DeviceKind::Desktop,

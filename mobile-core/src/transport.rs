@@ -51,10 +51,29 @@ pub trait HttpTransport: Send + Sync {
     fn send(&self, request: HttpRequest) -> Result<HttpResponse, TaplineError>;
 }
 
-/// The native HTTP/2 channel. Must be called inside a tokio runtime.
-pub(crate) fn native(url: &str) -> CoreResult<GrpcService> {
-    let channel = Channel::from_shared(url.to_owned())
-        .map_err(|e| crate::error::CoreError::Invalid(format!("server_url: {e}")))?
+/// The native HTTP/2 channel; `https://` verifies the server with the platform's roots and
+/// `ca_pem`, when given. Must be called inside a tokio runtime.
+pub(crate) fn native(url: &str, ca_pem: Option<&str>) -> CoreResult<GrpcService> {
+    let invalid = |what: String| crate::error::CoreError::Invalid(what);
+    let mut endpoint = Channel::from_shared(url.to_owned())
+        .map_err(|e| invalid(format!("server_url: {e}")))?;
+    if url.starts_with("https://") {
+        let mut tls = tonic::transport::ClientTlsConfig::new().with_native_roots();
+        if let Some(pem) = ca_pem {
+            if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(invalid("ca_cert_pem: expected a PEM certificate".into()));
+            }
+            tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+        }
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|e| invalid(format!("server_url: {e}")))?;
+    } else if ca_pem.is_some() {
+        return Err(invalid(
+            "ca_cert_pem: only for an https:// server_url".into(),
+        ));
+    }
+    let channel = endpoint
         .connect_timeout(Duration::from_secs(5))
         .http2_keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(10))

@@ -89,6 +89,7 @@ enum Job {
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
     health: Health,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for Job {
@@ -103,10 +104,15 @@ impl Writer {
     /// wait behind every ready request task). Fails within [`OPEN_TIMEOUT`], naming the cause,
     /// when the database cannot be opened for writing. It stops when every handle is dropped,
     /// after finishing what was queued.
-    pub async fn start(db: Db, doorbell: Doorbell) -> Result<Writer> {
+    pub async fn start(
+        db: Db,
+        doorbell: Doorbell,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> Result<Writer> {
         let (jobs, rx) = mpsc::channel(QUEUE);
         let (health_tx, health) = watch::channel(true);
         let (opened_tx, opened) = oneshot::channel();
+        let counters = metrics.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -117,6 +123,7 @@ impl Writer {
                     let mut w = Worker {
                         db,
                         doorbell,
+                        metrics,
                         health: health_tx,
                         links: Links::default(),
                     };
@@ -135,7 +142,16 @@ impl Writer {
                 })
             })?;
         opened.await.map_err(|_| Error::CommitFailed)??;
-        Ok(Writer { jobs, health })
+        Ok(Writer {
+            jobs,
+            health,
+            metrics: counters,
+        })
+    }
+
+    /// The server's metrics (batches are counted here; others record through it).
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
     }
 
     /// Whether the database could commit at the last attempt.
@@ -248,6 +264,7 @@ impl Links {
 struct Worker {
     db: Db,
     doorbell: Doorbell,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
     health: watch::Sender<bool>,
     links: Links,
 }
@@ -367,8 +384,10 @@ impl Worker {
             if got == 0 {
                 break;
             }
+            let started = std::time::Instant::now();
             let round = Round::new(std::mem::take(&mut jobs));
             self.round(round).await;
+            self.metrics.batch(got, started.elapsed());
         }
         self.links.reset().await;
     }

@@ -25,6 +25,30 @@ pub struct Config {
     )]
     pub listen: SocketAddr,
 
+    /// TLS certificate chain (PEM) for the listener; needs --tls-key. Reloaded on SIGHUP and
+    /// when the file changes, without closing open connections. Unset: plain TCP.
+    #[arg(long, env = "TAPLINE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM: PKCS#8, RSA or SEC1) belonging to --tls-cert.
+    #[arg(long, env = "TAPLINE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve plain TCP on a non-loopback --listen address (TLS terminated by a proxy on
+    /// a private network). Without it, such an address needs --tls-cert.
+    #[arg(long, env = "TAPLINE_ALLOW_PLAINTEXT")]
+    pub allow_plaintext: bool,
+
+    /// Address for Prometheus metrics (`GET /metrics`), e.g. 127.0.0.1:9090. Unset: none.
+    #[arg(long, env = "TAPLINE_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Reverse proxies (addresses or CIDRs, comma-separated in the variable) whose
+    /// `Forwarded`/`X-Forwarded-For` headers name the client for rate limits. Unset: the
+    /// headers are ignored and the peer address is the client.
+    #[arg(long = "trusted-proxy", env = "TAPLINE_TRUSTED_PROXIES", value_delimiter = ',', num_args = 1..)]
+    pub trusted_proxies: Vec<String>,
+
     /// Database URL: `sqlite://PATH` or `postgres://USER@HOST/DB`. Defaults to a SQLite file
     /// `tapline.db` in the data directory, created on first start.
     #[arg(long, env = "TAPLINE_DATABASE_URL")]
@@ -188,11 +212,27 @@ impl Config {
             taps_per_minute: self.taps_per_minute,
             heartbeat: Duration::from_secs(self.heartbeat_secs),
             drain: Duration::from_secs(self.drain_secs),
+            trusted_proxies: crate::proxy::TrustedProxies::parse(&self.trusted_proxies)?,
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(crate::tls::Certificates::load(cert, key)?),
+                _ => None,
+            },
             push_allow_private_endpoints: self.push_allow_private_endpoints,
             web_push,
             ..Settings::default()
         })
     }
+}
+
+/// Refuses plain TCP on an address other machines can reach, unless allowed.
+pub fn check_listener(listen: SocketAddr, tls: bool, allow_plaintext: bool) -> crate::Result<()> {
+    if tls || allow_plaintext || listen.ip().is_loopback() {
+        return Ok(());
+    }
+    Err(crate::Error::Config(format!(
+        "--listen {listen} is reachable from other machines: give --tls-cert and --tls-key, \
+         or --allow-plaintext when a TLS proxy on a private network is in front"
+    )))
 }
 
 fn default_data_dir() -> PathBuf {

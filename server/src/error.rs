@@ -169,6 +169,27 @@ impl Error {
         }
     }
 
+    /// Whether this failure is a wrong guess at an invite or link code (unknown, malformed,
+    /// used, expired, refused): such attempts count against the code-guessing limit, while
+    /// failures on the server's side do not.
+    pub fn is_failed_guess(&self) -> bool {
+        match self {
+            Error::InvalidArgument { .. } | Error::NotFound(_) | Error::Refused(_) => true,
+            Error::Unauthenticated
+            | Error::RateLimited { .. }
+            | Error::ShuttingDown
+            | Error::Unavailable
+            | Error::Database(_)
+            | Error::Sqlite(_)
+            | Error::Migrate(_)
+            | Error::CommitFailed
+            | Error::Corrupt(_)
+            | Error::Config(_)
+            | Error::Io(_)
+            | Error::Transport(_) => false,
+        }
+    }
+
     /// This error as an outage ([`Error::Unavailable`]) when it is one; itself otherwise.
     pub fn classify(self) -> Error {
         if self.is_outage() && !matches!(self, Error::Unavailable) {

@@ -19,9 +19,11 @@ pub mod fcm;
 pub mod gateway;
 pub mod grpc;
 pub mod jobs;
+pub mod metrics;
 pub mod pairing;
 pub mod presence;
 pub mod profile;
+pub mod proxy;
 pub mod push;
 pub mod push_outbox;
 pub mod ratelimit;
@@ -31,6 +33,7 @@ pub mod state;
 pub mod store;
 pub mod streaks;
 pub mod taps;
+pub mod tls;
 pub mod txn;
 pub mod webpush;
 
@@ -98,7 +101,6 @@ pub async fn serve(
         .map_err(|e| Error::Io(std::io::Error::other(e)))?;
 
     let api = grpc::Api::new(state.clone());
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let draining = state.shutdown.clone();
     let signal = async move {
         shutdown.await;
@@ -110,11 +112,12 @@ pub async fn serve(
         }
         draining.cancel();
     };
-    let server = Server::builder()
+    let router = Server::builder()
         .accept_http1(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .layer(tonic_web::GrpcWebLayer::new())
+        .layer(metrics::RpcLayer(state.metrics.clone()))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -142,8 +145,17 @@ pub async fn serve(
         .add_service(
             CheckinServiceServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES),
         )
-        .add_service(RoutineServiceServer::new(api).max_decoding_message_size(MAX_REQUEST_BYTES))
-        .serve_with_incoming_shutdown(incoming, signal);
+        .add_service(RoutineServiceServer::new(api).max_decoding_message_size(MAX_REQUEST_BYTES));
+    let server: std::pin::Pin<Box<dyn Future<Output = _> + Send>> = match &state.settings.tls {
+        Some(certs) => {
+            tokio::spawn(tls::follow(certs.clone(), state.shutdown.clone()));
+            Box::pin(router.serve_with_incoming_shutdown(tls::incoming(listener, certs), signal))
+        }
+        None => Box::pin(router.serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            signal,
+        )),
+    };
 
     if state.db.backend() == db::Backend::Postgres {
         delivery::cluster::start(delivery::cluster::Listener {

@@ -38,9 +38,20 @@ async fn run(config: Config) -> tapline_server::Result<()> {
     let url = config.database_url();
     let db = Db::connect(&url).await?;
     tracing::info!(database = %redact(&url), backend = ?db.backend(), "database ready");
-    let state = AppState::new(db.clone(), Arc::new(SystemClock), config.settings()?).await?;
+    let settings = config.settings()?;
+    tapline_server::config::check_listener(
+        config.listen,
+        settings.tls.is_some(),
+        config.allow_plaintext,
+    )?;
+    let tls = settings.tls.is_some();
+    let state = AppState::new(db.clone(), Arc::new(SystemClock), settings).await?;
+    if let Some(addr) = config.metrics_listen {
+        let admin = tapline_server::metrics::bind_admin(addr).await?;
+        tokio::spawn(tapline_server::metrics::serve_admin(admin, state.clone()));
+    }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    tracing::info!(listen = %listener.local_addr()?, "serving tapline.v1 (gRPC, gRPC-Web)");
+    tracing::info!(listen = %listener.local_addr()?, tls, "serving tapline.v1 (gRPC, gRPC-Web)");
     serve(listener, state, shutdown_signal()).await?;
     db.close().await;
     Ok(())

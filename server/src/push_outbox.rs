@@ -91,6 +91,30 @@ pub enum PushOutcome {
     Skipped,
 }
 
+impl PushOutcome {
+    /// The outcome's name in metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PushOutcome::Sent => "sent",
+            PushOutcome::Retry(_) => "retry",
+            PushOutcome::Gone | PushOutcome::GoneSince(_) => "gone",
+            PushOutcome::Dropped => "dropped",
+            PushOutcome::Skipped => "skipped",
+        }
+    }
+}
+
+/// A provider's name in metrics.
+fn provider_name(p: tapline_proto::v1::PushProvider) -> &'static str {
+    use tapline_proto::v1::PushProvider as P;
+    match p {
+        P::WebPush => "webpush",
+        P::Apns => "apns",
+        P::Fcm => "fcm",
+        P::Unspecified => "unspecified",
+    }
+}
+
 /// The HTTP client settings every provider shares: rustls with the ring provider, redirects
 /// never followed, and a deadline per request.
 pub fn http_client(timeout: Duration) -> reqwest::ClientBuilder {
@@ -490,6 +514,11 @@ pub async fn run_once(
         (job, outcomes)
     });
     let done = futures_util::future::join_all(sends).await;
+    for (_, outcomes) in &done {
+        for (t, o) in outcomes {
+            writer.metrics().push(provider_name(t.provider), o.name());
+        }
+    }
     finish_all(writer, done, now).await?;
     Ok(n)
 }

@@ -29,6 +29,11 @@ pub struct Settings {
     pub heartbeat: Duration,
     /// How long open streams and calls may take to finish at shutdown.
     pub drain: Duration,
+    /// Reverse proxies whose `Forwarded`/`X-Forwarded-For` headers name the client (the
+    /// rate-limit key); empty: the peer address is the client.
+    pub trusted_proxies: crate::proxy::TrustedProxies,
+    /// TLS on the listener (certificate and key, reloadable); `None`: plain TCP.
+    pub tls: Option<std::sync::Arc<crate::tls::Certificates>>,
     /// How often the background jobs (routines, check-in expiry) run; `None` runs none (tests
     /// call [`jobs::tick`] themselves).
     pub jobs_every: Option<Duration>,
@@ -56,6 +61,8 @@ impl Default for Settings {
             code_attempts_per_15_min: 10,
             heartbeat: stream::DEFAULT_HEARTBEAT,
             drain: Duration::from_secs(5),
+            trusted_proxies: Default::default(),
+            tls: None,
             jobs_every: Some(Duration::from_secs(1)),
             push_allow_private_endpoints: false,
             web_push: None,
@@ -118,6 +125,8 @@ pub struct AppState {
     pub push: crate::push_outbox::Providers,
     /// Per provider: false while it refuses this server's credentials (health details).
     pub push_health: PushHealth,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -141,7 +150,8 @@ impl AppState {
             ),
         };
         let doorbell = Doorbell::default();
-        let writer = Writer::start(db.clone(), doorbell.clone()).await?;
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let writer = Writer::start(db.clone(), doorbell.clone(), metrics.clone()).await?;
         let web_push = settings
             .web_push
             .as_ref()
@@ -157,6 +167,7 @@ impl AppState {
         let (push, push_health) =
             providers(&settings, web_push.clone(), &db, &writer, clock.clone())?;
         Ok(AppState {
+            metrics,
             web_push,
             push,
             push_health,
@@ -179,6 +190,7 @@ impl AppState {
             clock: self.clock.clone(),
             heartbeat: self.settings.heartbeat,
             shutdown: self.shutdown.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }

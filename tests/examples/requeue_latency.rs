@@ -59,6 +59,7 @@ fn client(addr: std::net::SocketAddr, dir: &std::path::Path, name: &str) -> Arc<
         platform: Platform::Linux,
         device_name: name.into(),
         poll_interval_ms: 1000,
+        ca_cert_pem: None,
     })
     .expect("client")
 }

@@ -385,6 +385,7 @@ mod tests {
             platform: Platform::Ios,
             device_name: String::new(),
             poll_interval_ms: 100,
+            ca_cert_pem: None,
         }
     }
 

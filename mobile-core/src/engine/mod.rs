@@ -103,7 +103,7 @@ impl Inner {
             Some(t) => transport::host(&url, t),
             None => {
                 let _guard = runtime().enter();
-                transport::native(&url)?
+                transport::native(&url, config.ca_cert_pem.as_deref())?
             }
         };
         let inner = Arc::new(Inner {

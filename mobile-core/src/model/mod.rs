@@ -104,6 +104,11 @@ pub struct ClientConfig {
     /// How often a subscription on the host HTTP transport polls (it cannot hold a stream).
     #[uniffi(default = 5000)]
     pub poll_interval_ms: u32,
+    /// For an `https://` server on the native transport: a CA certificate (PEM) trusted
+    /// besides the platform's roots (a self-hosted server). The host transport uses the
+    /// host's own trust settings.
+    #[uniffi(default = None)]
+    pub ca_cert_pem: Option<String>,
 }
 
 /// This device's account.

@@ -39,6 +39,8 @@ pub struct Streams {
     pub heartbeat: Duration,
     /// Cancelled when the server drains.
     pub shutdown: CancellationToken,
+    /// Counts open streams.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Events buffered per stream before the reader waits for the client (a slow client only
@@ -63,7 +65,9 @@ pub fn open(state: Streams, caller: Caller, after_seq: u64) -> EventStream {
     // Subscribe before reading, so nothing committed after the read can be missed.
     let subscription = state.doorbell.subscribe(&caller.device_id);
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+    let live = state.metrics.stream_opened();
     tokio::spawn(async move {
+        let _live = live;
         let mut pump = Pump {
             state,
             caller,

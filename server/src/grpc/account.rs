@@ -5,7 +5,6 @@ use tonic::{Request, Response, Status};
 use super::Api;
 use crate::accounts;
 use crate::domain::validate;
-use crate::error::Error;
 use crate::profile;
 
 #[tonic::async_trait]
@@ -65,23 +64,18 @@ impl AccountService for Api {
         &self,
         req: Request<RedeemLinkCodeRequest>,
     ) -> Result<Response<RedeemLinkCodeResponse>, Status> {
-        let peer = req
-            .remote_addr()
-            .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
+        let keys = [format!("link:{}", self.client_addr(&req))];
         let now = self.state.clock.now();
-        self.state
-            .limits
-            .code_guesses
-            .take(&format!("link:{peer}"), now)
-            .map_err(|retry_after| Error::RateLimited {
-                what: "too many link-code attempts",
-                retry_after,
-            })?;
-        let device = accounts::check_device(req.get_ref().device.as_ref())?;
-        let code = accounts::check_code("code", &req.get_ref().code)?;
         let linked = self
-            .write(move |tx| {
-                Box::pin(async move { accounts::redeem_link_code(tx, &code, device, now).await })
+            .guess("too many link-code attempts", &keys, async {
+                let device = accounts::check_device(req.get_ref().device.as_ref())?;
+                let code = accounts::check_code("code", &req.get_ref().code)?;
+                self.write(move |tx| {
+                    Box::pin(
+                        async move { accounts::redeem_link_code(tx, &code, device, now).await },
+                    )
+                })
+                .await
             })
             .await?;
         Ok(Response::new(linked))

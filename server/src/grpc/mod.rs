@@ -14,7 +14,9 @@ mod taps;
 use tonic::Request;
 
 use crate::auth::{Caller, authenticate};
-use crate::error::Result;
+use std::future::Future;
+
+use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::txn::{TxFuture, WriteTx};
 
@@ -41,5 +43,41 @@ impl Api {
         F: for<'a> FnOnce(&'a mut WriteTx) -> TxFuture<'a, T> + Send + 'static,
     {
         self.state.writer.transact(f).await
+    }
+
+    /// The client's address as the rate limits key it: through `--trusted-proxy` hops only.
+    fn client_addr<T>(&self, req: &Request<T>) -> String {
+        crate::proxy::client_of(req, &self.state.settings.trusted_proxies)
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+    }
+
+    /// Runs a code redemption under the code-guessing limit of every key in `keys` (an
+    /// address, an account): refused while any of them has used up its attempts. Only a
+    /// failed guess keeps its attempt; one that succeeds, or that fails on our side
+    /// (database, shutdown), is given back.
+    async fn guess<T>(
+        &self,
+        what: &'static str,
+        keys: &[String],
+        attempt: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let limiter = &self.state.limits.code_guesses;
+        let now = self.state.clock.now();
+        let mut taken = Vec::with_capacity(keys.len());
+        for key in keys {
+            match limiter.take(key, now) {
+                Ok(()) => taken.push(key),
+                Err(retry_after) => {
+                    taken.iter().for_each(|k| limiter.give_back(k));
+                    self.state.metrics.refused(what);
+                    return Err(Error::RateLimited { what, retry_after });
+                }
+            }
+        }
+        let done = attempt.await;
+        if !matches!(&done, Err(e) if e.is_failed_guess()) {
+            taken.iter().for_each(|k| limiter.give_back(k));
+        }
+        done
     }
 }

@@ -4,7 +4,6 @@ use tonic::{Request, Response, Status};
 
 use super::Api;
 use crate::accounts::check_code;
-use crate::error::Error;
 use crate::pairing;
 
 #[tonic::async_trait]
@@ -29,18 +28,17 @@ impl PairingService for Api {
     ) -> Result<Response<AcceptInviteResponse>, Status> {
         let caller = self.caller(&req).await?;
         let now = self.state.clock.now();
-        self.state
-            .limits
-            .code_guesses
-            .take(&format!("invite:{}", caller.account_id), now)
-            .map_err(|retry_after| Error::RateLimited {
-                what: "too many invite attempts",
-                retry_after,
-            })?;
-        let code = check_code("code", &req.get_ref().code)?;
+        let keys = [
+            format!("invite:{}", caller.account_id),
+            format!("invite-from:{}", self.client_addr(&req)),
+        ];
         let couple = self
-            .write(move |tx| {
-                Box::pin(async move { pairing::accept_invite(tx, &caller, &code, now).await })
+            .guess("too many invite attempts", &keys, async {
+                let code = check_code("code", &req.get_ref().code)?;
+                self.write(move |tx| {
+                    Box::pin(async move { pairing::accept_invite(tx, &caller, &code, now).await })
+                })
+                .await
             })
             .await?;
         Ok(Response::new(couple))

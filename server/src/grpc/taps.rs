@@ -19,6 +19,7 @@ impl TapService for Api {
         let new = validate_send(req.get_ref())?;
         let now = self.state.clock.now();
         if let Err(retry_after) = self.state.limits.taps.take(&caller.account_id, now) {
+            self.state.metrics.refused("too many taps");
             // A retry of a stored tap answers with the first result, even when rate limited.
             let client_tap_id = new.client_tap_id.to_string();
             let pool = self.state.db.pool();

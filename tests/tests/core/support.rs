@@ -33,6 +33,7 @@ pub fn config(server: &TestServer, dir: &str, kind: DeviceKind) -> ClientConfig 
         },
         device_name: String::new(),
         poll_interval_ms: 100,
+        ca_cert_pem: None,
     }
 }
 
