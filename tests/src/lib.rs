@@ -149,6 +149,8 @@ pub struct TestServer {
     pub clock: Arc<ManualClock>,
     /// The settings it was started with.
     pub settings: Settings,
+    /// Set when the server serves TLS: how clients verify it (they connect to `localhost`).
+    pub client_tls: Option<tonic::transport::ClientTlsConfig>,
     /// Its state (to inspect live streams).
     pub state: AppState,
     db: TestDb,
@@ -228,6 +230,7 @@ impl TestServer {
             addr,
             clock,
             settings,
+            client_tls: None,
             state,
             db,
             stop: Some(stop),
@@ -331,8 +334,14 @@ impl TestServer {
 
     /// A channel to the server.
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr))
-            .unwrap()
+        let endpoint = match &self.client_tls {
+            Some(tls) => Channel::from_shared(format!("https://localhost:{}", self.addr.port()))
+                .unwrap()
+                .tls_config(tls.clone())
+                .expect("client TLS"),
+            None => Channel::from_shared(format!("http://{}", self.addr)).unwrap(),
+        };
+        endpoint
             .connect()
             .await
             .expect("connect to the test server")

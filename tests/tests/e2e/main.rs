@@ -2,6 +2,7 @@
 //! an ephemeral port, driven over gRPC by partners with phones and watches.
 
 mod delivery;
+mod limits;
 mod faults;
 mod pairing;
 mod providers;
@@ -10,4 +11,5 @@ mod rituals;
 mod security;
 mod server;
 mod taps;
+mod tls;
 mod webpush;
