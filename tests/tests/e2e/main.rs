@@ -3,6 +3,7 @@
 
 mod delivery;
 mod limits;
+mod metrics;
 mod faults;
 mod pairing;
 mod providers;
