@@ -55,8 +55,8 @@ pub trait HttpTransport: Send + Sync {
 /// `ca_pem`, when given. Must be called inside a tokio runtime.
 pub(crate) fn native(url: &str, ca_pem: Option<&str>) -> CoreResult<GrpcService> {
     let invalid = |what: String| crate::error::CoreError::Invalid(what);
-    let mut endpoint = Channel::from_shared(url.to_owned())
-        .map_err(|e| invalid(format!("server_url: {e}")))?;
+    let mut endpoint =
+        Channel::from_shared(url.to_owned()).map_err(|e| invalid(format!("server_url: {e}")))?;
     if url.starts_with("https://") {
         let mut tls = tonic::transport::ClientTlsConfig::new().with_native_roots();
         if let Some(pem) = ca_pem {

@@ -258,4 +258,25 @@ mod tests {
         assert!(Config::try_parse_from(["tapline-server", "--log-format", "xml"]).is_err());
         assert!(Config::try_parse_from(["tapline-server", "--taps-per-minute", "0"]).is_err());
     }
+
+    #[test]
+    fn plain_tcp_is_for_loopback_unless_allowed() {
+        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert!(check_listener(at("127.0.0.1:50051"), false, false).is_ok());
+        assert!(check_listener(at("[::1]:50051"), false, false).is_ok());
+        let e = check_listener(at("0.0.0.0:50051"), false, false).unwrap_err();
+        assert!(e.to_string().contains("--tls-cert"), "{e}");
+        assert!(check_listener(at("0.0.0.0:50051"), true, false).is_ok());
+        assert!(check_listener(at("10.1.2.3:50051"), false, true).is_ok());
+    }
+
+    #[test]
+    fn proxies_and_tls_flags_need_their_pairs() {
+        let c = Config::try_parse_from(["tapline-server", "--trusted-proxy", "10.0.0.0/8,::1"])
+            .unwrap();
+        assert_eq!(c.trusted_proxies, ["10.0.0.0/8", "::1"]);
+        let bad = Config::try_parse_from(["tapline-server", "--trusted-proxy", "nope"]).unwrap();
+        assert!(bad.settings().is_err());
+        assert!(Config::try_parse_from(["tapline-server", "--tls-cert", "c.pem"]).is_err());
+    }
 }

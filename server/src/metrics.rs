@@ -297,7 +297,11 @@ pub async fn serve_admin(listener: TcpListener, state: AppState) {
                 let state = state.clone();
                 async move {
                     let (status, ctype, body) = if req.uri().path() != "/metrics" {
-                        (http::StatusCode::NOT_FOUND, "text/plain", "not found\n".into())
+                        (
+                            http::StatusCode::NOT_FOUND,
+                            "text/plain",
+                            "not found\n".into(),
+                        )
                     } else if req.method() != http::Method::GET {
                         (
                             http::StatusCode::METHOD_NOT_ALLOWED,
@@ -406,9 +410,7 @@ fn request_id(headers: &http::HeaderMap) -> String {
     headers
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic())
-        })
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned)
 }
 

@@ -141,9 +141,15 @@ mod tests {
     #[test]
     fn headers_from_an_untrusted_peer_are_ignored() {
         let t = proxies(&["10.0.0.0/8"]);
-        assert_eq!(t.client(ip("203.0.113.9"), &[], &["1.2.3.4"]), ip("203.0.113.9"));
+        assert_eq!(
+            t.client(ip("203.0.113.9"), &[], &["1.2.3.4"]),
+            ip("203.0.113.9")
+        );
         let none = TrustedProxies::default();
-        assert_eq!(none.client(ip("10.0.0.1"), &[], &["1.2.3.4"]), ip("10.0.0.1"));
+        assert_eq!(
+            none.client(ip("10.0.0.1"), &[], &["1.2.3.4"]),
+            ip("10.0.0.1")
+        );
     }
 
     #[test]
@@ -154,7 +160,11 @@ mod tests {
         assert_eq!(got, ip("198.51.100.7"));
         let got = t.client(ip("10.0.0.2"), &[], &["6.6.6.6", "198.51.100.7:5000"]);
         assert_eq!(got, ip("198.51.100.7"), "several header lines, a port");
-        assert_eq!(t.client(ip("10.0.0.2"), &[], &[]), ip("10.0.0.2"), "no header");
+        assert_eq!(
+            t.client(ip("10.0.0.2"), &[], &[]),
+            ip("10.0.0.2"),
+            "no header"
+        );
         let got = t.client(ip("10.0.0.2"), &[], &["10.1.1.1, 10.2.2.2"]);
         assert_eq!(got, ip("10.1.1.1"), "every hop trusted: the leftmost");
     }
@@ -169,9 +179,17 @@ mod tests {
         );
         assert_eq!(got, ip("2001:db8::7"));
         let got = t.client(ip("127.0.0.1"), &["for=unknown"], &[]);
-        assert_eq!(got, ip("127.0.0.1"), "an unknown hop stops at the last trusted one");
+        assert_eq!(
+            got,
+            ip("127.0.0.1"),
+            "an unknown hop stops at the last trusted one"
+        );
         let got = t.client(ip("::ffff:127.0.0.1"), &["For=198.51.100.1"], &[]);
-        assert_eq!(got, ip("198.51.100.1"), "mapped peer, parameter names are case-blind");
+        assert_eq!(
+            got,
+            ip("198.51.100.1"),
+            "mapped peer, parameter names are case-blind"
+        );
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! `postgres://postgres@127.0.0.1:5432/test`). When it cannot be reached the PostgreSQL tests
 //! say so and pass, unless `CI` is set, where they fail.
 
+pub mod tls;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

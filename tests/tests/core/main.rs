@@ -565,3 +565,54 @@ async fn a_cursor_ahead_of_the_server_is_reset_and_new_events_arrive() {
     );
     server.finish().await;
 }
+
+/// The native transport over TLS: it verifies the server with the platform's roots plus the
+/// CA the app gives, and refuses a server it cannot verify. (TLS does not depend on the
+/// database: SQLite only.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_core_verifies_a_tls_server_with_an_extra_ca() {
+    let dir = temp_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = tapline_e2e::tls::Ca::new();
+    let (cert, key, _) = ca.server();
+    let (cert_path, key_path) =
+        tapline_e2e::tls::write_pair(std::path::Path::new(&dir), &cert, &key);
+    let settings = Settings {
+        jobs_every: None,
+        tls: Some(tapline_server::tls::Certificates::load(&cert_path, &key_path).unwrap()),
+        ..Settings::default()
+    };
+    let server = TestServer::start_with(Backend::Sqlite, settings)
+        .await
+        .unwrap();
+    let https = |ca_cert_pem: Option<String>| ClientConfig {
+        server_url: format!("https://localhost:{}", server.addr.port()),
+        ca_cert_pem,
+        ..config(&server, &temp_dir(), DeviceKind::Phone)
+    };
+
+    let trusted = TaplineClient::new(https(Some(ca.pem()))).unwrap();
+    let me = trusted
+        .create_account("Sam".into(), "Europe/Paris".into())
+        .await
+        .expect("an account over TLS");
+    assert_eq!(me.display_name, "Sam");
+    assert_eq!(trusted.account().unwrap().account_id, me.account_id);
+
+    let unknown_ca = TaplineClient::new(https(None)).unwrap();
+    let refused = unknown_ca
+        .create_account("Eve".into(), "UTC".into())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, TaplineError::Network { .. }),
+        "a server no root vouches for is not talked to: {refused:?}"
+    );
+
+    let bad = TaplineClient::new(https(Some("not a certificate".into()))).err();
+    assert!(
+        matches!(bad, Some(TaplineError::InvalidInput { .. })),
+        "{bad:?}"
+    );
+    server.finish().await;
+}

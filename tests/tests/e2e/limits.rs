@@ -137,7 +137,11 @@ async fn invite_guesses_count_per_account_and_per_address(backend: Backend) {
     for i in 0..ATTEMPTS {
         // A new address each time: the account's own count still stops it.
         let client = format!("192.0.2.{}", 10 + i);
-        assert_status(accept(&mallory, &client, "ZZZZ-ZZZZ").await, Code::NotFound, "");
+        assert_status(
+            accept(&mallory, &client, "ZZZZ-ZZZZ").await,
+            Code::NotFound,
+            "",
+        );
     }
     assert_status(
         accept(&mallory, "192.0.2.99", "ZZZZ-ZZZZ").await,

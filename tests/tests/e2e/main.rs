@@ -2,9 +2,9 @@
 //! an ephemeral port, driven over gRPC by partners with phones and watches.
 
 mod delivery;
+mod faults;
 mod limits;
 mod metrics;
-mod faults;
 mod pairing;
 mod providers;
 mod push;

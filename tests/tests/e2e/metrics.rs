@@ -42,7 +42,10 @@ async fn metrics_match_the_traffic(backend: Backend) {
     };
     let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let admin_addr = admin.local_addr().unwrap();
-    tokio::spawn(tapline_server::metrics::serve_admin(admin, server.state.clone()));
+    tokio::spawn(tapline_server::metrics::serve_admin(
+        admin,
+        server.state.clone(),
+    ));
     let c = server.couple().await;
     let before = scrape(admin_addr).await;
     let backlog_before = sample(&before, "tapline_inbox_backlog");
@@ -55,7 +58,10 @@ async fn metrics_match_the_traffic(backend: Backend) {
     let limited = c.alice.tap(pb::TapKind::Hug, "four").await;
     assert_status(limited, tonic::Code::ResourceExhausted, "too many taps");
     assert_status(
-        c.alice.with_token("not-a-token").tap(pb::TapKind::Hug, "x").await,
+        c.alice
+            .with_token("not-a-token")
+            .tap(pb::TapKind::Hug, "x")
+            .await,
         tonic::Code::Unauthenticated,
         "",
     );
@@ -64,9 +70,16 @@ async fn metrics_match_the_traffic(backend: Backend) {
     }
     let after = scrape(admin_addr).await;
 
-    assert_eq!(sample(&after, &format!(r#"{send_tap},code="OK"}}"#)), 3.0, "{after}");
     assert_eq!(
-        sample(&after, &format!(r#"{send_tap},code="RESOURCE_EXHAUSTED"}}"#)),
+        sample(&after, &format!(r#"{send_tap},code="OK"}}"#)),
+        3.0,
+        "{after}"
+    );
+    assert_eq!(
+        sample(
+            &after,
+            &format!(r#"{send_tap},code="RESOURCE_EXHAUSTED"}}"#)
+        ),
         1.0
     );
     assert_eq!(
@@ -81,18 +94,30 @@ async fn metrics_match_the_traffic(backend: Backend) {
         3.0
     );
     assert_eq!(
-        sample(&after, r#"tapline_rate_limit_refusals_total{limit="too many taps"}"#),
+        sample(
+            &after,
+            r#"tapline_rate_limit_refusals_total{limit="too many taps"}"#
+        ),
         1.0
     );
     // Bob's phone holds a stream open.
     assert_eq!(sample(&after, "tapline_live_streams"), 1.0, "{after}");
     // Each tap waits in three inboxes until they ack: Bob's phone (it read them on its stream
     // but has not acked), Bob's watch, and the sender's copy on Alice's watch.
-    assert_eq!(sample(&after, "tapline_inbox_backlog") - backlog_before, 9.0);
+    assert_eq!(
+        sample(&after, "tapline_inbox_backlog") - backlog_before,
+        9.0
+    );
     // Every tap was a job of the group commit.
-    assert!(sample(&after, "tapline_commit_batch_jobs_sum") >= 3.0, "{after}");
+    assert!(
+        sample(&after, "tapline_commit_batch_jobs_sum") >= 3.0,
+        "{after}"
+    );
     assert!(sample(&after, "tapline_commit_batch_duration_seconds_count") >= 1.0);
-    assert!(after.ends_with("# EOF\n"), "OpenMetrics text ends with # EOF");
+    assert!(
+        after.ends_with("# EOF\n"),
+        "OpenMetrics text ends with # EOF"
+    );
 
     // The stream's end is counted once it closes.
     drop(bob_events);

@@ -436,9 +436,13 @@ async fn a_push_is_retried_after_a_crash_or_a_refusal_and_a_gone_target_is_remov
     // /metrics counts each answer by provider, and the queue is empty.
     let text = server.state.metrics.render(&server.state).await;
     for (outcome, n) in [("sent", 1), ("retry", 1), ("gone", 1)] {
-        let series = format!(r#"tapline_push_outcomes_total{{provider="webpush",outcome="{outcome}"}} {n}"#);
+        let series =
+            format!(r#"tapline_push_outcomes_total{{provider="webpush",outcome="{outcome}"}} {n}"#);
         assert!(text.lines().any(|l| l == series), "{series} in\n{text}");
     }
-    assert!(text.lines().any(|l| l == "tapline_push_queue_depth 0"), "{text}");
+    assert!(
+        text.lines().any(|l| l == "tapline_push_queue_depth 0"),
+        "{text}"
+    );
     server.finish().await;
 }

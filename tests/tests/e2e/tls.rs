@@ -3,10 +3,9 @@
 //! (rcgen), signed by a test CA the clients trust.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use tapline_e2e::tls::{Ca, write_pair};
 use tapline_e2e::*;
 use tapline_proto::v1 as pb;
 use tapline_server::Settings;
@@ -16,44 +15,6 @@ use tokio_rustls::rustls;
 
 on_both_databases!(grpc_and_grpc_web_over_tls_survive_a_certificate_reload);
 
-/// A test CA and the server certificates it signs.
-struct Ca {
-    issuer: CertifiedIssuer<'static, KeyPair>,
-}
-
-impl Ca {
-    fn new() -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "Tapline test CA");
-        let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-        Ca { issuer }
-    }
-
-    fn pem(&self) -> String {
-        self.issuer.pem()
-    }
-
-    /// A certificate for `localhost`: (certificate PEM, key PEM, certificate DER).
-    fn server(&self) -> (String, String, Vec<u8>) {
-        let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec!["localhost".to_owned()])
-            .unwrap()
-            .signed_by(&key, &self.issuer)
-            .unwrap();
-        (cert.pem(), key.serialize_pem(), cert.der().to_vec())
-    }
-}
-
-fn write_pair(dir: &Path, cert: &str, key: &str) -> (PathBuf, PathBuf) {
-    let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&c, cert).unwrap();
-    std::fs::write(&k, key).unwrap();
-    (c, k)
-}
-
 /// A TLS connection to `addr` trusting `ca`, offering `alpn`.
 async fn connect(
     addr: SocketAddr,
@@ -61,7 +22,7 @@ async fn connect(
     alpn: &[u8],
 ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca.issuer.der().clone()).unwrap();
+    roots.add(ca.der()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -132,7 +93,10 @@ async fn grpc_and_grpc_web_over_tls_survive_a_certificate_reload(backend: Backen
         let refused = tonic_health::pb::health_client::HealthClient::new(channel)
             .check(tonic_health::pb::HealthCheckRequest::default())
             .await;
-        assert!(refused.is_err(), "plain text must not be served: {refused:?}");
+        assert!(
+            refused.is_err(),
+            "plain text must not be served: {refused:?}"
+        );
     }
 
     server.client_tls = Some(
@@ -142,12 +106,18 @@ async fn grpc_and_grpc_web_over_tls_survive_a_certificate_reload(backend: Backen
     );
     let c = server.couple().await;
     let (mut bob_events, _) = c.bob.subscribe_caught_up(0).await;
-    assert_eq!(served(addr, &ca).await, (der1.clone(), Some(b"h2".to_vec())));
+    assert_eq!(
+        served(addr, &ca).await,
+        (der1.clone(), Some(b"h2".to_vec()))
+    );
 
     let web = grpc_web_health(addr, &ca).await;
     assert!(web.starts_with("HTTP/1.1 200"), "{web}");
     assert!(web.contains("application/grpc-web"), "{web}");
-    assert!(web.contains("grpc-status:0"), "gRPC-Web trailers in the body: {web}");
+    assert!(
+        web.contains("grpc-status:0"),
+        "gRPC-Web trailers in the body: {web}"
+    );
 
     // A new pair on disk: the watcher's check sees the change and swaps it in.
     let (cert2, key2, der2) = ca.server();
@@ -155,10 +125,17 @@ async fn grpc_and_grpc_web_over_tls_survive_a_certificate_reload(backend: Backen
     write_pair(&dir, &cert2, &key2);
     assert!(certs.reload_if_changed().expect("reload"), "files changed");
     assert!(!certs.reload_if_changed().expect("no change"), "read once");
-    assert_eq!(served(addr, &ca).await.0, der2, "the next connection gets the new one");
+    assert_eq!(
+        served(addr, &ca).await.0,
+        der2,
+        "the next connection gets the new one"
+    );
 
     // The stream opened before the reload still delivers.
-    c.alice.tap(pb::TapKind::Hug, "after the reload").await.unwrap();
+    c.alice
+        .tap(pb::TapKind::Hug, "after the reload")
+        .await
+        .unwrap();
     let (_, got) = bob_events.next_tap().await;
     assert_eq!(got.tap.unwrap().note, "after the reload");
     // New connections work end to end with the new certificate.
