@@ -212,7 +212,8 @@ pub fn hint(trouble: Trouble, ctx: &HintContext) -> Option<String> {
     Some(match trouble {
         Trouble::Unreachable => {
             "is the server running? start it with `cargo run -p tapline-server`; \
-             or pick another with --server URL"
+             or pick another with --server URL (an https:// server with its own CA also \
+             needs --ca-cert FILE)"
                 .to_owned()
         }
         Trouble::NotSignedIn if ctx.has_account || ctx.signed_out => format!(

@@ -35,15 +35,15 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(config: Config) -> tapline_server::Result<()> {
-    let url = config.database_url();
-    let db = Db::connect(&url).await?;
-    tracing::info!(database = %redact(&url), backend = ?db.backend(), "database ready");
     let settings = config.settings()?;
     tapline_server::config::check_listener(
         config.listen,
         settings.tls.is_some(),
         config.allow_plaintext,
     )?;
+    let url = config.database_url();
+    let db = Db::connect(&url).await?;
+    tracing::info!(database = %redact(&url), backend = ?db.backend(), "database ready");
     let tls = settings.tls.is_some();
     let state = AppState::new(db.clone(), Arc::new(SystemClock), settings).await?;
     if let Some(addr) = config.metrics_listen {
