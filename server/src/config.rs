@@ -51,12 +51,12 @@ pub struct Config {
 
     /// Database URL: `sqlite://PATH` or `postgres://USER@HOST/DB`. Defaults to a SQLite file
     /// `tapline.db` in the data directory, created on first start.
-    #[arg(long, env = "TAPLINE_DATABASE_URL")]
+    #[arg(long, env = "TAPLINE_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
 
     /// Folder for the default SQLite database. Defaults to `$XDG_DATA_HOME/tapline`, else
     /// `~/.local/share/tapline`.
-    #[arg(long, env = "TAPLINE_DATA_DIR")]
+    #[arg(long, env = "TAPLINE_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
 
     /// Log format: human-readable text or one JSON object per line.
@@ -133,6 +133,15 @@ pub struct Config {
         requires = "push_gateway_url"
     )]
     pub push_gateway_key_file: Option<PathBuf>,
+
+    /// Seconds between retention passes (acked inbox rows, used and expired codes, tap
+    /// history beyond --tap-history-days); 0 turns retention off.
+    #[arg(long, env = "TAPLINE_PRUNE_INTERVAL_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub prune_interval_secs: u64,
+
+    /// Days of tap history (taps and their receipts) to keep; 0 keeps it forever.
+    #[arg(long, env = "TAPLINE_TAP_HISTORY_DAYS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=36_500))]
+    pub tap_history_days: u32,
 }
 
 /// What to run instead of the server.
@@ -149,6 +158,13 @@ pub enum Command {
     /// Print a new random server key for a push gateway, and the line for the gateway's
     /// keys file.
     GatewayKey,
+    /// Write a consistent copy of the SQLite database to a new file while the server may be
+    /// running (on PostgreSQL, use pg_dump instead).
+    Backup {
+        /// The file to create; an existing file is never overwritten.
+        #[arg(long, env = "TAPLINE_BACKUP_TO")]
+        to: PathBuf,
+    },
 }
 
 /// How logs are written.
@@ -219,6 +235,9 @@ impl Config {
             },
             push_allow_private_endpoints: self.push_allow_private_endpoints,
             web_push,
+            prune_every: (self.prune_interval_secs > 0)
+                .then(|| Duration::from_secs(self.prune_interval_secs)),
+            tap_history_days: self.tap_history_days,
             ..Settings::default()
         })
     }

@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod apns;
 pub mod auth;
+pub mod backup;
 pub mod checkins;
 pub mod clock;
 pub mod commit;
@@ -28,6 +29,7 @@ pub mod push;
 pub mod push_outbox;
 pub mod ratelimit;
 pub mod receipts;
+pub mod retention;
 pub mod routines;
 pub mod state;
 pub mod store;
@@ -169,6 +171,9 @@ pub async fn serve(
     }
     if let Some(every) = state.settings.jobs_every {
         tokio::spawn(jobs::run(state.clone(), every));
+    }
+    if let Some(every) = state.settings.prune_every {
+        tokio::spawn(retention::run(state.clone(), every));
     }
     if state.push.any() {
         tracing::info!(providers = ?state.push, "push on");

@@ -24,6 +24,7 @@ async fn main() -> std::process::ExitCode {
             gateway(&config, gateway_keys_file.clone()).await
         }
         Some(Command::GatewayKey) => gateway_key(),
+        Some(Command::Backup { to }) => tapline_server::backup::run(&config.database_url(), to),
     };
     match done {
         Ok(()) => std::process::ExitCode::SUCCESS,

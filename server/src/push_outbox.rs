@@ -209,7 +209,7 @@ macro_rules! due_jobs_sql {
          COALESCE((SELECT t.last_background_us FROM push_targets t \
          WHERE t.device_id = j.device_id AND t.provider = 1), 0) AS last_background_us, \
          (SELECT i.payload FROM inbox i WHERE i.device_id = j.device_id AND i.seq <= j.seq \
-         AND i.tap_id IS NOT NULL ORDER BY i.seq DESC LIMIT 1) AS tap_payload \
+         AND i.seq > d.acked_seq AND i.tap_id IS NOT NULL ORDER BY i.seq DESC LIMIT 1) AS tap_payload \
          FROM push_jobs j JOIN devices d ON d.id = j.device_id \
          JOIN accounts a ON a.id = d.account_id WHERE j.lease_id = $1"
     };

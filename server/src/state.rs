@@ -52,6 +52,11 @@ pub struct Settings {
     /// A push gateway for APNs and FCM (URL, this server's key), instead of holding the
     /// credentials here.
     pub push_gateway: Option<(String, String)>,
+    /// How often retention prunes ([`crate::retention`]); `None` never (tests call
+    /// [`crate::retention::prune`] themselves).
+    pub prune_every: Option<Duration>,
+    /// Days of tap history (taps and their receipts) to keep; 0 keeps it forever.
+    pub tap_history_days: u32,
 }
 
 impl Default for Settings {
@@ -70,6 +75,8 @@ impl Default for Settings {
             apns: None,
             fcm: None,
             push_gateway: None,
+            prune_every: Some(crate::retention::DEFAULT_EVERY),
+            tap_history_days: 0,
         }
     }
 }

@@ -168,6 +168,7 @@ impl TestServer {
             backend,
             Settings {
                 jobs_every: None,
+                prune_every: None,
                 ..Settings::default()
             },
         )

@@ -1,6 +1,7 @@
-//! Acks: a device acknowledges everything up to a seq after it stored it; the server forgets
-//! those rows and records DELIVERED for the partner taps among them
-//! ([`crate::receipts`]).
+//! Acks: a device acknowledges everything up to a seq after it stored it; the server moves its
+//! cursor (the rows are deleted later by [`crate::retention`], in small batches, so an ack of
+//! a long backlog is still a short transaction) and records DELIVERED for the partner taps
+//! among them ([`crate::receipts`]).
 
 use std::collections::HashMap;
 
@@ -20,7 +21,7 @@ pub struct AckJob {
 
 /// Applies a batch of acks inside the group commit's transaction, given the devices' cursors
 /// as read after the lock prologue: acking an older seq again is a no-op, acking beyond the
-/// newest event is refused. Each device that moved costs one update and one range delete
+/// newest event is refused. Each device that moved costs one update
 /// whatever the number of its acks. Returns one answer per job and, for DELIVERED receipts,
 /// every partner tap the acks covered with the acking device's account.
 pub async fn apply<S: Store>(

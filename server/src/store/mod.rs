@@ -368,7 +368,8 @@ pub trait Store {
     async fn cursors(&mut self, devices: &[String]) -> Result<Vec<CursorRow>>;
     /// Partner taps in each `(device, after, through]` inbox range.
     async fn acked_taps(&mut self, ranges: &[(String, i64, i64)]) -> Result<Vec<AckedTap>>;
-    /// Sets each device's `acked_seq` and forgets its inbox rows up to it.
+    /// Sets each device's `acked_seq` (the rows up to it are pruned later, in small batches,
+    /// by [`crate::retention`]) and drops the wake-ups it covers.
     async fn set_acked(&mut self, acks: &[(String, i64)]) -> Result<()>;
 
     /// The streak rows of `couples`.

@@ -366,14 +366,6 @@ impl Store for PgStore {
         )
         .execute(&mut self.conn)
         .await?;
-        sqlx::query!(
-            "DELETE FROM inbox i USING UNNEST($1::text[], $2::bigint[]) AS v(dev, n) \
-             WHERE i.device_id = v.dev AND i.seq <= v.n",
-            &devices[..],
-            &seqs[..],
-        )
-        .execute(&mut self.conn)
-        .await?;
         // The device has what the pending wake-up was about: no push.
         sqlx::query(
             "DELETE FROM push_jobs j USING UNNEST($1::text[], $2::bigint[]) AS v(dev, n) \

@@ -338,11 +338,6 @@ impl Store for SqliteStore {
             acks,
             |(d, n)| (d, n),
         )?;
-        self.exec_each(
-            "DELETE FROM inbox WHERE device_id = ?1 AND seq <= ?2",
-            acks,
-            |(d, n)| (d, n),
-        )?;
         // The device has what the pending wake-up was about: no push.
         self.exec_each(
             "DELETE FROM push_jobs WHERE device_id = ?1 AND seq <= ?2",

@@ -1,0 +1,257 @@
+//! Retention: forgets what no client can ask for again, in small batches.
+//!
+//! - **Acked inbox rows.** An ack only moves the device's `acked_seq`; the rows up to it are
+//!   deleted here. A cursor older than the last ack already gets a `reset`
+//!   ([`crate::delivery::resume`]) whether or not its rows were pruned yet, so pruning never
+//!   changes what a client sees, and an un-acked row is never deleted.
+//! - **Codes.** Invite and link codes a day after they expired or were used (until then a
+//!   late attempt still hears "expired" or "used" rather than "not found").
+//! - **Tap history** (off by default): taps, with their receipts, older than
+//!   [`Settings::tap_history_days`](crate::Settings::tap_history_days).
+//!
+//! Every batch is at most [`BATCH`] rows, one job of the group commit (a short transaction of
+//! its own, between the other writers' rounds). [`prune`] does one full pass at a given "now"
+//! (tests call it after moving the clock); [`run`] calls it periodically until shutdown.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::db::to_us;
+use crate::error::Result;
+use crate::state::AppState;
+
+/// Most rows one statement deletes.
+pub const BATCH: i64 = 500;
+
+/// Default interval between prune passes.
+pub const DEFAULT_EVERY: Duration = Duration::from_secs(300);
+
+/// How long a used or expired code is kept.
+pub const CODE_GRACE: chrono::Duration = chrono::Duration::days(1);
+
+/// What one pass deleted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PruneReport {
+    /// Acknowledged inbox rows.
+    pub inbox_rows: u64,
+    /// Used or expired codes.
+    pub codes: u64,
+    /// Taps older than the history limit.
+    pub taps: u64,
+    /// Receipts of those taps.
+    pub receipts: u64,
+    /// Transactions it took.
+    pub batches: u32,
+}
+
+/// Codes used or expired before this instant (µs) can go.
+pub fn code_cutoff_us(now: DateTime<Utc>) -> i64 {
+    to_us(now - CODE_GRACE)
+}
+
+/// The tap-history cutoff at `now`: taps created before the instant (µs) can go, and every
+/// such tap's id sorts below the returned bound. `None` when history is kept forever
+/// (`days == 0`).
+///
+/// Tap ids are UUIDv7 in lower-case hex, whose text starts with the creation time in
+/// milliseconds: the bound (that time prefix of the cutoff) turns the cutoff into a range of
+/// the primary key, so pruning needs no index of its own on the tap path. The creation time
+/// stays the rule; the bound only narrows the search (a tap with any other id is kept).
+pub fn tap_cutoff(now: DateTime<Utc>, days: u32) -> Option<(i64, String)> {
+    if days == 0 {
+        return None;
+    }
+    let cutoff = now - chrono::Duration::days(i64::from(days));
+    let ms = cutoff.timestamp_millis().max(0) as u64;
+    let bound = format!("{:08x}-{:04x}", (ms >> 16) & 0xffff_ffff, ms & 0xffff);
+    Some((to_us(cutoff), bound))
+}
+
+/// Whether a batch that deleted `n` rows may have left more behind.
+fn more_after(n: u64) -> bool {
+    n >= BATCH as u64
+}
+
+/// Deletes up to [`BATCH`] acknowledged inbox rows.
+const INBOX_SQL: &str = "DELETE FROM inbox WHERE (device_id, seq) IN \
+     (SELECT i.device_id, i.seq FROM inbox i JOIN devices d ON d.id = i.device_id \
+     WHERE i.seq <= d.acked_seq LIMIT $1)";
+
+/// Deletes up to [`BATCH`] codes used or expired before `$1`.
+const CODES_SQL: &str = "DELETE FROM codes WHERE code_hash IN \
+     (SELECT code_hash FROM codes WHERE expires_at_us < $1 OR used_at_us < $1 LIMIT $2)";
+
+/// The oldest [`BATCH`] taps before the cutoff (`$1` the id bound, `$2` the instant).
+macro_rules! old_taps {
+    () => {
+        "SELECT id FROM taps WHERE id < $1 AND created_at_us < $2 ORDER BY id LIMIT $3"
+    };
+}
+
+/// Does one full pass at `now`, batch after batch, until nothing is left or the server
+/// drains.
+pub async fn prune(state: &AppState, now: DateTime<Utc>) -> Result<PruneReport> {
+    let mut report = PruneReport::default();
+    loop {
+        let n = state
+            .writer
+            .transact(|tx| {
+                Box::pin(async move {
+                    let done = sqlx::query(INBOX_SQL)
+                        .bind(BATCH)
+                        .execute(&mut *tx.conn())
+                        .await?;
+                    Ok(done.rows_affected())
+                })
+            })
+            .await?;
+        report.inbox_rows += n;
+        report.batches += 1;
+        if !more_after(n) || state.shutdown.is_cancelled() {
+            break;
+        }
+    }
+    let codes_before = code_cutoff_us(now);
+    loop {
+        let n = state
+            .writer
+            .transact(move |tx| {
+                Box::pin(async move {
+                    let done = sqlx::query(CODES_SQL)
+                        .bind(codes_before)
+                        .bind(BATCH)
+                        .execute(&mut *tx.conn())
+                        .await?;
+                    Ok(done.rows_affected())
+                })
+            })
+            .await?;
+        report.codes += n;
+        report.batches += 1;
+        if !more_after(n) || state.shutdown.is_cancelled() {
+            break;
+        }
+    }
+    if let Some((before_us, bound)) = tap_cutoff(now, state.settings.tap_history_days) {
+        loop {
+            let bound = bound.clone();
+            let (taps, receipts) = state
+                .writer
+                .transact(move |tx| {
+                    Box::pin(async move {
+                        // Receipts first: they reference their taps.
+                        let receipts = sqlx::query(concat!(
+                            "DELETE FROM tap_receipts WHERE tap_id IN (",
+                            old_taps!(),
+                            ")"
+                        ))
+                        .bind(bound.clone())
+                        .bind(before_us)
+                        .bind(BATCH)
+                        .execute(&mut *tx.conn())
+                        .await?;
+                        let taps = sqlx::query(concat!(
+                            "DELETE FROM taps WHERE id IN (",
+                            old_taps!(),
+                            ")"
+                        ))
+                        .bind(bound.clone())
+                        .bind(before_us)
+                        .bind(BATCH)
+                        .execute(&mut *tx.conn())
+                        .await?;
+                        Ok((taps.rows_affected(), receipts.rows_affected()))
+                    })
+                })
+                .await?;
+            report.taps += taps;
+            report.receipts += receipts;
+            report.batches += 1;
+            if !more_after(taps) || state.shutdown.is_cancelled() {
+                break;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Prunes every `every` (the first pass one interval after start-up) until the server drains.
+pub async fn run(state: AppState, every: Duration) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = state.shutdown.cancelled() => return,
+        }
+        match prune(&state, state.clock.now()).await {
+            Ok(r) if r.inbox_rows + r.codes + r.taps > 0 => tracing::info!(
+                inbox_rows = r.inbox_rows,
+                codes = r.codes,
+                taps = r.taps,
+                receipts = r.receipts,
+                batches = r.batches,
+                "pruned"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "prune pass failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn history_kept_forever_has_no_cutoff() {
+        assert_eq!(tap_cutoff(Utc::now(), 0), None);
+    }
+
+    #[test]
+    fn the_tap_cutoff_bounds_exactly_the_older_v7_ids() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0).unwrap();
+        let (before_us, bound) = tap_cutoff(now, 30).unwrap();
+        let cutoff = Utc.with_ymd_and_hms(2026, 2, 8, 12, 0, 0).unwrap();
+        assert_eq!(before_us, to_us(cutoff));
+        let id_at = |t: DateTime<Utc>| {
+            let ms = t.timestamp_millis() as u64;
+            let ts = uuid::Timestamp::from_unix(
+                uuid::NoContext,
+                ms / 1000,
+                ((ms % 1000) * 1_000_000) as u32,
+            );
+            uuid::Uuid::new_v7(ts).to_string()
+        };
+        let ms = chrono::Duration::milliseconds(1);
+        assert!(
+            id_at(cutoff - ms) < bound,
+            "a millisecond older is in range"
+        );
+        assert!(
+            id_at(cutoff) > bound,
+            "the cutoff's own millisecond is kept"
+        );
+        assert!(id_at(now) > bound);
+        assert!(
+            id_at(Utc.with_ymd_and_hms(2020, 1, 1, 0, 0, 0).unwrap()) < bound,
+            "years older"
+        );
+    }
+
+    #[test]
+    fn codes_get_a_day_of_grace() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0).unwrap();
+        assert_eq!(
+            code_cutoff_us(now),
+            to_us(Utc.with_ymd_and_hms(2026, 3, 9, 12, 0, 0).unwrap())
+        );
+    }
+
+    #[test]
+    fn a_full_batch_asks_for_another() {
+        assert!(more_after(BATCH as u64));
+        assert!(!more_after(BATCH as u64 - 1));
+        assert!(!more_after(0));
+    }
+}
