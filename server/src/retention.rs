@@ -50,22 +50,10 @@ pub fn code_cutoff_us(now: DateTime<Utc>) -> i64 {
     to_us(now - CODE_GRACE)
 }
 
-/// The tap-history cutoff at `now`: taps created before the instant (µs) can go, and every
-/// such tap's id sorts below the returned bound. `None` when history is kept forever
-/// (`days == 0`).
-///
-/// Tap ids are UUIDv7 in lower-case hex, whose text starts with the creation time in
-/// milliseconds: the bound (that time prefix of the cutoff) turns the cutoff into a range of
-/// the primary key, so pruning needs no index of its own on the tap path. The creation time
-/// stays the rule; the bound only narrows the search (a tap with any other id is kept).
-pub fn tap_cutoff(now: DateTime<Utc>, days: u32) -> Option<(i64, String)> {
-    if days == 0 {
-        return None;
-    }
-    let cutoff = now - chrono::Duration::days(i64::from(days));
-    let ms = cutoff.timestamp_millis().max(0) as u64;
-    let bound = format!("{:08x}-{:04x}", (ms >> 16) & 0xffff_ffff, ms & 0xffff);
-    Some((to_us(cutoff), bound))
+/// The tap-history cutoff at `now`: taps created before this instant (µs) can go; `None`
+/// when history is kept forever (`days == 0`).
+pub fn tap_cutoff_us(now: DateTime<Utc>, days: u32) -> Option<i64> {
+    (days > 0).then(|| to_us(now - chrono::Duration::days(i64::from(days))))
 }
 
 /// Whether a batch that deleted `n` rows may have left more behind.
@@ -82,10 +70,10 @@ const INBOX_SQL: &str = "DELETE FROM inbox WHERE (device_id, seq) IN \
 const CODES_SQL: &str = "DELETE FROM codes WHERE code_hash IN \
      (SELECT code_hash FROM codes WHERE expires_at_us < $1 OR used_at_us < $1 LIMIT $2)";
 
-/// The oldest [`BATCH`] taps before the cutoff (`$1` the id bound, `$2` the instant).
+/// The oldest [`BATCH`] taps created before `$1` (an index range, `taps_created`).
 macro_rules! old_taps {
     () => {
-        "SELECT id FROM taps WHERE id < $1 AND created_at_us < $2 ORDER BY id LIMIT $3"
+        "SELECT id FROM taps WHERE created_at_us < $1 ORDER BY created_at_us, id LIMIT $2"
     };
 }
 
@@ -133,9 +121,8 @@ pub async fn prune(state: &AppState, now: DateTime<Utc>) -> Result<PruneReport> 
             break;
         }
     }
-    if let Some((before_us, bound)) = tap_cutoff(now, state.settings.tap_history_days) {
+    if let Some(before_us) = tap_cutoff_us(now, state.settings.tap_history_days) {
         loop {
-            let bound = bound.clone();
             let (taps, receipts) = state
                 .writer
                 .transact(move |tx| {
@@ -146,7 +133,6 @@ pub async fn prune(state: &AppState, now: DateTime<Utc>) -> Result<PruneReport> 
                             old_taps!(),
                             ")"
                         ))
-                        .bind(bound.clone())
                         .bind(before_us)
                         .bind(BATCH)
                         .execute(&mut *tx.conn())
@@ -156,7 +142,6 @@ pub async fn prune(state: &AppState, now: DateTime<Utc>) -> Result<PruneReport> 
                             old_taps!(),
                             ")"
                         ))
-                        .bind(bound.clone())
                         .bind(before_us)
                         .bind(BATCH)
                         .execute(&mut *tx.conn())
@@ -204,38 +189,12 @@ mod tests {
     use chrono::TimeZone;
 
     #[test]
-    fn history_kept_forever_has_no_cutoff() {
-        assert_eq!(tap_cutoff(Utc::now(), 0), None);
-    }
-
-    #[test]
-    fn the_tap_cutoff_bounds_exactly_the_older_v7_ids() {
+    fn tap_history_is_kept_forever_or_for_whole_days() {
         let now = Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0).unwrap();
-        let (before_us, bound) = tap_cutoff(now, 30).unwrap();
-        let cutoff = Utc.with_ymd_and_hms(2026, 2, 8, 12, 0, 0).unwrap();
-        assert_eq!(before_us, to_us(cutoff));
-        let id_at = |t: DateTime<Utc>| {
-            let ms = t.timestamp_millis() as u64;
-            let ts = uuid::Timestamp::from_unix(
-                uuid::NoContext,
-                ms / 1000,
-                ((ms % 1000) * 1_000_000) as u32,
-            );
-            uuid::Uuid::new_v7(ts).to_string()
-        };
-        let ms = chrono::Duration::milliseconds(1);
-        assert!(
-            id_at(cutoff - ms) < bound,
-            "a millisecond older is in range"
-        );
-        assert!(
-            id_at(cutoff) > bound,
-            "the cutoff's own millisecond is kept"
-        );
-        assert!(id_at(now) > bound);
-        assert!(
-            id_at(Utc.with_ymd_and_hms(2020, 1, 1, 0, 0, 0).unwrap()) < bound,
-            "years older"
+        assert_eq!(tap_cutoff_us(now, 0), None);
+        assert_eq!(
+            tap_cutoff_us(now, 30),
+            Some(to_us(Utc.with_ymd_and_hms(2026, 2, 8, 12, 0, 0).unwrap()))
         );
     }
 

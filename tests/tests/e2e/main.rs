@@ -8,6 +8,7 @@ mod metrics;
 mod pairing;
 mod providers;
 mod push;
+mod retention;
 mod rituals;
 mod security;
 mod server;
