@@ -271,6 +271,17 @@ impl TestServer {
         self.task = Some(task);
     }
 
+    /// Stops the server and starts a new one on the same address over the database at `url`
+    /// from now on (a restored copy). A SQLite file must lie in this server's folder (next
+    /// to [`TestServer::database_url`]) so that [`TestServer::finish`] removes it; a new file
+    /// rather than the old one replaced, because the stopped server's handles on the old file
+    /// close only when its state is dropped, after the new server has started.
+    pub async fn restart_on(&mut self, url: &str) {
+        self.stop().await;
+        self.db.url = url.to_owned();
+        self.restart().await;
+    }
+
     /// Stops the server and removes its database.
     pub async fn finish(mut self) {
         self.stop().await;

@@ -3,6 +3,7 @@
 //! glance, listener errors, `sync now`, the gRPC-Web host transport, errors read from their
 //! details, and a cursor reset back from ahead of the server.
 
+mod backup;
 mod outcomes;
 mod push;
 mod support;
