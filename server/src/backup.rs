@@ -109,6 +109,38 @@ mod tests {
     }
 
     #[test]
+    fn help_shows_the_new_flags_with_their_environment_variables() {
+        use clap::CommandFactory;
+        let mut cmd = crate::config::Config::command();
+        let help = cmd.render_long_help().to_string();
+        for s in [
+            "--prune-interval-secs",
+            "TAPLINE_PRUNE_INTERVAL_SECS",
+            "--tap-history-days",
+            "TAPLINE_TAP_HISTORY_DAYS",
+            "backup",
+        ] {
+            assert!(help.contains(s), "{s} missing from --help:\n{help}");
+        }
+        let backup = cmd
+            .find_subcommand_mut("backup")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for s in [
+            "--to",
+            "TAPLINE_BACKUP_TO",
+            "--database-url",
+            "TAPLINE_DATABASE_URL",
+        ] {
+            assert!(
+                backup.contains(s),
+                "{s} missing from backup --help:\n{backup}"
+            );
+        }
+    }
+
+    #[test]
     fn a_copy_is_a_whole_database_and_never_overwrites() {
         let dir = std::env::temp_dir().join(format!("tapline-backup-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
