@@ -183,7 +183,7 @@ async fn pruning_forgets_old_codes_and_tap_history_but_no_undelivered_event(back
         .fetch_all(server.state.db.pool())
         .await
         .unwrap();
-    assert_eq!(stored, [new_id.clone()]);
+    assert_eq!(stored, std::slice::from_ref(&new_id));
     // The watch never acked: both taps reach it whole.
     let (_, watch_backlog) = c.bob_watch.subscribe_caught_up(0).await;
     let notes: Vec<(String, String)> = watch_backlog
