@@ -1,7 +1,8 @@
 //! Retention: forgets what no client can ask for again, in small batches.
 //!
-//! - **Acked inbox rows.** An ack only moves the device's `acked_seq`; the rows up to it are
-//!   deleted here. A cursor older than the last ack already gets a `reset`
+//! - **Acked inbox rows.** An ack deletes the rows it covers in its own transaction only when
+//!   they are few ([`crate::delivery::acks::forget_now`]); an ack of a long backlog just moves
+//!   the device's `acked_seq`, and its rows are deleted here. A cursor older than the last ack already gets a `reset`
 //!   ([`crate::delivery::resume`]) whether or not its rows were pruned yet, so pruning never
 //!   changes what a client sees, and an un-acked row is never deleted.
 //! - **Codes.** Invite and link codes a day after they expired or were used (until then a

@@ -368,9 +368,14 @@ pub trait Store {
     async fn cursors(&mut self, devices: &[String]) -> Result<Vec<CursorRow>>;
     /// Partner taps in each `(device, after, through]` inbox range.
     async fn acked_taps(&mut self, ranges: &[(String, i64, i64)]) -> Result<Vec<AckedTap>>;
-    /// Sets each device's `acked_seq` (the rows up to it are pruned later, in small batches,
-    /// by [`crate::retention`]) and drops the wake-ups it covers.
-    async fn set_acked(&mut self, acks: &[(String, i64)]) -> Result<()>;
+    /// Sets each device's `acked_seq`, drops the wake-ups it covers, and deletes the inbox
+    /// rows in each `(device, after, through]` range of `forget` (the rest are left to
+    /// [`crate::retention`]).
+    async fn set_acked(
+        &mut self,
+        acks: &[(String, i64)],
+        forget: &[(String, i64, i64)],
+    ) -> Result<()>;
 
     /// The streak rows of `couples`.
     async fn load_streaks(&mut self, couples: &[String]) -> Result<StreakRows>;

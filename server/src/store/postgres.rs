@@ -352,7 +352,11 @@ impl Store for PgStore {
         Ok(rows)
     }
 
-    async fn set_acked(&mut self, acks: &[(String, i64)]) -> Result<()> {
+    async fn set_acked(
+        &mut self,
+        acks: &[(String, i64)],
+        forget: &[(String, i64, i64)],
+    ) -> Result<()> {
         if acks.is_empty() {
             return Ok(());
         }
@@ -366,6 +370,17 @@ impl Store for PgStore {
         )
         .execute(&mut self.conn)
         .await?;
+        if !forget.is_empty() {
+            sqlx::query(
+                "DELETE FROM inbox i USING UNNEST($1::text[], $2::bigint[], $3::bigint[]) \
+                 AS v(dev, a, b) WHERE i.device_id = v.dev AND i.seq > v.a AND i.seq <= v.b",
+            )
+            .bind(col(forget, |f| f.0.clone()))
+            .bind(col(forget, |f| f.1))
+            .bind(col(forget, |f| f.2))
+            .execute(&mut self.conn)
+            .await?;
+        }
         // The device has what the pending wake-up was about: no push.
         sqlx::query(
             "DELETE FROM push_jobs j USING UNNEST($1::text[], $2::bigint[]) AS v(dev, n) \

@@ -332,11 +332,20 @@ impl Store for SqliteStore {
         )
     }
 
-    async fn set_acked(&mut self, acks: &[(String, i64)]) -> Result<()> {
+    async fn set_acked(
+        &mut self,
+        acks: &[(String, i64)],
+        forget: &[(String, i64, i64)],
+    ) -> Result<()> {
         self.exec_each(
             "UPDATE devices SET acked_seq = ?2 WHERE id = ?1",
             acks,
             |(d, n)| (d, n),
+        )?;
+        self.exec_each(
+            "DELETE FROM inbox WHERE device_id = ?1 AND seq > ?2 AND seq <= ?3",
+            forget,
+            |(d, a, b)| (d, a, b),
         )?;
         // The device has what the pending wake-up was about: no push.
         self.exec_each(

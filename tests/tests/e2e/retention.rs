@@ -54,7 +54,8 @@ fn tap_ids(events: &[pb::Event]) -> Vec<String> {
         .collect()
 }
 
-/// More acked rows than one batch are pruned in several; the watch that never acked keeps
+/// An ack of more rows than one batch leaves them to the pruner, which deletes them in
+/// several batches; the watch that never acked keeps
 /// every event; Bob's phone coming back with an old cursor (an app restored from a phone
 /// backup) is reset to its last ack on Subscribe and FetchEvents, and later taps still arrive.
 async fn pruning_forgets_acked_rows_only_and_a_stale_cursor_is_reset(backend: Backend) {
@@ -75,7 +76,7 @@ async fn pruning_forgets_acked_rows_only_and_a_stale_cursor_is_reset(backend: Ba
     assert_eq!(
         inbox_rows(&server, &c.bob).await,
         acked as i64,
-        "an ack only moves the cursor"
+        "an ack of more than a batch only moves the cursor"
     );
 
     let report = prune(&server).await;
@@ -129,6 +130,9 @@ async fn pruning_forgets_acked_rows_only_and_a_stale_cursor_is_reset(backend: Ba
     assert_eq!(prune(&server).await.inbox_rows, 0);
     let (_, again) = c.bob.subscribe_caught_up(acked).await;
     assert_eq!(again.len(), 1, "the un-acked tap is still there");
+    // A short ack forgets its rows at once.
+    ack(&c.bob, acked + 1).await;
+    assert_eq!(inbox_rows(&server, &c.bob).await, 0);
     server.finish().await;
 }
 
