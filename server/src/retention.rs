@@ -11,7 +11,8 @@
 //!   [`Settings::tap_history_days`](crate::Settings::tap_history_days).
 //!
 //! Every batch is at most [`BATCH`] rows, one job of the group commit (a short transaction of
-//! its own, between the other writers' rounds). [`prune`] does one full pass at a given "now"
+//! its own, between the other writers' rounds); acknowledged inbox rows are found by a read
+//! before it. [`prune`] does one full pass at a given "now"
 //! (tests call it after moving the clock); [`run`] calls it periodically until shutdown.
 
 use std::time::Duration;
@@ -62,10 +63,29 @@ fn more_after(n: u64) -> bool {
     n >= BATCH as u64
 }
 
-/// Deletes up to [`BATCH`] acknowledged inbox rows.
-const INBOX_SQL: &str = "DELETE FROM inbox WHERE (device_id, seq) IN \
-     (SELECT i.device_id, i.seq FROM inbox i JOIN devices d ON d.id = i.device_id \
-     WHERE i.seq <= d.acked_seq LIMIT $1)";
+/// Up to [`BATCH`] acknowledged inbox rows of the devices from `$1` on, in device and seq
+/// order. Read from the pool, outside any write: acknowledged rows never change, so what it
+/// finds stays deletable. Device by device (`CROSS JOIN` keeps that order on SQLite): an index
+/// range each, never a scan of the un-acknowledged rows.
+const INBOX_CANDIDATES: &str = "SELECT i.device_id, i.seq FROM devices d CROSS JOIN inbox i \
+     WHERE d.id >= $1 AND i.device_id = d.id AND i.seq <= d.acked_seq \
+     ORDER BY d.id, i.seq LIMIT $2";
+
+/// Per device, the `(first, last)` seqs of its candidate rows (given in device and seq
+/// order): each range holds only acknowledged rows, so deleting it is safe and bounded.
+pub fn ranges(rows: &[(String, i64)]) -> Vec<(String, i64, i64)> {
+    let mut out: Vec<(String, i64, i64)> = Vec::new();
+    for (device, seq) in rows {
+        match out.last_mut() {
+            Some((d, first, last)) if d == device => {
+                *first = (*first).min(*seq);
+                *last = (*last).max(*seq);
+            }
+            _ => out.push((device.clone(), *seq, *seq)),
+        }
+    }
+    out
+}
 
 /// Deletes up to [`BATCH`] codes used or expired before `$1`.
 const CODES_SQL: &str = "DELETE FROM codes WHERE code_hash IN \
@@ -82,22 +102,47 @@ macro_rules! old_taps {
 /// drains.
 pub async fn prune(state: &AppState, now: DateTime<Utc>) -> Result<PruneReport> {
     let mut report = PruneReport::default();
+    let mut from = String::new();
     loop {
-        let n = state
-            .writer
-            .transact(|tx| {
-                Box::pin(async move {
-                    let done = sqlx::query(INBOX_SQL)
-                        .bind(BATCH)
-                        .execute(&mut *tx.conn())
-                        .await?;
-                    Ok(done.rows_affected())
-                })
-            })
+        let rows: Vec<(String, i64)> = sqlx::query_as(INBOX_CANDIDATES)
+            .bind(&from)
+            .bind(BATCH)
+            .fetch_all(state.db.pool())
             .await?;
-        report.inbox_rows += n;
-        report.batches += 1;
-        if !more_after(n) || state.shutdown.is_cancelled() {
+        let found = rows.len() as u64;
+        let batch = ranges(&rows);
+        if let Some((last, _, _)) = batch.last() {
+            // The last device may have more; it is read again from its start.
+            from = last.clone();
+        }
+        let mut deleted = 0;
+        if !batch.is_empty() {
+            deleted = state
+                .writer
+                .transact(move |tx| {
+                    Box::pin(async move {
+                        let mut n = 0;
+                        for (device, first, last) in batch {
+                            let done = sqlx::query(
+                                "DELETE FROM inbox WHERE device_id = $1 AND seq >= $2 \
+                                 AND seq <= $3",
+                            )
+                            .bind(device)
+                            .bind(first)
+                            .bind(last)
+                            .execute(&mut *tx.conn())
+                            .await?;
+                            n += done.rows_affected();
+                        }
+                        Ok(n)
+                    })
+                })
+                .await?;
+            report.inbox_rows += deleted;
+            report.batches += 1;
+        }
+        // (Nothing deleted from a full batch: a device went away meanwhile; the next pass.)
+        if !more_after(found) || deleted == 0 || state.shutdown.is_cancelled() {
             break;
         }
     }
@@ -206,6 +251,23 @@ mod tests {
             code_cutoff_us(now),
             to_us(Utc.with_ymd_and_hms(2026, 3, 9, 12, 0, 0).unwrap())
         );
+    }
+
+    #[test]
+    fn candidates_become_one_range_per_device() {
+        let rows: Vec<(String, i64)> = [("a", 1), ("a", 2), ("a", 3), ("b", 7), ("c", 4), ("c", 5)]
+            .iter()
+            .map(|(d, s)| ((*d).to_owned(), *s))
+            .collect();
+        assert_eq!(
+            ranges(&rows),
+            [
+                ("a".to_owned(), 1, 3),
+                ("b".to_owned(), 7, 7),
+                ("c".to_owned(), 4, 5)
+            ]
+        );
+        assert!(ranges(&[]).is_empty());
     }
 
     #[test]

@@ -196,10 +196,12 @@ async fn pruning_forgets_old_codes_and_tap_history_but_no_undelivered_event(back
         .map(|t| (t.tap_id.clone(), t.note.clone()))
         .collect();
     assert_eq!(notes, [(old_id, "old".into()), (new_id, "new".into())]);
+    // Nothing left: a pass with nothing to do writes one (empty) batch per kind it looks at
+    // with a statement, none for the inbox (found by a read).
     assert_eq!(
         prune(&server).await,
         PruneReport {
-            batches: 3,
+            batches: 2,
             ..Default::default()
         }
     );
