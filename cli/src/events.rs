@@ -305,16 +305,28 @@ impl Notices {
                     json!({ "event": "paired", "couple": render::couple_json(couple) }),
                 )
             }
-            ClientEvent::Unpaired { by_partner } => {
+            ClientEvent::Unpaired {
+                by_partner,
+                partner_deleted,
+            } => {
                 self.partner = None;
-                let line = if *by_partner {
+                let line = if *partner_deleted {
+                    format!(
+                        "{} deleted their account; the couple has ended.",
+                        ritual_words::cap(&partner)
+                    )
+                } else if *by_partner {
                     format!("{} ended the couple.", ritual_words::cap(&partner))
                 } else {
                     "You ended the couple.".to_owned()
                 };
                 (
                     Some(line),
-                    json!({ "event": "unpaired", "by_partner": by_partner }),
+                    json!({
+                        "event": "unpaired",
+                        "by_partner": by_partner,
+                        "partner_deleted": partner_deleted,
+                    }),
                 )
             }
             ClientEvent::PartnerUpdated {

@@ -13,7 +13,7 @@ mod ritual_words;
 mod rituals;
 
 use std::io::{IsTerminal, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -254,6 +254,26 @@ enum AccountAction {
         /// Yes, remove it.
         #[arg(long)]
         yes: bool,
+    },
+    /// Download everything the server keeps about you, as one JSON document
+    /// (docs/privacy.md describes every field).
+    #[command(after_help = "Examples:
+  tapline --profile sam account export --out sam-tapline.json
+  tapline --profile sam account export | jq '.taps | length'")]
+    Export {
+        /// Write the document to FILE (which must not exist yet) instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Delete your account for good: the couple ends (your partner is told), every device is
+    /// signed out and what you sent is removed from the server. Cannot be undone; export first.
+    #[command(
+        after_help = "Example:\n  tapline --profile sam account delete --confirm \"delete my account\""
+    )]
+    Delete {
+        /// Type exactly: delete my account
+        #[arg(long, value_name = "WORDS")]
+        confirm: String,
     },
 }
 
@@ -551,6 +571,24 @@ async fn run(cli: &Cli, out: &Out, slot: &mut Option<Arc<TaplineClient>>) -> Res
         Command::Account {
             action: AccountAction::Forget { yes },
         } => forget(&client, out, &cli.profile, *yes)?,
+        Command::Account {
+            action: AccountAction::Export { out: file },
+        } => export(&client, out, file.as_deref()).await?,
+        Command::Account {
+            action: AccountAction::Delete { confirm },
+        } => {
+            client.delete_account(confirm.clone()).await?;
+            out.result(
+                "account",
+                format!(
+                    "Your account is deleted: its devices are signed out and what you sent is gone \
+                     from the server. This profile has no account now (`tapline --profile {} \
+                     account create` starts again).",
+                    cli.profile
+                ),
+                json!({ "deleted": true }),
+            );
+        }
         Command::Invite => {
             let c = client.create_invite().await?;
             out.result(
@@ -699,6 +737,49 @@ async fn run(cli: &Cli, out: &Out, slot: &mut Option<Arc<TaplineClient>>) -> Res
         Command::Push { action } => push::push(&client, out, action).await?,
         Command::Completions { .. } | Command::Server { .. } => {}
     }
+    Ok(())
+}
+
+/// `tapline account export [--out FILE]`.
+async fn export(client: &TaplineClient, out: &Out, file: Option<&Path>) -> Result<(), Failure> {
+    let doc = client.export_my_data().await?;
+    let Some(file) = file else {
+        out::stdout_line(&doc);
+        return Ok(());
+    };
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(file)
+        .and_then(|mut f| {
+            use std::io::Write;
+            f.write_all(doc.as_bytes())?;
+            f.sync_all()
+        });
+    if let Err(e) = written {
+        return Err(Failure::new(
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                USAGE
+            } else {
+                INTERNAL
+            },
+            format!("cannot write {}: {e}", file.display()),
+        ));
+    }
+    let taps = serde_json::from_str::<serde_json::Value>(&doc)
+        .ok()
+        .and_then(|v| v["taps"].as_array().map(Vec::len))
+        .unwrap_or(0);
+    out.result(
+        "export",
+        format!(
+            "Saved your data ({taps} tap{}, {} bytes) to {}.",
+            if taps == 1 { "" } else { "s" },
+            doc.len(),
+            file.display()
+        ),
+        json!({ "saved": file.display().to_string(), "bytes": doc.len(), "taps": taps }),
+    );
     Ok(())
 }
 

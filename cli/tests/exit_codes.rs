@@ -212,3 +212,81 @@ async fn scripts_see_the_documented_exit_codes() {
     let _ = std::fs::remove_dir_all(&home);
     server.finish().await;
 }
+
+/// `account export` saves the document (never over an existing file), `account delete` needs
+/// the exact words, and afterwards the profile has no account and the partner is unpaired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaving_from_the_terminal() {
+    let server = TestServer::start(Backend::Sqlite)
+        .await
+        .expect("SQLite is always there");
+    let url = format!("http://{}", server.addr);
+    let home = std::env::temp_dir().join(format!("tapline-cli-leave-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(&home).unwrap();
+    let t = |profile: &'static str, args: Vec<String>| {
+        let (home, url) = (home.clone(), url.clone());
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            tapline(&home, &url, profile, &args).await
+        }
+    };
+    let words = |s: &str| s.split(' ').map(str::to_owned).collect::<Vec<_>>();
+    assert_eq!(
+        t("sam", words("account create --name Sam --tz Europe/Paris"))
+            .await
+            .code,
+        0
+    );
+    assert_eq!(
+        t("alex", words("account create --name Alex --tz Asia/Tokyo"))
+            .await
+            .code,
+        0
+    );
+    let code = t("sam", words("invite")).await.last()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(t("alex", vec!["join".into(), code]).await.code, 0);
+    assert_eq!(t("alex", words("tap --note bye")).await.code, 0);
+
+    let file = home.join("alex.json");
+    let export = vec![
+        "account".to_owned(),
+        "export".into(),
+        "--out".into(),
+        file.display().to_string(),
+    ];
+    let r = t("alex", export.clone()).await;
+    assert_eq!(r.code, 0, "{:?} {}", r.lines, r.stderr);
+    assert_eq!(r.last()["result"], "export");
+    assert_eq!(r.last()["taps"], 1);
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(doc["taps"][0]["note"], "bye");
+    assert_eq!(doc["account"]["time_zone"], "Asia/Tokyo");
+    let again = t("alex", export).await;
+    assert_eq!(again.code, 2, "an existing file is never overwritten");
+
+    let delete = |confirm: &str| {
+        vec![
+            "account".to_owned(),
+            "delete".into(),
+            "--confirm".into(),
+            confirm.into(),
+        ]
+    };
+    let r = t("alex", delete("yes")).await;
+    assert_eq!(r.code, 5, "{:?}", r.lines);
+    assert_eq!(r.last()["reason"], "INVALID_ARGUMENT");
+    let r = t("alex", delete("delete my account")).await;
+    assert_eq!(r.code, 0, "{:?} {}", r.lines, r.stderr);
+    assert_eq!(r.last()["deleted"], true);
+    assert_eq!(t("alex", words("account show")).await.code, 4);
+    let r = t("sam", words("tap")).await;
+    assert_eq!(r.code, 4, "Sam is no longer paired: {:?}", r.lines);
+    assert_eq!(r.last()["reason"], "NOT_PAIRED");
+
+    let _ = std::fs::remove_dir_all(&home);
+    server.finish().await;
+}

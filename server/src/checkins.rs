@@ -512,6 +512,17 @@ pub async fn apply_answers<S: Store>(
     Ok((answers, items, actions))
 }
 
+/// Every check-in of a couple, oldest first (the export).
+pub async fn all_of_couple(conn: &mut AnyConnection, couple_id: &str) -> Result<Vec<Stored>> {
+    select(
+        conn,
+        "couple_id = $1 ORDER BY opened_at_us, id",
+        &[couple_id],
+        i64::MAX,
+    )
+    .await
+}
+
 /// Open check-ins first, then the newest.
 pub async fn list(
     pool: &AnyPool,

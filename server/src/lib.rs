@@ -20,6 +20,7 @@ pub mod fcm;
 pub mod gateway;
 pub mod grpc;
 pub mod jobs;
+pub mod leaving;
 pub mod metrics;
 pub mod pairing;
 pub mod presence;

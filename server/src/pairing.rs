@@ -158,32 +158,51 @@ pub async fn get_couple(
 
 /// Ends the caller's couple; both partners' devices are told.
 pub async fn unpair(tx: &mut WriteTx, caller: &Caller, now: DateTime<Utc>) -> Result<()> {
+    let (_, couple_id) = require_couple(tx.conn(), &caller.account_id).await?;
+    end_couple(tx, &couple_id, &caller.account_id, false, now).await?;
+    tracing::info!(couple = %couple_id, "unpaired");
+    Ok(())
+}
+
+/// Ends `couple_id` on behalf of `by` and tells the devices of both members, or only the
+/// partner's when `by` is deleting their account (its devices are about to go).
+pub async fn end_couple(
+    tx: &mut WriteTx,
+    couple_id: &str,
+    by: &str,
+    account_deleted: bool,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let conn = tx.conn();
-    let (_, couple_id) = require_couple(conn, &caller.account_id).await?;
-    couples::lock_any(conn, &[&couple_id]).await?;
-    let partner = couples::partner(conn, &couple_id, &caller.account_id).await?;
+    couples::lock_any(conn, &[couple_id]).await?;
+    let partner = couples::partner(conn, couple_id, by).await?;
     sqlx::query("UPDATE couples SET ended_at_us = $1, ended_by = $2 WHERE id = $3")
         .bind(to_us(now))
-        .bind(&caller.account_id)
-        .bind(&couple_id)
+        .bind(by)
+        .bind(couple_id)
         .execute(&mut *conn)
         .await?;
-    crate::routines::unschedule_couple(conn, &couple_id).await?;
+    crate::routines::unschedule_couple(conn, couple_id).await?;
     sqlx::query("UPDATE accounts SET couple_id = NULL WHERE couple_id = $1")
-        .bind(&couple_id)
+        .bind(couple_id)
         .execute(&mut *conn)
         .await?;
     let event = new_event(
         Payload::Unpaired(pb::Unpaired {
-            couple_id: couple_id.clone(),
-            by_account_id: caller.account_id.clone(),
+            couple_id: couple_id.to_owned(),
+            by_account_id: by.to_owned(),
+            account_deleted,
         }),
         now,
     );
-    for account in [&caller.account_id, &partner.id] {
+    let told: &[&str] = if account_deleted {
+        &[&partner.id]
+    } else {
+        &[by, &partner.id]
+    };
+    for account in told {
         let devices = account_devices(tx.conn(), account).await?;
         tx.tell(to_each(&devices, &event));
     }
-    tracing::info!(couple = %couple_id, "unpaired");
     Ok(())
 }

@@ -110,6 +110,41 @@ impl TaplineClient {
         .await
     }
 
+    /// Everything the server keeps that this person may see about themself, as one JSON
+    /// document (format `tapline.export.v1`, described in docs/privacy.md).
+    pub async fn export_my_data(&self) -> Result<String, TaplineError> {
+        let inner = self.inner.clone();
+        run(async move {
+            let mut pieces = inner
+                .accounts()
+                .export_my_data(inner.authed(pb::ExportMyDataRequest {})?)
+                .await?
+                .into_inner();
+            let mut doc = String::new();
+            while let Some(piece) = pieces.message().await? {
+                doc.push_str(&piece.json);
+            }
+            Ok(doc)
+        })
+        .await
+    }
+
+    /// Deletes this account for good: the couple ends (the partner is told), every device is
+    /// signed out and the person's own content is removed from the server; this device forgets
+    /// everything it kept. `confirm` must be "delete my account".
+    pub async fn delete_account(&self, confirm: String) -> Result<(), TaplineError> {
+        let inner = self.inner.clone();
+        run(async move {
+            inner
+                .accounts()
+                .delete_account(inner.authed(pb::DeleteAccountRequest { confirm })?)
+                .await?;
+            inner.store.forget_all()?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Changes the name and/or time zone; the partner is told.
     pub async fn update_profile(
         &self,

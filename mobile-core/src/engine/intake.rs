@@ -98,6 +98,7 @@ impl Inner {
                     Store::tx_clear_rituals(tx)?;
                     vec![ClientEvent::Unpaired {
                         by_partner: u.by_account_id != my_account,
+                        partner_deleted: u.account_deleted && u.by_account_id != my_account,
                     }]
                 }
                 Payload::PartnerUpdated(p) => {

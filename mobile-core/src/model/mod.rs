@@ -327,6 +327,8 @@ pub enum ClientEvent {
     Unpaired {
         /// Whether the partner ended it.
         by_partner: bool,
+        /// The partner ended it by deleting their account (their name and content are gone).
+        partner_deleted: bool,
     },
     /// The partner changed their name, zone, quiet hours or receipts setting.
     PartnerUpdated {

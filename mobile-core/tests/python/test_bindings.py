@@ -220,6 +220,31 @@ class BindingsTest(unittest.TestCase):
 
         asyncio.run(scenario())
 
+    def test_export_and_deletion_over_grpc_web(self):
+        async def scenario():
+            web = WebTransport()
+            sam = tc.TaplineClient.with_http_transport(config(self.server, tc.DeviceKind.PHONE, tc.Platform.ANDROID), web)
+            kim = tc.TaplineClient(config(self.server, tc.DeviceKind.PHONE, tc.Platform.IOS))
+            await sam.create_account("Sam", "Asia/Tokyo")
+            await kim.create_account("Kim", "UTC")
+            await kim.accept_invite((await sam.create_invite()).code)
+            sam.send_tap(tc.TapKind.HUG, "export me", None)
+            await sam.flush_outbox()
+            doc = json.loads(await sam.export_my_data())
+            self.assertEqual(doc["format"], "tapline.export.v1")
+            self.assertEqual(doc["account"]["time_zone"], "Asia/Tokyo")
+            self.assertEqual([t["note"] for t in doc["taps"]], ["export me"])
+            with self.assertRaises(tc.TaplineError.InvalidInput):
+                await sam.delete_account("no")
+            await sam.delete_account("delete my account")
+            self.assertIsNone(sam.account())
+            events = await kim.sync_now()
+            ended = [e for e in events if e.is_unpaired()]
+            self.assertEqual(len(ended), 1)
+            self.assertTrue(ended[0].partner_deleted)
+
+        asyncio.run(scenario())
+
     def test_a_failing_listener_keeps_receiving(self):
         async def scenario():
             alice = tc.TaplineClient(config(self.server, tc.DeviceKind.PHONE, tc.Platform.IOS))

@@ -1,14 +1,56 @@
 use tapline_proto::v1::account_service_server::AccountService;
 use tapline_proto::v1::*;
+use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
 
 use super::Api;
 use crate::accounts;
 use crate::domain::validate;
+use crate::leaving;
 use crate::profile;
+
+/// The pieces of an export as they are read.
+pub type ExportStream = std::pin::Pin<
+    Box<dyn tokio_stream::Stream<Item = Result<ExportMyDataResponse, Status>> + Send>,
+>;
 
 #[tonic::async_trait]
 impl AccountService for Api {
+    type ExportMyDataStream = ExportStream;
+
+    async fn export_my_data(
+        &self,
+        req: Request<ExportMyDataRequest>,
+    ) -> Result<Response<ExportStream>, Status> {
+        let caller = self.caller(&req).await?;
+        let now = self.state.clock.now();
+        let pieces = leaving::export(self.state.db.pool(), &caller, now).await?;
+        let stream = tokio_stream::wrappers::ReceiverStream::new(pieces).map(|piece| {
+            piece
+                .map(|json| ExportMyDataResponse { json })
+                .map_err(Status::from)
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn delete_account(
+        &self,
+        req: Request<DeleteAccountRequest>,
+    ) -> Result<Response<DeleteAccountResponse>, Status> {
+        let caller = self.caller(&req).await?;
+        leaving::check_confirm(&req.get_ref().confirm)?;
+        let now = self.state.clock.now();
+        let gone = self
+            .write(move |tx| {
+                Box::pin(async move { leaving::delete_account(tx, &caller, now).await })
+            })
+            .await?;
+        for device in &gone {
+            self.state.tokens.forget_device(device);
+        }
+        Ok(Response::new(DeleteAccountResponse {}))
+    }
+
     async fn create_account(
         &self,
         req: Request<CreateAccountRequest>,

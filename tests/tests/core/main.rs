@@ -4,6 +4,7 @@
 //! details, and a cursor reset back from ahead of the server.
 
 mod backup;
+mod leaving;
 mod outcomes;
 mod push;
 mod support;

@@ -3,6 +3,7 @@
 
 mod delivery;
 mod faults;
+mod leaving;
 mod limits;
 mod metrics;
 mod pairing;
