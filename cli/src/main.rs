@@ -85,8 +85,14 @@ enum Command {
         action: AccountAction,
     },
     /// Make an invite code for your partner.
-    #[command(after_help = "Example:\n  tapline --profile sam invite")]
-    Invite,
+    #[command(
+        after_help = "Examples:\n  tapline --profile sam invite            a new code (the previous one stops working)\n  tapline --profile sam invite --revoke   withdraw it"
+    )]
+    Invite {
+        /// Withdraw your pending invite instead.
+        #[arg(long)]
+        revoke: bool,
+    },
     /// Accept your partner's invite code.
     #[command(after_help = "Example:\n  tapline --profile alex join 9FFV-7YHA")]
     Join {
@@ -137,19 +143,30 @@ enum Command {
     /// Without a code: make a code that links another device. With a code: link this profile.
     #[command(after_help = "Examples:
   tapline --profile alex link                  a code, on a device of the account
-  tapline --profile alex-watch link CODE       ...redeemed by a new profile")]
+  tapline --profile alex-watch link CODE       ...redeemed by a new profile
+  tapline --profile alex link --revoke         withdraw every pending link code")]
     Link {
         /// A code made on a device of the account.
         code: Option<String>,
+        /// Withdraw this account's pending link codes instead.
+        #[arg(long, conflicts_with = "code")]
+        revoke: bool,
     },
     /// List this account's devices, or sign one out.
     #[command(after_help = "Examples:
   tapline --profile alex devices
-  tapline --profile alex devices --revoke 0192f1a4")]
+  tapline --profile alex devices --revoke 0192f1a4
+  tapline --profile alex devices --rename 0192f1a4 --name \"Alex's watch\"")]
     Devices {
         /// Device id (or its first characters) to sign out.
-        #[arg(long, value_name = "ID")]
+        #[arg(long, value_name = "ID", conflicts_with = "rename")]
         revoke: Option<String>,
+        /// Device id (or its first characters) to rename, with --name.
+        #[arg(long, value_name = "ID", requires = "name")]
+        rename: Option<String>,
+        /// The new name (1-40 characters).
+        #[arg(long, requires = "rename")]
+        name: Option<String>,
     },
     /// Set quiet hours (in your zone), or turn them off.
     #[command(
@@ -493,7 +510,7 @@ fn flushes_first(c: &Command) -> bool {
             action: AccountAction::Create { .. }
                 | AccountAction::Show
                 | AccountAction::Forget { .. }
-        } | Command::Link { code: Some(_) }
+        } | Command::Link { code: Some(_), .. }
             | Command::Tap { .. }
             | Command::Rhythm { .. }
             | Command::Completions { .. }
@@ -589,7 +606,19 @@ async fn run(cli: &Cli, out: &Out, slot: &mut Option<Arc<TaplineClient>>) -> Res
                 json!({ "deleted": true }),
             );
         }
-        Command::Invite => {
+        Command::Invite { revoke: true } => {
+            let revoked = client.revoke_invite().await?;
+            out.result(
+                "invite_revoked",
+                if revoked {
+                    "Your invite code no longer works."
+                } else {
+                    "You had no pending invite."
+                },
+                json!({ "revoked": revoked }),
+            );
+        }
+        Command::Invite { revoke: false } => {
             let c = client.create_invite().await?;
             out.result(
                 "invite",
@@ -629,7 +658,22 @@ async fn run(cli: &Cli, out: &Out, slot: &mut Option<Arc<TaplineClient>>) -> Res
         }
         Command::Listen => listen(&client, out).await?,
         Command::Status => status(&client, out, &cli.profile).await?,
-        Command::Link { code: None } => {
+        Command::Link { revoke: true, .. } => {
+            let n = client.revoke_link_codes().await?;
+            out.result(
+                "link_revoked",
+                match n {
+                    0 => "No pending link codes.".to_owned(),
+                    1 => "Withdrew 1 link code.".to_owned(),
+                    n => format!("Withdrew {n} link codes."),
+                },
+                json!({ "revoked": n }),
+            );
+        }
+        Command::Link {
+            code: None,
+            revoke: false,
+        } => {
             let c = client.create_link_code().await?;
             out.result(
                 "link_code",
@@ -640,7 +684,9 @@ async fn run(cli: &Cli, out: &Out, slot: &mut Option<Arc<TaplineClient>>) -> Res
                 json!({ "code": c.code, "expires_at": render::iso(c.expires_at) }),
             );
         }
-        Command::Link { code: Some(code) } => {
+        Command::Link {
+            code: Some(code), ..
+        } => {
             let a = client.redeem_link_code(code.clone()).await?;
             profile.save_server(&profile.server)?;
             out.result(
@@ -652,7 +698,27 @@ async fn run(cli: &Cli, out: &Out, slot: &mut Option<Arc<TaplineClient>>) -> Res
                 json!({ "account": render::account_json(&a) }),
             );
         }
-        Command::Devices { revoke: Some(id) } => {
+        Command::Devices {
+            rename: Some(id),
+            name: Some(name),
+            ..
+        } => {
+            let devices = client.devices().await?;
+            let candidates: Vec<(String, String)> = devices
+                .iter()
+                .map(|d| (d.device_id.clone(), d.name.clone()))
+                .collect();
+            let id = ids::resolve(id, &candidates, "device", "`tapline devices`")?.to_owned();
+            let d = client.rename_device(id, name.clone()).await?;
+            out.result(
+                "device",
+                format!("Renamed: {}", device_label(&d)),
+                json!({ "device": render::device_json(&d) }),
+            );
+        }
+        Command::Devices {
+            revoke: Some(id), ..
+        } => {
             let devices = client.devices().await?;
             let candidates: Vec<(String, String)> = devices
                 .iter()
@@ -679,7 +745,7 @@ async fn run(cli: &Cli, out: &Out, slot: &mut Option<Arc<TaplineClient>>) -> Res
                 json!({ "revoked": id, "this_device": this }),
             );
         }
-        Command::Devices { revoke: None } => {
+        Command::Devices { .. } => {
             let devices = client.devices().await?;
             let all: Vec<&str> = devices.iter().map(|d| d.device_id.as_str()).collect();
             let human: Vec<String> = devices

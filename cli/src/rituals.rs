@@ -121,6 +121,15 @@ enum CheckinAction {
         #[arg(long, value_enum)]
         category: Option<Category>,
     },
+    /// Every check-in of the couple, open ones first, then the newest (read page by page).
+    #[command(after_help = "Examples:
+  tapline checkin history
+  tapline --json checkin history --page-size 100")]
+    History {
+        /// Check-ins asked of the server per page (1-100).
+        #[arg(long, default_value_t = 50)]
+        page_size: u32,
+    },
 }
 
 pub const ROUTINE_EXAMPLES: &str = "Examples:
@@ -554,6 +563,41 @@ pub async fn checkin(client: &TaplineClient, out: &Out, args: &CheckinArgs) -> R
                 "checkins",
                 human.join("\n"),
                 json!({ "online": online, "checkins": list.iter().map(checkin_json).collect::<Vec<_>>() }),
+            );
+        }
+        Some(CheckinAction::History { page_size }) => {
+            let mut list: Vec<CheckinInfo> = Vec::new();
+            let mut token = None;
+            let mut pages = 0;
+            loop {
+                let page = client.checkin_history(token, *page_size).await?;
+                pages += 1;
+                for c in page.checkins {
+                    // A check-in that closed between two pages comes again: keep the latest.
+                    match list.iter_mut().find(|k| k.checkin_id == c.checkin_id) {
+                        Some(k) => *k = c,
+                        None => list.push(c),
+                    }
+                }
+                token = page.next_page_token;
+                if token.is_none() {
+                    break;
+                }
+            }
+            let ids: Vec<&str> = list.iter().map(|c| c.checkin_id.as_str()).collect();
+            let shorts = ids::short_ids(&ids);
+            let human: Vec<String> = if list.is_empty() {
+                vec!["No check-ins yet. Ask one: tapline checkin ask --category mood".into()]
+            } else {
+                list.iter()
+                    .zip(&shorts)
+                    .flat_map(|(c, short)| checkin_lines(c, short, &partner, now))
+                    .collect()
+            };
+            out.result(
+                "checkins",
+                human.join("\n"),
+                json!({ "online": true, "pages": pages, "checkins": list.iter().map(checkin_json).collect::<Vec<_>>() }),
             );
         }
         Some(CheckinAction::Prompts { category }) => {

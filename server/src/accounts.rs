@@ -348,6 +348,54 @@ pub async fn list_devices(pool: &AnyPool, caller: &Caller) -> Result<pb::ListDev
     })
 }
 
+/// Renames one of the caller's active devices.
+pub async fn rename_device(
+    tx: &mut WriteTx,
+    caller: &Caller,
+    device_id: &str,
+    name: &str,
+) -> Result<pb::RenameDeviceResponse> {
+    let conn = tx.conn();
+    let done = sqlx::query(
+        "UPDATE devices SET name = $1 WHERE id = $2 AND account_id = $3 AND revoked_at_us IS NULL",
+    )
+    .bind(name)
+    .bind(device_id)
+    .bind(&caller.account_id)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound("device"));
+    }
+    let device = load_devices(conn, &caller.account_id)
+        .await?
+        .into_iter()
+        .find(|d| d.id == device_id)
+        .ok_or(Error::NotFound("device"))?;
+    Ok(pb::RenameDeviceResponse {
+        device: Some(device.to_proto(&caller.device_id)),
+    })
+}
+
+/// Withdraws the caller's pending codes of `purpose`; returns how many there were.
+pub async fn revoke_codes(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    purpose: &'static str,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let done = sqlx::query(
+        "DELETE FROM codes WHERE account_id = $1 AND purpose = $2 AND used_at_us IS NULL \
+         AND expires_at_us > $3",
+    )
+    .bind(account_id)
+    .bind(purpose)
+    .bind(to_us(now))
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Signs out one of the caller's devices (possibly itself); its token stops working and its
 /// undelivered events are dropped.
 pub async fn revoke_device(

@@ -534,21 +534,116 @@ pub async fn list(
         1..=MAX_LIST => req.limit,
         _ => return Err(Error::invalid("limit", format!("must be 0-{MAX_LIST}"))),
     };
+    let after = match req.page_token.as_str() {
+        "" => None,
+        token => Some(PageToken::parse(token, req.open_only)?),
+    };
     let mut conn = pool.acquire().await?;
     let (_, couple_id) = require_couple(&mut conn, &caller.account_id).await?;
     let sides = couples::sides(&mut conn, &couple_id).await?;
     let me = sides.side_of(&caller.account_id);
-    let filter = if req.open_only {
-        "couple_id = $1 AND phase = 'open' ORDER BY opened_at_us DESC"
+    // Keyset order: open first (bucket 0), then the newest, ties by id.
+    let bucket = "(CASE WHEN phase = 'open' THEN 0 ELSE 1 END)";
+    let only = if req.open_only {
+        " AND phase = 'open'"
     } else {
-        "couple_id = $1 ORDER BY CASE WHEN phase = 'open' THEN 0 ELSE 1 END, opened_at_us DESC"
+        ""
     };
-    let checkins = select(&mut conn, filter, &[&couple_id], i64::from(limit))
-        .await?
-        .iter()
-        .map(|c| view(c, me))
-        .collect();
-    Ok(pb::ListCheckinsResponse { checkins })
+    let (filter, binds) = match &after {
+        None => (
+            format!("couple_id = $1{only} ORDER BY {bucket}, opened_at_us DESC, id DESC"),
+            vec![couple_id.as_str()],
+        ),
+        Some(t) => (
+            format!(
+                "couple_id = $1{only} AND ({bucket} > {b} OR ({bucket} = {b} AND \
+                 (opened_at_us < {at} OR (opened_at_us = {at} AND id < $2)))) \
+                 ORDER BY {bucket}, opened_at_us DESC, id DESC",
+                b = t.bucket,
+                at = t.opened_at_us,
+            ),
+            vec![couple_id.as_str(), t.id.as_str()],
+        ),
+    };
+    let mut page = select(&mut conn, &filter, &binds, i64::from(limit) + 1).await?;
+    let more = page.len() > limit as usize;
+    page.truncate(limit as usize);
+    let next_page_token = match page.last() {
+        Some(last) if more => PageToken {
+            open_only: req.open_only,
+            bucket: u8::from(last.state.phase != Phase::Open),
+            opened_at_us: to_us(last.state.opened_at),
+            id: last.id.clone(),
+        }
+        .to_string(),
+        _ => String::new(),
+    };
+    Ok(pb::ListCheckinsResponse {
+        checkins: page.iter().map(|c| view(c, me)).collect(),
+        next_page_token,
+    })
+}
+
+/// Where a page of `ListCheckins` ended: `c1.<open_only>.<bucket>.<opened_at_us>.<id>`.
+#[derive(Debug, PartialEq)]
+struct PageToken {
+    open_only: bool,
+    bucket: u8,
+    opened_at_us: i64,
+    id: String,
+}
+
+impl std::fmt::Display for PageToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "c1.{}.{}.{}.{}",
+            u8::from(self.open_only),
+            self.bucket,
+            self.opened_at_us,
+            self.id
+        )
+    }
+}
+
+impl PageToken {
+    fn parse(token: &str, open_only: bool) -> Result<PageToken> {
+        let bad = || Error::invalid("page_token", "is not a token from this listing");
+        if token.len() > 100 {
+            return Err(bad());
+        }
+        let mut parts = token.splitn(5, '.');
+        let (Some("c1"), Some(only), Some(bucket), Some(at), Some(id)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return Err(bad());
+        };
+        let t = PageToken {
+            open_only: match only {
+                "0" => false,
+                "1" => true,
+                _ => return Err(bad()),
+            },
+            bucket: match bucket {
+                "0" => 0,
+                "1" => 1,
+                _ => return Err(bad()),
+            },
+            opened_at_us: at.parse().map_err(|_| bad())?,
+            id: crate::domain::validate::id("page_token", id).map_err(|_| bad())?,
+        };
+        if t.open_only != open_only {
+            return Err(Error::invalid(
+                "page_token",
+                "was made with a different open_only",
+            ));
+        }
+        Ok(t)
+    }
 }
 
 /// Open check-ins whose time is up at `now` (up to 200, oldest first), as `(id, couple)`.
@@ -591,4 +686,30 @@ pub async fn expire(
     let sides = couples::sides(conn, couple_id).await?;
     tell_both(tx, &c, &sides, now).await?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod page_tests {
+    use super::*;
+
+    #[test]
+    fn a_page_token_reads_back_and_refuses_what_it_is_not() {
+        let t = PageToken {
+            open_only: false,
+            bucket: 1,
+            opened_at_us: 1_780_000_000_000_000,
+            id: "01a2373b-356f-74fc-9639-6910a33b2bc9".into(),
+        };
+        assert_eq!(PageToken::parse(&t.to_string(), false).unwrap(), t);
+        assert!(PageToken::parse(&t.to_string(), true).is_err());
+        for bad in [
+            "x",
+            "c1.0.1.12",
+            "c1.0.2.12.01a2373b-356f-74fc-9639-6910a33b2bc9",
+            "c1.0.1.x.01a2373b-356f-74fc-9639-6910a33b2bc9",
+            "c1.0.1.12.' OR 1=1 --",
+        ] {
+            assert!(PageToken::parse(bad, false).is_err(), "{bad}");
+        }
+    }
 }

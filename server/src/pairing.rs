@@ -31,6 +31,8 @@ pub async fn create_invite(
     {
         return Err(Error::Refused(Refusal::AlreadyPaired));
     }
+    // Only the newest invite can be accepted.
+    accounts::revoke_codes(tx.conn(), &caller.account_id, "invite", now).await?;
     let (code, expires) = create_code(
         tx,
         "invite",
@@ -43,6 +45,16 @@ pub async fn create_invite(
         code,
         expires_at: Some(timestamp_us(to_us(expires))),
     })
+}
+
+/// Withdraws the caller's pending invite.
+pub async fn revoke_invite(
+    tx: &mut WriteTx,
+    caller: &Caller,
+    now: DateTime<Utc>,
+) -> Result<pb::RevokeInviteResponse> {
+    let n = accounts::revoke_codes(tx.conn(), &caller.account_id, "invite", now).await?;
+    Ok(pb::RevokeInviteResponse { revoked: n > 0 })
 }
 
 /// The couple as `me` sees it at `now`.

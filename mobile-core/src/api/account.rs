@@ -145,6 +145,38 @@ impl TaplineClient {
         .await
     }
 
+    /// Renames a device of this account (1-40 characters).
+    pub async fn rename_device(
+        &self,
+        device_id: String,
+        name: String,
+    ) -> Result<DeviceSummary, TaplineError> {
+        let inner = self.inner.clone();
+        run(async move {
+            let resp = inner
+                .accounts()
+                .rename_device(inner.authed(pb::RenameDeviceRequest { device_id, name })?)
+                .await?
+                .into_inner();
+            Ok(DeviceSummary::from(&resp.device.unwrap_or_default()))
+        })
+        .await
+    }
+
+    /// Withdraws every pending link code of this account; returns how many there were.
+    pub async fn revoke_link_codes(&self) -> Result<u32, TaplineError> {
+        let inner = self.inner.clone();
+        run(async move {
+            Ok(inner
+                .accounts()
+                .revoke_link_codes(inner.authed(pb::RevokeLinkCodesRequest {})?)
+                .await?
+                .into_inner()
+                .revoked)
+        })
+        .await
+    }
+
     /// Changes the name and/or time zone; the partner is told.
     pub async fn update_profile(
         &self,

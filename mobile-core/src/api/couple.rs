@@ -23,6 +23,21 @@ impl TaplineClient {
         .await
     }
 
+    /// Withdraws this account's pending invite (a new `create_invite` replaces it too);
+    /// false when there was none.
+    pub async fn revoke_invite(&self) -> Result<bool, TaplineError> {
+        let inner = self.inner.clone();
+        run(async move {
+            Ok(inner
+                .pairing()
+                .revoke_invite(inner.authed(pb::RevokeInviteRequest {})?)
+                .await?
+                .into_inner()
+                .revoked)
+        })
+        .await
+    }
+
     /// Accepts the partner's invite.
     pub async fn accept_invite(&self, code: String) -> Result<CoupleInfo, TaplineError> {
         let inner = self.inner.clone();

@@ -263,6 +263,7 @@ impl TaplineClient {
             let req = pb::ListCheckinsRequest {
                 open_only,
                 limit: LIST_CHECKINS,
+                page_token: String::new(),
             };
             let resp = inner
                 .checkin_client()
@@ -271,6 +272,35 @@ impl TaplineClient {
                 .into_inner();
             inner.store.save_checkins(&resp.checkins)?;
             with_local_answers(&inner.store, &inner.me()?, &resp.checkins)
+        })
+        .await
+    }
+
+    /// One page of every check-in of the couple, open ones first, then the newest: `None` for
+    /// the first page, then the page's `next_page_token` until it is `None`. A check-in that
+    /// closed between two pages may come again with its new status (keep the latest).
+    pub async fn checkin_history(
+        &self,
+        page_token: Option<String>,
+        page_size: u32,
+    ) -> Result<CheckinPage, TaplineError> {
+        let inner = self.inner.clone();
+        run(async move {
+            let req = pb::ListCheckinsRequest {
+                open_only: false,
+                limit: page_size,
+                page_token: page_token.unwrap_or_default(),
+            };
+            let resp = inner
+                .checkin_client()
+                .list_checkins(inner.authed(req)?)
+                .await?
+                .into_inner();
+            inner.store.save_checkins(&resp.checkins)?;
+            Ok(CheckinPage {
+                checkins: with_local_answers(&inner.store, &inner.me()?, &resp.checkins)?,
+                next_page_token: Some(resp.next_page_token).filter(|t| !t.is_empty()),
+            })
         })
         .await
     }

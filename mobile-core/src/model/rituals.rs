@@ -341,6 +341,15 @@ pub enum CheckinStatus {
     Expired,
 }
 
+/// One page of the couple's check-ins (`checkin_history`).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct CheckinPage {
+    /// Open ones first, then the newest.
+    pub checkins: Vec<CheckinInfo>,
+    /// Pass it back for the next page; `None` on the last one.
+    pub next_page_token: Option<String>,
+}
+
 /// A check-in as this account sees it.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct CheckinInfo {

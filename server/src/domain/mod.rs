@@ -9,3 +9,4 @@ pub mod schedule;
 pub mod streaks;
 pub mod taps;
 pub mod validate;
+pub mod zones;

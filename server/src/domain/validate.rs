@@ -38,7 +38,8 @@ pub fn violation(v: limits::Violation) -> Error {
     Error::invalid(v.field, v.rule)
 }
 
-/// An IANA time-zone name such as `Europe/Paris`.
+/// An IANA time-zone name such as `Europe/Paris`, in any letter case or as an old alias
+/// (`US/Eastern`): the zone under its current name (see [`super::zones`]).
 pub fn time_zone(field: &'static str, input: &str) -> Result<Tz> {
     if input.len() > 64 {
         return Err(Error::invalid(
@@ -46,7 +47,7 @@ pub fn time_zone(field: &'static str, input: &str) -> Result<Tz> {
             "must be an IANA time zone such as Europe/Paris",
         ));
     }
-    input.parse::<Tz>().map_err(|_| {
+    super::zones::canonical(input).ok_or_else(|| {
         Error::invalid(
             field,
             format!("unknown IANA time zone {input:?} (e.g. Europe/Paris)"),

@@ -18,6 +18,39 @@ pub type ExportStream = std::pin::Pin<
 impl AccountService for Api {
     type ExportMyDataStream = ExportStream;
 
+    async fn rename_device(
+        &self,
+        req: Request<RenameDeviceRequest>,
+    ) -> Result<Response<RenameDeviceResponse>, Status> {
+        let caller = self.caller(&req).await?;
+        let device = validate::id("device_id", &req.get_ref().device_id)?;
+        let name = validate::display_name("name", &req.get_ref().name)?;
+        let renamed = self
+            .write(move |tx| {
+                Box::pin(async move { accounts::rename_device(tx, &caller, &device, &name).await })
+            })
+            .await?;
+        Ok(Response::new(renamed))
+    }
+
+    async fn revoke_link_codes(
+        &self,
+        req: Request<RevokeLinkCodesRequest>,
+    ) -> Result<Response<RevokeLinkCodesResponse>, Status> {
+        let caller = self.caller(&req).await?;
+        let now = self.state.clock.now();
+        let n = self
+            .write(move |tx| {
+                Box::pin(async move {
+                    accounts::revoke_codes(tx.conn(), &caller.account_id, "link", now).await
+                })
+            })
+            .await?;
+        Ok(Response::new(RevokeLinkCodesResponse {
+            revoked: u32::try_from(n).unwrap_or(u32::MAX),
+        }))
+    }
+
     async fn export_my_data(
         &self,
         req: Request<ExportMyDataRequest>,

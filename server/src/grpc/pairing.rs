@@ -22,6 +22,20 @@ impl PairingService for Api {
         Ok(Response::new(invite))
     }
 
+    async fn revoke_invite(
+        &self,
+        req: Request<RevokeInviteRequest>,
+    ) -> Result<Response<RevokeInviteResponse>, Status> {
+        let caller = self.caller(&req).await?;
+        let now = self.state.clock.now();
+        let done = self
+            .write(move |tx| {
+                Box::pin(async move { pairing::revoke_invite(tx, &caller, now).await })
+            })
+            .await?;
+        Ok(Response::new(done))
+    }
+
     async fn accept_invite(
         &self,
         req: Request<AcceptInviteRequest>,

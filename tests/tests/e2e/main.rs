@@ -1,6 +1,7 @@
 //! End-to-end tests: every scenario runs against SQLite and PostgreSQL with the real server on
 //! an ephemeral port, driven over gRPC by partners with phones and watches.
 
+mod contract;
 mod delivery;
 mod faults;
 mod leaving;
