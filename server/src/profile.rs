@@ -93,6 +93,7 @@ pub async fn update_profile(
         changed.push(pb::PartnerChange::Name);
     }
     let moved = change.zone.filter(|z| *z != account.zone);
+    let moved_from = moved.map(|_| account.zone);
     if let Some(zone) = moved {
         account.zone = zone;
         // Travel: the new zone is in force from now on, for streak dates and routines.
@@ -105,7 +106,7 @@ pub async fn update_profile(
         .execute(&mut *conn)
         .await?;
     if moved.is_some() {
-        crate::routines::reschedule_account(conn, &account, now).await?;
+        crate::routines::reschedule_account(conn, &account, moved_from, now).await?;
         changed.push(pb::PartnerChange::TimeZone);
     }
     tell_partner(tx, &account, changed, now).await?;
@@ -202,7 +203,7 @@ pub async fn update_settings(
     .await?;
     if changed.contains(&pb::PartnerChange::QuietHours) {
         // Routines wait for the end of quiet hours.
-        crate::routines::reschedule_account(conn, &account, now).await?;
+        crate::routines::reschedule_account(conn, &account, None, now).await?;
     }
     tell_partner(tx, &account, changed, now).await?;
     Ok(pb::UpdateSettingsResponse {

@@ -56,6 +56,36 @@ impl RateLimiter {
         }
     }
 
+    /// Whether `key` has an action left at `now`, without taking it (see [`Self::spend`]), or
+    /// how long until it has.
+    pub fn check(&self, key: &str, now: DateTime<Utc>) -> Result<(), Duration> {
+        let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        match buckets.get(key) {
+            None => Ok(()),
+            Some(b) => {
+                let b = refill(*b, now, self.capacity, self.per_second);
+                if b.tokens >= 1.0 {
+                    Ok(())
+                } else {
+                    Err(Duration::from_secs_f64((1.0 - b.tokens) / self.per_second))
+                }
+            }
+        }
+    }
+
+    /// Counts one action for `key` that happened at `now` (checked before with
+    /// [`Self::check`]); the bucket never goes below empty.
+    pub fn spend(&self, key: &str, now: DateTime<Utc>) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
+            tokens: self.capacity,
+            at: now,
+        });
+        let mut b = refill(*bucket, now, self.capacity, self.per_second);
+        b.tokens = (b.tokens - 1.0).max(0.0);
+        *bucket = b;
+    }
+
     /// Gives back the action taken for `key` (it was refused and did nothing).
     pub fn give_back(&self, key: &str) {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
@@ -76,6 +106,26 @@ fn refill(b: Bucket, now: DateTime<Utc>, capacity: f64, per_second: f64) -> Buck
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn check_takes_nothing_and_spend_counts() {
+        let l = RateLimiter::new(2, Duration::from_secs(60));
+        let t = Utc::now();
+        for _ in 0..5 {
+            assert!(l.check("k", t).is_ok(), "checking alone never runs out");
+        }
+        l.spend("k", t);
+        assert!(l.check("k", t).is_ok());
+        l.spend("k", t);
+        let wait = l.check("k", t).unwrap_err();
+        assert!(wait > Duration::from_secs(29) && wait <= Duration::from_secs(30));
+        l.spend("k", t);
+        assert!(
+            l.check("k", t + chrono::Duration::seconds(30)).is_ok(),
+            "never below empty: one refills in 30 s"
+        );
+        assert!(l.check("other", t).is_ok());
+    }
 
     #[test]
     fn an_action_given_back_can_be_taken_again() {

@@ -150,7 +150,33 @@ fn stored_from_row(row: &sqlx::any::AnyRow) -> Result<Stored> {
     })
 }
 
-/// Sets (or clears, when paused) the next firing of `routine` for `account` after `after`.
+/// The local date of the latest firing (or skip) of `routine` for `account`; firings stored
+/// before dates were recorded are read in `fallback`.
+async fn last_day(
+    conn: &mut AnyConnection,
+    routine_id: &str,
+    account_id: &str,
+    fallback: chrono_tz::Tz,
+) -> Result<Option<chrono::NaiveDate>> {
+    let row = sqlx::query(
+        "SELECT local_day, scheduled_us FROM routine_firings \
+         WHERE routine_id = $1 AND account_id = $2 ORDER BY scheduled_us DESC LIMIT 1",
+    )
+    .bind(routine_id)
+    .bind(account_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some(
+        match row.try_get::<Option<String>, _>("local_day")? {
+            Some(day) => crate::store::parse_day(&day)?,
+            None => schedule::local_day(crate::db::from_us(row.try_get("scheduled_us")?), fallback),
+        },
+    ))
+}
+
+/// Sets (or clears, when paused) the next firing of `routine` for `account` after `after`, on
+/// a local date that has not had one.
 async fn schedule_for(
     conn: &mut AnyConnection,
     routine: &Stored,
@@ -160,8 +186,25 @@ async fn schedule_for(
     let next = if routine.spec.wire.paused {
         None
     } else {
-        schedule::next_firing(after, account.zone, routine.spec.time, routine.spec.days)
+        let last = last_day(conn, &routine.id, &account.id, account.zone).await?;
+        schedule::next_new_day(
+            after,
+            account.zone,
+            routine.spec.time,
+            routine.spec.days,
+            last,
+        )
     };
+    write_schedule(conn, routine, account, next).await
+}
+
+/// Stores `next` as the next firing of `routine` for `account` (none: clears it).
+async fn write_schedule(
+    conn: &mut AnyConnection,
+    routine: &Stored,
+    account: &AccountRow,
+    next: Option<DateTime<Utc>>,
+) -> Result<()> {
     match next {
         Some(nominal) => {
             let deliver = schedule::defer_past_quiet(nominal, account.zone, account.quiet);
@@ -187,10 +230,13 @@ async fn schedule_for(
     Ok(())
 }
 
-/// Recomputes every routine of `account` (after a zone or quiet-hours change).
+/// Recomputes every routine of `account` (after a zone or quiet-hours change). After a move
+/// from zone `moved_from`, a firing the move jumped past today fires at once (see
+/// [`schedule::next_after_move`]); a routine never fires twice on one local date.
 pub async fn reschedule_account(
     conn: &mut AnyConnection,
     account: &AccountRow,
+    moved_from: Option<chrono_tz::Tz>,
     now: DateTime<Utc>,
 ) -> Result<()> {
     let Some(couple_id) = &account.couple_id else {
@@ -202,7 +248,28 @@ pub async fn reschedule_account(
         .await?;
     for row in &rows {
         let routine = stored_from_row(row)?;
-        schedule_for(conn, &routine, account, now).await?;
+        let Some(old) = moved_from.filter(|_| !routine.spec.wire.paused) else {
+            schedule_for(conn, &routine, account, now).await?;
+            continue;
+        };
+        let pending: Option<i64> = sqlx::query_scalar(
+            "SELECT nominal_us FROM routine_schedules WHERE routine_id = $1 AND account_id = $2",
+        )
+        .bind(&routine.id)
+        .bind(&account.id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let last = last_day(conn, &routine.id, &account.id, old).await?;
+        let next = schedule::next_after_move(
+            now,
+            old,
+            account.zone,
+            routine.spec.time,
+            routine.spec.days,
+            pending.map(crate::db::from_us),
+            last,
+        );
+        write_schedule(conn, &routine, account, next).await?;
     }
     Ok(())
 }
@@ -503,14 +570,19 @@ pub async fn fire(tx: &mut WriteTx, due: &Due, now: DateTime<Utc>) -> Result<Opt
     }
     let decision = schedule::catch_up(crate::db::from_us(deliver_us), now);
     let recorded = sqlx::query(
-        "INSERT INTO routine_firings (routine_id, account_id, scheduled_us, fired_at_us, skipped) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (routine_id, account_id, scheduled_us) DO NOTHING",
+        "INSERT INTO routine_firings (routine_id, account_id, scheduled_us, fired_at_us, skipped, \
+         local_day) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (routine_id, account_id, scheduled_us) DO NOTHING",
     )
     .bind(routine_id)
     .bind(account_id)
     .bind(deliver_us)
     .bind((decision == CatchUp::FireNow).then_some(to_us(now)))
     .bind(i64::from(decision == CatchUp::Skip))
+    .bind(crate::store::day_str(schedule::local_day(
+        nominal,
+        account.zone,
+    )))
     .execute(&mut *conn)
     .await?;
     if recorded.rows_affected() == 0 {

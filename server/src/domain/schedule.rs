@@ -101,6 +101,59 @@ pub fn next_firing(
         .find(|&fire| fire > after)
 }
 
+/// The local date in `zone` of a firing due at `nominal`.
+pub fn local_day(nominal: DateTime<Utc>, zone: Tz) -> NaiveDate {
+    wall(zone, nominal).date()
+}
+
+/// The next firing after `after` in `zone` on a local date later than `last_day` (the date of
+/// the latest firing, in the zone it fired in): a routine fires at most once per local date,
+/// also when a change of zone brings a date round again.
+pub fn next_new_day(
+    after: DateTime<Utc>,
+    zone: Tz,
+    local: NaiveTime,
+    weekdays: WeekdaySet,
+    last_day: Option<NaiveDate>,
+) -> Option<DateTime<Utc>> {
+    let mut next = next_firing(after, zone, local, weekdays)?;
+    // At most two dates can come round again (a move across the date line).
+    for _ in 0..3 {
+        if last_day.is_none_or(|l| local_day(next, zone) > l) {
+            return Some(next);
+        }
+        next = next_firing(next, zone, local, weekdays)?;
+    }
+    Some(next)
+}
+
+/// Where a routine's next firing goes when its person moves from zone `old` to `new` at `now`:
+/// `pending` is the firing that was due next in the old zone, `last_day` the date of the
+/// latest firing.
+///
+/// When the move jumps past today's local time in the new zone while today's firing was still
+/// to come (pending on today's date or earlier), it fires at the move (`now`; quiet hours then
+/// defer it like any firing). Otherwise the next firing on a date that has not had one.
+pub fn next_after_move(
+    now: DateTime<Utc>,
+    old: Tz,
+    new: Tz,
+    local: NaiveTime,
+    weekdays: WeekdaySet,
+    pending: Option<DateTime<Utc>>,
+    last_day: Option<NaiveDate>,
+) -> Option<DateTime<Utc>> {
+    let today = local_day(now, new);
+    let skipped_today = pending.is_some_and(|p| local_day(p, old) <= today)
+        && weekdays.contains(today.weekday())
+        && last_day.is_none_or(|l| l < today)
+        && resolve_local(new, today.and_time(local)) <= now;
+    if skipped_today {
+        return Some(now);
+    }
+    next_new_day(now, new, local, weekdays, last_day)
+}
+
 /// Moves `instant` past the recipient's quiet hours: unchanged when they are not quiet at that
 /// moment, otherwise the first instant after it at which their quiet hours end.
 ///
@@ -461,5 +514,105 @@ mod tests {
             start_of_date(apia, d30.succ_opt().unwrap())
         );
         assert_eq!(start_of_date(apia, d30), utc(2011, 12, 30, 10, 0));
+    }
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn flying_west_after_the_firing_does_not_fire_the_same_date_again() {
+        let (paris, ny) = (tz("Europe/Paris"), tz("America/New_York"));
+        // 2027-06-15 08:00 in Paris fired (06:00 UTC); the next was 06-16 08:00 Paris.
+        let pending = utc(2027, 6, 16, 6, 0);
+        // Lands in New York at 05:00 local (09:00 UTC), still 06-15 there.
+        let now = utc(2027, 6, 15, 9, 0);
+        let next = next_after_move(
+            now,
+            paris,
+            ny,
+            hm(8, 0),
+            WeekdaySet::ALL,
+            Some(pending),
+            Some(day(2027, 6, 15)),
+        )
+        .unwrap();
+        assert_eq!(local("America/New_York", next), "2027-06-16 08:00 EDT");
+    }
+
+    #[test]
+    fn flying_east_past_the_time_fires_at_the_change() {
+        let (ny, tokyo) = (tz("America/New_York"), tz("Asia/Tokyo"));
+        // 06-16 08:00 New York was pending; the last firing was 06-15. At 07:00 New York
+        // (11:00 UTC) she is in Tokyo, where it is 06-16 20:00: 08:00 there has passed.
+        let now = utc(2027, 6, 16, 11, 0);
+        let pending = utc(2027, 6, 16, 12, 0);
+        let at = next_after_move(
+            now,
+            ny,
+            tokyo,
+            hm(8, 0),
+            WeekdaySet::ALL,
+            Some(pending),
+            Some(day(2027, 6, 15)),
+        );
+        assert_eq!(at, Some(now), "today's firing is not lost");
+        // After that firing (recorded for 06-16), the next is 06-17 08:00 Tokyo.
+        let next = next_new_day(
+            now,
+            tokyo,
+            hm(8, 0),
+            WeekdaySet::ALL,
+            Some(day(2027, 6, 16)),
+        )
+        .unwrap();
+        assert_eq!(local("Asia/Tokyo", next), "2027-06-17 08:00 JST");
+    }
+
+    #[test]
+    fn a_move_that_skips_nothing_keeps_the_plain_next_firing() {
+        let (paris, london) = (tz("Europe/Paris"), tz("Europe/London"));
+        // 06:00 Paris, routine at 08:00: after the move it is 05:00 in London.
+        let now = utc(2027, 6, 15, 4, 0);
+        let pending = utc(2027, 6, 15, 6, 0);
+        let next = next_after_move(
+            now,
+            paris,
+            london,
+            hm(8, 0),
+            WeekdaySet::ALL,
+            Some(pending),
+            Some(day(2027, 6, 14)),
+        )
+        .unwrap();
+        assert_eq!(local("Europe/London", next), "2027-06-15 08:00 BST");
+        // Not a routine day today: nothing fires at the move.
+        let mut weekends = WeekdaySet::EMPTY;
+        weekends.insert(Sat);
+        weekends.insert(Sun);
+        let tue_late = utc(2027, 6, 15, 20, 0);
+        let next = next_after_move(
+            tue_late,
+            paris,
+            tz("Asia/Tokyo"),
+            hm(8, 0),
+            weekends,
+            Some(utc(2027, 6, 19, 6, 0)),
+            Some(day(2027, 6, 13)),
+        )
+        .unwrap();
+        assert_eq!(local("Asia/Tokyo", next), "2027-06-19 08:00 JST");
+        // A routine that never fired and had nothing pending today does not fire at the move.
+        let next = next_after_move(
+            utc(2027, 6, 15, 12, 0),
+            paris,
+            tz("Asia/Tokyo"),
+            hm(8, 0),
+            WeekdaySet::ALL,
+            Some(utc(2027, 6, 16, 6, 0)),
+            None,
+        )
+        .unwrap();
+        assert_eq!(local("Asia/Tokyo", next), "2027-06-16 08:00 JST");
     }
 }

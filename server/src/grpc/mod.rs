@@ -53,8 +53,9 @@ impl Api {
 
     /// Runs a code redemption under the code-guessing limit of every key in `keys` (an
     /// address, an account): refused while any of them has used up its attempts. Only a
-    /// failed guess keeps its attempt; one that succeeds, or that fails on our side
-    /// (database, shutdown), is given back.
+    /// failed guess counts; one that succeeds, or that fails on our side (database,
+    /// shutdown), costs nothing. Guesses already in flight when the last attempt is used
+    /// still finish, so a burst can overshoot by the guesses it had in flight.
     async fn guess<T>(
         &self,
         what: &'static str,
@@ -63,20 +64,17 @@ impl Api {
     ) -> Result<T> {
         let limiter = &self.state.limits.code_guesses;
         let now = self.state.clock.now();
-        let mut taken = Vec::with_capacity(keys.len());
+        // Checked first, counted after: attempts in flight hold nothing, so many people
+        // redeeming at once through one proxy are never refused for each other's successes.
         for key in keys {
-            match limiter.take(key, now) {
-                Ok(()) => taken.push(key),
-                Err(retry_after) => {
-                    taken.iter().for_each(|k| limiter.give_back(k));
-                    self.state.metrics.refused(what);
-                    return Err(Error::RateLimited { what, retry_after });
-                }
+            if let Err(retry_after) = limiter.check(key, now) {
+                self.state.metrics.refused(what);
+                return Err(Error::RateLimited { what, retry_after });
             }
         }
         let done = attempt.await;
-        if !matches!(&done, Err(e) if e.is_failed_guess()) {
-            taken.iter().for_each(|k| limiter.give_back(k));
+        if matches!(&done, Err(e) if e.is_failed_guess()) {
+            keys.iter().for_each(|k| limiter.spend(k, now));
         }
         done
     }

@@ -10,7 +10,8 @@ use tonic::{Code, Request, Status};
 
 on_both_databases!(
     code_guesses_count_failures_per_client_behind_a_trusted_proxy,
-    invite_guesses_count_per_account_and_per_address
+    invite_guesses_count_per_account_and_per_address,
+    many_redemptions_at_once_from_one_address_are_never_refused,
 );
 
 /// Attempts allowed per key in these tests.
@@ -167,5 +168,33 @@ async fn invite_guesses_count_per_account_and_per_address(backend: Backend) {
             .unwrap_or_else(|e| panic!("round {round}: {e:?}"));
         bob.pairing().unpair(pb::UnpairRequest {}).await.unwrap();
     }
+    server.finish().await;
+}
+
+/// Twelve people behind one address redeem valid link codes all at once (four times the
+/// attempts a key has): none is refused, since attempts in flight hold nothing.
+async fn many_redemptions_at_once_from_one_address_are_never_refused(backend: Backend) {
+    let Some(server) = TestServer::start_with(backend, settings()).await else {
+        return;
+    };
+    let n = ATTEMPTS as usize * 4;
+    let mut codes = Vec::with_capacity(n);
+    for i in 0..n {
+        let phone = server.account(&format!("P{i}"), "UTC").await;
+        codes.push(link_code(&phone).await);
+    }
+    let channel = server.channel().await;
+    let mut all = tokio::task::JoinSet::new();
+    for code in codes {
+        let channel = channel.clone();
+        all.spawn(async move { redeem(channel, "203.0.113.9", &code).await });
+    }
+    let mut refused = Vec::new();
+    while let Some(r) = all.join_next().await {
+        if let Err(s) = r.unwrap() {
+            refused.push(s);
+        }
+    }
+    assert!(refused.is_empty(), "{refused:?}");
     server.finish().await;
 }

@@ -16,4 +16,5 @@ mod security;
 mod server;
 mod taps;
 mod tls;
+mod travel;
 mod webpush;

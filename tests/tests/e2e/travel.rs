@@ -1,0 +1,124 @@
+//! Routines and travel (issue 14, fairness): a routine fires at most once per partner per local
+//! date after a change of zone, and a move that jumps past today's time fires it at the change.
+
+use chrono::{DateTime, TimeZone, Utc};
+use tapline_e2e::*;
+use tapline_proto::v1 as pb;
+use tapline_proto::v1::event::Payload;
+use tapline_proto::v1::routine_service_client::RoutineServiceClient;
+
+on_both_databases!(
+    flying_west_after_the_firing_gives_no_second_firing_that_date,
+    flying_east_past_the_time_fires_at_the_change,
+);
+
+fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
+}
+
+/// Alice in `zone`, paired with Bob in Europe/London, with a reminder every day at 08:00.
+async fn setup(server: &TestServer, zone: &str) -> (Device, Device) {
+    let alice = server.account("Alice", zone).await;
+    let bob = server.account("Bob", "Europe/London").await;
+    server.pair(&alice, &bob).await;
+    RoutineServiceClient::new(alice.authed_channel())
+        .create_routine(pb::CreateRoutineRequest {
+            spec: Some(pb::RoutineSpec {
+                name: "Morning".into(),
+                kind: pb::RoutineKind::Reminder as i32,
+                checkin_category: 0,
+                reminder_text: "Good morning!".into(),
+                days: (1..=7).collect(),
+                time: Some(pb::LocalTimeOfDay { hour: 8, minute: 0 }),
+                paused: false,
+            }),
+        })
+        .await
+        .expect("routine");
+    (alice, bob)
+}
+
+async fn fly(d: &Device, zone: &str) {
+    d.accounts()
+        .update_profile(pb::UpdateProfileRequest {
+            display_name: None,
+            time_zone: Some(zone.into()),
+        })
+        .await
+        .expect("new zone");
+}
+
+/// Alice's firings (not skipped) as instants, oldest first.
+async fn fired(server: &TestServer, alice: &Device) -> Vec<DateTime<Utc>> {
+    let rows: Vec<i64> = sqlx::query_scalar(
+        "SELECT fired_at_us FROM routine_firings WHERE account_id = $1 AND fired_at_us IS NOT NULL \
+         ORDER BY fired_at_us",
+    )
+    .bind(&alice.account_id)
+    .fetch_all(server.state.db.pool())
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|us| DateTime::from_timestamp_micros(us).unwrap())
+        .collect()
+}
+
+/// Ticks the jobs every 30 minutes from `from` to `to`.
+async fn run_clock(server: &TestServer, from: DateTime<Utc>, to: DateTime<Utc>) {
+    let mut t = from;
+    while t <= to {
+        server.clock.set(t);
+        server.tick().await;
+        t += chrono::Duration::minutes(30);
+    }
+}
+
+/// Paris → New York after the 08:00 firing of 2027-06-15: 08:00 in New York that same date
+/// does not fire again; 06-16 08:00 New York does.
+async fn flying_west_after_the_firing_gives_no_second_firing_that_date(backend: Backend) {
+    let Some(server) = TestServer::start(backend).await else {
+        return;
+    };
+    server.clock.set(at(2027, 6, 14, 12, 0));
+    let (alice, _bob) = setup(&server, "Europe/Paris").await;
+    let (mut events, _) = alice.subscribe_caught_up(0).await;
+    run_clock(&server, at(2027, 6, 15, 5, 0), at(2027, 6, 15, 6, 0)).await;
+    events
+        .wait_for(|p| matches!(p, Payload::RoutineFired(_)))
+        .await;
+    assert_eq!(fired(&server, &alice).await, [at(2027, 6, 15, 6, 0)]);
+
+    // Lands in New York at 05:00 local (09:00 UTC), still 06-15 there.
+    server.clock.set(at(2027, 6, 15, 9, 0));
+    fly(&alice, "America/New_York").await;
+    run_clock(&server, at(2027, 6, 15, 9, 0), at(2027, 6, 16, 13, 0)).await;
+    assert_eq!(
+        fired(&server, &alice).await,
+        [at(2027, 6, 15, 6, 0), at(2027, 6, 16, 12, 0)],
+        "06-15 once (in Paris), then 06-16 08:00 in New York"
+    );
+    server.finish().await;
+}
+
+/// New York → Tokyo: 06-15 fired in New York; at 07:00 New York on 06-16 she is in Tokyo where
+/// 06-16 08:00 has passed: it fires at the change, then 06-17 08:00 Tokyo.
+async fn flying_east_past_the_time_fires_at_the_change(backend: Backend) {
+    let Some(server) = TestServer::start(backend).await else {
+        return;
+    };
+    server.clock.set(at(2027, 6, 14, 20, 0));
+    let (alice, _bob) = setup(&server, "America/New_York").await;
+    run_clock(&server, at(2027, 6, 15, 11, 0), at(2027, 6, 15, 12, 0)).await;
+    assert_eq!(fired(&server, &alice).await, [at(2027, 6, 15, 12, 0)]);
+
+    let change = at(2027, 6, 16, 11, 0);
+    server.clock.set(change);
+    fly(&alice, "Asia/Tokyo").await;
+    run_clock(&server, change, at(2027, 6, 17, 0, 0)).await;
+    assert_eq!(
+        fired(&server, &alice).await,
+        [at(2027, 6, 15, 12, 0), change, at(2027, 6, 16, 23, 0)],
+        "06-15 in New York, 06-16 at the change, 06-17 08:00 in Tokyo"
+    );
+    server.finish().await;
+}
