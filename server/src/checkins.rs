@@ -300,6 +300,34 @@ pub async fn load(conn: &mut AnyConnection, id: &str, couple_id: &str) -> Result
         .ok_or(Error::NotFound("check-in"))
 }
 
+/// Gives the partner nudged to an open check-in at `now` a whole day to answer it (see
+/// [`CheckinState::extend_for_late_partner`]); the other partner's devices are told the new
+/// expiry. Returns the check-in as it is now.
+pub async fn extend_for_late_partner(
+    tx: &mut WriteTx,
+    mut c: Stored,
+    late: Side,
+    sides: &Sides,
+    now: DateTime<Utc>,
+) -> Result<Stored> {
+    if !c.state.extend_for_late_partner(now) {
+        return Ok(c);
+    }
+    sqlx::query("UPDATE checkins SET expires_at_us = $1 WHERE id = $2")
+        .bind(to_us(c.state.expires_at))
+        .bind(&c.id)
+        .execute(tx.conn())
+        .await?;
+    let other = sides.account(late.other()).to_owned();
+    let devices = account_devices(tx.conn(), &other).await?;
+    let mut event = new_event(Payload::Heartbeat(pb::Heartbeat::default()), now);
+    event.payload = Some(Payload::CheckinUpdated(Box::new(pb::CheckinUpdated {
+        checkin: Some(view(&c, late.other())),
+    })));
+    tx.tell(devices.into_iter().map(|d| (d, event.clone())));
+    Ok(c)
+}
+
 /// `CheckinUpdated` events for both partners' devices (each sees their own view), one event
 /// id.
 fn events_for(

@@ -648,7 +648,8 @@ async fn routine_checkin(
     .await?;
     if let Some(row) = open {
         let id: String = row.try_get("id")?;
-        return checkins::load(conn, &id, &routine.couple_id).await;
+        let c = checkins::load(conn, &id, &routine.couple_id).await?;
+        return checkins::extend_for_late_partner(tx, c, me, sides, now).await;
     }
     let today = accounts::local_today(conn, account_id, now).await?;
     let prompt = prompts::pick(category, streaks::couple_uuid(&routine.couple_id), today);

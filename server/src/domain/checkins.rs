@@ -235,6 +235,19 @@ impl CheckinState {
         }
     }
 
+    /// Keeps an open check-in open at least [`CHECKIN_TTL`] after `now`, when a partner is
+    /// nudged to it later than the other (a routine firing hours later on their clock): each
+    /// partner has a whole day from their own nudge. Returns whether the expiry moved.
+    pub fn extend_for_late_partner(&mut self, now: DateTime<Utc>) -> bool {
+        let due = now + CHECKIN_TTL;
+        if self.phase == Phase::Open && self.expires_at < due {
+            self.expires_at = due;
+            true
+        } else {
+            false
+        }
+    }
+
     /// One partner's answer, if given.
     pub fn answer_of(&self, side: Side) -> Option<&Answer> {
         match side {
@@ -323,6 +336,20 @@ mod tests {
 
     fn text(s: &str) -> Answer {
         Answer::Text(s.to_owned())
+    }
+
+    #[test]
+    fn a_partner_nudged_later_gets_a_whole_day() {
+        let mut c = CheckinState::open(prompt("mood-01"), t0());
+        // Nudged 17 h later: open until 24 h after that nudge.
+        assert!(c.extend_for_late_partner(t0() + Duration::hours(17)));
+        assert_eq!(c.expires_at, t0() + Duration::hours(41));
+        // An earlier nudge never shortens it.
+        assert!(!c.extend_for_late_partner(t0() + Duration::hours(1)));
+        assert_eq!(c.expires_at, t0() + Duration::hours(41));
+        // A closed one stays closed.
+        c.phase = Phase::Expired;
+        assert!(!c.extend_for_late_partner(t0() + Duration::hours(30)));
     }
 
     #[test]

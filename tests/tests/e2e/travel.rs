@@ -4,12 +4,14 @@
 use chrono::{DateTime, TimeZone, Utc};
 use tapline_e2e::*;
 use tapline_proto::v1 as pb;
+use tapline_proto::v1::checkin_service_client::CheckinServiceClient;
 use tapline_proto::v1::event::Payload;
 use tapline_proto::v1::routine_service_client::RoutineServiceClient;
 
 on_both_databases!(
     flying_west_after_the_firing_gives_no_second_firing_that_date,
     flying_east_past_the_time_fires_at_the_change,
+    a_shared_checkin_stays_open_a_day_for_the_partner_nudged_later,
 );
 
 fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
@@ -120,5 +122,76 @@ async fn flying_east_past_the_time_fires_at_the_change(backend: Backend) {
         [at(2027, 6, 15, 12, 0), change, at(2027, 6, 16, 23, 0)],
         "06-15 in New York, 06-16 at the change, 06-17 08:00 in Tokyo"
     );
+    server.finish().await;
+}
+
+/// Bob in Los Angeles is nudged at 08:00 his time (15:00 UTC) and opens the shared check-in;
+/// Alice in Sydney is nudged 7 hours later (08:00 there). She has until 24 hours after her own
+/// nudge, not after his: past his 24 hours the check-in is still open and her answer counts,
+/// and Bob's devices were told the new expiry.
+async fn a_shared_checkin_stays_open_a_day_for_the_partner_nudged_later(backend: Backend) {
+    let Some(server) = TestServer::start(backend).await else {
+        return;
+    };
+    server.clock.set(at(2027, 6, 14, 12, 0));
+    let alice = server.account("Alice", "Australia/Sydney").await;
+    let bob = server.account("Bob", "America/Los_Angeles").await;
+    server.pair(&alice, &bob).await;
+    RoutineServiceClient::new(bob.authed_channel())
+        .create_routine(pb::CreateRoutineRequest {
+            spec: Some(pb::RoutineSpec {
+                name: "Morning energy".into(),
+                kind: pb::RoutineKind::Checkin as i32,
+                checkin_category: pb::PromptCategory::Energy as i32,
+                reminder_text: String::new(),
+                days: (1..=7).collect(),
+                time: Some(pb::LocalTimeOfDay { hour: 8, minute: 0 }),
+                paused: false,
+            }),
+        })
+        .await
+        .expect("routine");
+    let (mut bob_events, _) = bob.subscribe_caught_up(0).await;
+    run_clock(&server, at(2027, 6, 14, 15, 0), at(2027, 6, 14, 15, 0)).await;
+    let opened = bob_events
+        .wait_for(|p| matches!(p, Payload::RoutineFired(_)))
+        .await;
+    let Some(Payload::RoutineFired(f)) = opened.payload else {
+        unreachable!()
+    };
+    let shared = f.checkin.unwrap();
+    assert_eq!(
+        shared.expires_at.unwrap().seconds,
+        at(2027, 6, 15, 15, 0).timestamp()
+    );
+
+    run_clock(&server, at(2027, 6, 14, 22, 0), at(2027, 6, 14, 22, 0)).await;
+    let told = bob_events
+        .wait_for(|p| matches!(p, Payload::CheckinUpdated(_)))
+        .await;
+    let Some(Payload::CheckinUpdated(u)) = told.payload else {
+        unreachable!()
+    };
+    let moved = u.checkin.unwrap();
+    assert_eq!(moved.checkin_id, shared.checkin_id, "one shared check-in");
+    assert_eq!(
+        moved.expires_at.unwrap().seconds,
+        at(2027, 6, 15, 22, 0).timestamp(),
+        "24 h after Alice's own nudge"
+    );
+
+    // Past Bob's 24 hours, before Alice's: still open, and her answer counts.
+    run_clock(&server, at(2027, 6, 15, 16, 0), at(2027, 6, 15, 16, 0)).await;
+    let answered = CheckinServiceClient::new(alice.authed_channel())
+        .answer_checkin(pb::AnswerCheckinRequest {
+            checkin_id: shared.checkin_id.clone(),
+            answer: shared.prompt.as_ref().unwrap().quick_replies[0].answer.clone(),
+        })
+        .await
+        .expect("still open for Alice")
+        .into_inner()
+        .checkin
+        .unwrap();
+    assert_eq!(answered.status, pb::CheckinStatus::Open as i32);
     server.finish().await;
 }
