@@ -185,7 +185,9 @@ async fn a_shared_checkin_stays_open_a_day_for_the_partner_nudged_later(backend:
     let answered = CheckinServiceClient::new(alice.authed_channel())
         .answer_checkin(pb::AnswerCheckinRequest {
             checkin_id: shared.checkin_id.clone(),
-            answer: shared.prompt.as_ref().unwrap().quick_replies[0].answer.clone(),
+            answer: shared.prompt.as_ref().unwrap().quick_replies[0]
+                .answer
+                .clone(),
         })
         .await
         .expect("still open for Alice")
