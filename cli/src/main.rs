@@ -703,12 +703,7 @@ async fn run(cli: &Cli, out: &Out, slot: &mut Option<Arc<TaplineClient>>) -> Res
             name: Some(name),
             ..
         } => {
-            let devices = client.devices().await?;
-            let candidates: Vec<(String, String)> = devices
-                .iter()
-                .map(|d| (d.device_id.clone(), d.name.clone()))
-                .collect();
-            let id = ids::resolve(id, &candidates, "device", "`tapline devices`")?.to_owned();
+            let (_, id) = device_by_prefix(&client, id).await?;
             let d = client.rename_device(id, name.clone()).await?;
             out.result(
                 "device",
@@ -719,18 +714,13 @@ async fn run(cli: &Cli, out: &Out, slot: &mut Option<Arc<TaplineClient>>) -> Res
         Command::Devices {
             revoke: Some(id), ..
         } => {
-            let devices = client.devices().await?;
-            let candidates: Vec<(String, String)> = devices
-                .iter()
-                .map(|d| (d.device_id.clone(), d.name.clone()))
-                .collect();
-            let id = ids::resolve(id, &candidates, "device", "`tapline devices`")?.to_owned();
+            let (devices, id) = device_by_prefix(&client, id).await?;
             let this = devices.iter().any(|d| d.device_id == id && d.current);
             client.revoke_device(id.clone()).await?;
-            let label = candidates
+            let label = devices
                 .iter()
-                .find(|(c, _)| *c == id)
-                .map_or("", |(_, l)| l.as_str());
+                .find(|d| d.device_id == id)
+                .map_or("", |d| d.name.as_str());
             out.result(
                 "revoke",
                 format!(
@@ -847,6 +837,21 @@ async fn export(client: &TaplineClient, out: &Out, file: Option<&Path>) -> Resul
         json!({ "saved": file.display().to_string(), "bytes": doc.len(), "taps": taps }),
     );
     Ok(())
+}
+
+/// This account's devices, and the id of the one `prefix` (an id or its first characters)
+/// names.
+async fn device_by_prefix(
+    client: &TaplineClient,
+    prefix: &str,
+) -> Result<(Vec<DeviceSummary>, String), Failure> {
+    let devices = client.devices().await?;
+    let candidates: Vec<(String, String)> = devices
+        .iter()
+        .map(|d| (d.device_id.clone(), d.name.clone()))
+        .collect();
+    let id = ids::resolve(prefix, &candidates, "device", "`tapline devices`")?.to_owned();
+    Ok((devices, id))
 }
 
 fn device_label(d: &DeviceSummary) -> String {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::couples::{self, Members, Sides, require_couple};
 use crate::db::{from_us, timestamp_us, to_us};
-use crate::delivery::{account_devices, new_event};
+use crate::delivery::{account_devices, new_event, to_each};
 use crate::domain::checkins::{
     Answer, AnswerOutcome, CheckinError, CheckinState, PartnerAnswer, Phase,
 };
@@ -320,12 +320,16 @@ pub async fn extend_for_late_partner(
         .await?;
     let other = sides.account(late.other()).to_owned();
     let devices = account_devices(tx.conn(), &other).await?;
-    let mut event = new_event(Payload::Heartbeat(pb::Heartbeat::default()), now);
-    event.payload = Some(Payload::CheckinUpdated(Box::new(pb::CheckinUpdated {
-        checkin: Some(view(&c, late.other())),
-    })));
-    tx.tell(devices.into_iter().map(|d| (d, event.clone())));
+    let event = new_event(updated(&c, late.other()), now);
+    tx.tell(to_each(&devices, &event));
     Ok(c)
+}
+
+/// A `CheckinUpdated` payload with the check-in as `side` sees it.
+fn updated(c: &Stored, side: Side) -> Payload {
+    Payload::CheckinUpdated(Box::new(pb::CheckinUpdated {
+        checkin: Some(view(c, side)),
+    }))
 }
 
 /// `CheckinUpdated` events for both partners' devices (each sees their own view), one event
@@ -340,9 +344,7 @@ fn events_for(
     let mut items = Vec::new();
     debug_assert_eq!(sides.side_of(&sides.a), Side::A);
     for (side, devices) in [Side::A, Side::B].into_iter().zip(devices) {
-        event.payload = Some(Payload::CheckinUpdated(Box::new(pb::CheckinUpdated {
-            checkin: Some(view(c, side)),
-        })));
+        event.payload = Some(updated(c, side));
         items.extend(devices.iter().map(|d| (d.clone(), event.clone())));
     }
     items

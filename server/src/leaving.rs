@@ -77,6 +77,20 @@ struct CoupleOf {
     partner_id: String,
 }
 
+impl CoupleOf {
+    /// The couple from a `couples` row with `id`, `account_a` and `account_b`, seen by `me`.
+    fn from_row(r: &AnyRow, me: &str) -> Result<CoupleOf> {
+        let a: String = r.try_get("account_a")?;
+        let b: String = r.try_get("account_b")?;
+        let (side, partner_id) = if a == me { (Side::A, b) } else { (Side::B, a) };
+        Ok(CoupleOf {
+            id: r.try_get("id")?,
+            side,
+            partner_id,
+        })
+    }
+}
+
 /// What the tap pages need to know, read with the head.
 struct TapScope {
     me: String,
@@ -151,18 +165,7 @@ async fn export_head(
     let mut couples_json = Vec::with_capacity(couple_rows.len());
     let mut sharing_partners = Vec::new();
     for r in &couple_rows {
-        let a: String = r.try_get("account_a")?;
-        let b: String = r.try_get("account_b")?;
-        let (side, partner_id) = if a == me.id {
-            (Side::A, b)
-        } else {
-            (Side::B, a)
-        };
-        let c = CoupleOf {
-            id: r.try_get("id")?,
-            side,
-            partner_id,
-        };
+        let c = CoupleOf::from_row(r, &me.id)?;
         let partner = accounts::load(conn, &c.partner_id).await?;
         if partner.receipts_enabled {
             sharing_partners.push(partner.id.clone());
@@ -539,21 +542,10 @@ pub async fn delete_account(
     .bind(&me.id)
     .fetch_all(&mut *conn)
     .await?;
-    let mut mine = Vec::with_capacity(couple_rows.len());
-    for r in &couple_rows {
-        let a: String = r.try_get("account_a")?;
-        let b: String = r.try_get("account_b")?;
-        let (side, partner_id) = if a == me.id {
-            (Side::A, b)
-        } else {
-            (Side::B, a)
-        };
-        mine.push(CoupleOf {
-            id: r.try_get("id")?,
-            side,
-            partner_id,
-        });
-    }
+    let mine = couple_rows
+        .iter()
+        .map(|r| CoupleOf::from_row(r, &me.id))
+        .collect::<Result<Vec<_>>>()?;
     let mut partners: Vec<&str> = mine.iter().map(|c| c.partner_id.as_str()).collect();
     partners.sort_unstable();
     partners.dedup();

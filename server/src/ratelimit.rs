@@ -46,12 +46,19 @@ impl RateLimiter {
             at: now,
         });
         let mut b = refill(*bucket, now, self.capacity, self.per_second);
-        if b.tokens >= 1.0 {
+        let verdict = self.verdict(b);
+        if verdict.is_ok() {
             b.tokens -= 1.0;
-            *bucket = b;
+        }
+        *bucket = b;
+        verdict
+    }
+
+    /// Whether a refilled bucket has an action left, or how long until it has.
+    fn verdict(&self, b: Bucket) -> Result<(), Duration> {
+        if b.tokens >= 1.0 {
             Ok(())
         } else {
-            *bucket = b;
             Err(Duration::from_secs_f64((1.0 - b.tokens) / self.per_second))
         }
     }
@@ -62,14 +69,7 @@ impl RateLimiter {
         let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         match buckets.get(key) {
             None => Ok(()),
-            Some(b) => {
-                let b = refill(*b, now, self.capacity, self.per_second);
-                if b.tokens >= 1.0 {
-                    Ok(())
-                } else {
-                    Err(Duration::from_secs_f64((1.0 - b.tokens) / self.per_second))
-                }
-            }
+            Some(b) => self.verdict(refill(*b, now, self.capacity, self.per_second)),
         }
     }
 

@@ -265,13 +265,7 @@ impl TaplineClient {
                 limit: LIST_CHECKINS,
                 page_token: String::new(),
             };
-            let resp = inner
-                .checkin_client()
-                .list_checkins(inner.authed(req)?)
-                .await?
-                .into_inner();
-            inner.store.save_checkins(&resp.checkins)?;
-            with_local_answers(&inner.store, &inner.me()?, &resp.checkins)
+            Ok(list_checkins(&inner, req).await?.0)
         })
         .await
     }
@@ -291,15 +285,10 @@ impl TaplineClient {
                 limit: page_size,
                 page_token: page_token.unwrap_or_default(),
             };
-            let resp = inner
-                .checkin_client()
-                .list_checkins(inner.authed(req)?)
-                .await?
-                .into_inner();
-            inner.store.save_checkins(&resp.checkins)?;
+            let (checkins, next) = list_checkins(&inner, req).await?;
             Ok(CheckinPage {
-                checkins: with_local_answers(&inner.store, &inner.me()?, &resp.checkins)?,
-                next_page_token: Some(resp.next_page_token).filter(|t| !t.is_empty()),
+                checkins,
+                next_page_token: Some(next).filter(|t| !t.is_empty()),
             })
         })
         .await
@@ -384,4 +373,20 @@ impl TaplineClient {
         })
         .await
     }
+}
+
+/// One `ListCheckins` call: its check-ins, kept for the glance and offline answers, with this
+/// device's queued answers, and the next page token.
+async fn list_checkins(
+    inner: &Inner,
+    req: pb::ListCheckinsRequest,
+) -> CoreResult<(Vec<CheckinInfo>, String)> {
+    let resp = inner
+        .checkin_client()
+        .list_checkins(inner.authed(req)?)
+        .await?
+        .into_inner();
+    inner.store.save_checkins(&resp.checkins)?;
+    let checkins = with_local_answers(&inner.store, &inner.me()?, &resp.checkins)?;
+    Ok((checkins, resp.next_page_token))
 }
