@@ -486,6 +486,7 @@ fn change_key(c: StreakChange) -> &'static str {
         StreakChange::FreezeUsed => "freeze_used",
         StreakChange::Broken => "broken",
         StreakChange::Settings => "settings",
+        StreakChange::Restored => "restored",
         StreakChange::Other => "other",
     }
 }
@@ -551,6 +552,10 @@ pub fn event_line(e: &ClientEvent, partner: &str) -> Option<String> {
             StreakChange::Broken => format!(
                 "Your streak ended on {date} (longest: {}). A new one starts with your next tap.",
                 s.longest
+            ),
+            StreakChange::Restored => format!(
+                "Streak restored: {date} counts after all, you are back to {}.",
+                days(s.current)
             ),
             // What changed is told by `events::Notices`, which knows the streak before.
             StreakChange::Settings if s.calm => "Streak: calm mode is on.".into(),

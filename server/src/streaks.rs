@@ -336,6 +336,7 @@ fn describe(o: &Outcome) -> (pb::StreakChange, u32, Option<NaiveDate>) {
         Outcome::FreezeEarned { .. } => (pb::StreakChange::FreezeEarned, 0, None),
         Outcome::FreezeUsed { date } => (pb::StreakChange::FreezeUsed, 0, Some(date)),
         Outcome::StreakBroken { date, .. } => (pb::StreakChange::Broken, 0, Some(date)),
+        Outcome::StreakRestored { date, .. } => (pb::StreakChange::Restored, 0, Some(date)),
     }
 }
 
@@ -423,10 +424,14 @@ pub async fn apply<S: Store>(
         let paused = p.l.paused(date);
         let outcomes = p.l.state.record_action(&mut day, side, paused);
         p.outcomes.extend(outcomes);
+        let restores = p.l.state.restores(&day);
         if date > p.l.state.settled_through {
             p.open.insert(date, day.clone());
         }
         p.dirty.insert(date, day);
+        if restores {
+            restore(store, p, date).await?;
+        }
     }
     let mut answers = Vec::with_capacity(jobs.len());
     for job in jobs {
@@ -458,6 +463,45 @@ pub async fn apply<S: Store>(
         items.extend(announce(store, &pending[c], members).await?);
     }
     Ok((answers, items))
+}
+
+/// Counts a couple's settled dates again after `date`, settled unconnected, was connected late
+/// by a partner reliving it ([`StreakState::restore`]): reads the whole stored history (rare:
+/// only a flight west over the date line after the partner's midnight does this) and marks
+/// every date whose status changed for writing.
+async fn restore<S: Store>(store: &mut S, p: &mut Pending, date: NaiveDate) -> Result<()> {
+    let state = &p.l.state;
+    let stored = store
+        .days(
+            &p.l.sides.couple_id,
+            state.first_day - chrono::Duration::days(1),
+            state.settled_through,
+        )
+        .await?;
+    let mut days: HashMap<NaiveDate, DayRecord> = stored.into_iter().map(|d| (d.date, d)).collect();
+    for (d, record) in p.open.iter().chain(p.dirty.iter()) {
+        days.insert(*d, record.clone());
+    }
+    let (a, b, pauses) = (&p.l.a, &p.l.b, &p.l.pauses);
+    let settlement = p.l.state.restore(
+        date,
+        |d| days.get(&d).cloned(),
+        |d| pauses.iter().any(|p| range(p).contains(d)),
+        |side, d| match side {
+            Side::A => a.lived(d),
+            Side::B => b.lived(d),
+        },
+    );
+    for record in settlement.records {
+        if days.get(&record.date).map(|d| d.status) != Some(record.status) {
+            if p.open.contains_key(&record.date) {
+                p.open.insert(record.date, record.clone());
+            }
+            p.dirty.insert(record.date, record);
+        }
+    }
+    p.outcomes.extend(settlement.outcomes);
+    Ok(())
 }
 
 /// Answers one streak call on its couple's pending streak (rules checked before anything is

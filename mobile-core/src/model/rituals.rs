@@ -104,6 +104,9 @@ pub enum StreakChange {
     Broken,
     /// A pause was scheduled or cancelled, or calm mode changed.
     Settings,
+    /// A date that was not connected became connected late (a partner flew back into it and
+    /// acted): the streak was counted again and one that broke there is back.
+    Restored,
     /// A change this build does not know; the streak itself is current.
     Other,
 }
@@ -131,6 +134,7 @@ impl StreakChange {
             Ok(pb::StreakChange::FreezeUsed) => StreakChange::FreezeUsed,
             Ok(pb::StreakChange::Broken) => StreakChange::Broken,
             Ok(pb::StreakChange::Settings) => StreakChange::Settings,
+            Ok(pb::StreakChange::Restored) => StreakChange::Restored,
             _ => StreakChange::Other,
         }
     }

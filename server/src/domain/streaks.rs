@@ -17,8 +17,10 @@
 //!   their own calendar. A connected day adds one to the streak as soon as it becomes connected.
 //! * A day is *over* for a partner once their local date has been past it, even if they later
 //!   fly back across the date line into it ([`ZoneHistory::latest_date_by`]). A day is settled
-//!   only when it is over for both; after that it never changes, and later actions stamped with
-//!   it only add to its action counts.
+//!   only when it is over for both. After that its status changes only one way: when a partner
+//!   who flew back into it acts on it and both have now acted on it, it becomes connected and
+//!   every later settled date is counted again ([`StreakState::restore`]), so a streak that
+//!   broke on it is restored. Any other late action only adds to its action counts.
 //! * A settled day that is not connected is, in this order of precedence: *paused* (inside a
 //!   scheduled pause, which also wins over a connected day), *skipped* (a date one partner never
 //!   lived, see [`ZoneHistory::lived`]), *frozen* (a freeze was held and is used up) or *missed*
@@ -196,6 +198,15 @@ pub enum Outcome {
         /// The date that was missed.
         date: NaiveDate,
     },
+    /// `date`, settled as missed, frozen or skipped, became connected when a partner who had
+    /// been past it flew back into it and acted: the days since were counted again and the
+    /// streak is now `current` days (a streak that broke on `date` is back).
+    StreakRestored {
+        /// The date that became connected late.
+        date: NaiveDate,
+        /// The streak after counting again.
+        current: u32,
+    },
     /// `date` was missed and a streak of `was` days ended.
     StreakBroken {
         /// The missed date.
@@ -263,7 +274,7 @@ impl StreakState {
     /// first, for the same instant. The action always adds to the day's count. If it makes the
     /// next unsettled date connected (and that date is not paused), the date is settled as
     /// connected at once and the streak grows. An action on a date that is already settled
-    /// only adds to the count: a settled day never changes.
+    /// only adds to the count; when [`Self::restores`] then says so, call [`Self::restore`].
     pub fn record_action(&mut self, day: &mut DayRecord, side: Side, paused: bool) -> Vec<Outcome> {
         match side {
             Side::A => day.actions_a = day.actions_a.saturating_add(1),
@@ -280,6 +291,56 @@ impl StreakState {
             self.apply(day.date, DayStatus::Connected, &mut outcomes);
         }
         outcomes
+    }
+
+    /// Whether `day`, with an action just recorded on it, must be counted again with
+    /// [`Self::restore`]: it is settled, not connected nor paused, and now both partners have
+    /// acted on it. Only a partner reliving a date they had been past (flying west over the
+    /// date line after the partner's midnight) can act on a settled date.
+    pub fn restores(&self, day: &DayRecord) -> bool {
+        self.is_settled(day.date)
+            && day.both_acted()
+            && matches!(
+                day.status,
+                DayStatus::Missed | DayStatus::Frozen | DayStatus::Skipped
+            )
+    }
+
+    /// Counts every settled date again from `first_day`, with the stored actions (`days`, as
+    /// for [`Self::settle`]), after [`Self::restores`] said `date` became connected late.
+    ///
+    /// The current streak and freezes become what they would have been had the late action
+    /// come in time, so a streak that broke on `date` is restored; the longest streak never
+    /// goes down. Returns every settled record with its status as counted again, and one
+    /// [`Outcome::StreakRestored`] (none in calm mode). Costs O(history), and happens only on a
+    /// relived date.
+    pub fn restore(
+        &mut self,
+        date: NaiveDate,
+        days: impl FnMut(NaiveDate) -> Option<DayRecord>,
+        paused: impl Fn(NaiveDate) -> bool,
+        lived: impl Fn(Side, NaiveDate) -> bool,
+    ) -> Settlement {
+        let mut again = StreakState {
+            calm: true,
+            ..StreakState::new(self.first_day)
+        };
+        let recounted = again.settle(self.settled_through, days, paused, lived);
+        self.current = again.current;
+        self.freezes = again.freezes;
+        self.longest = self.longest.max(again.longest);
+        let outcomes = if self.calm {
+            Vec::new()
+        } else {
+            vec![Outcome::StreakRestored {
+                date,
+                current: self.current,
+            }]
+        };
+        Settlement {
+            records: recounted.records,
+            outcomes,
+        }
     }
 
     /// Settles every date after `settled_through` up to and including `through`, in order.
@@ -644,8 +705,24 @@ mod tests {
         fn act(&mut self, d: NaiveDate, side: Side) -> Vec<Outcome> {
             let paused = self.pauses.iter().any(|p| p.contains(d));
             let mut row = self.rows.get(&d).cloned().unwrap_or(DayRecord::new(d));
-            let out = self.state.record_action(&mut row, side, paused);
+            let mut out = self.state.record_action(&mut row, side, paused);
+            let restores = self.state.restores(&row);
             self.rows.insert(d, row);
+            if restores {
+                let rows = &self.rows;
+                let pauses = &self.pauses;
+                let never = &self.never_lived;
+                let s = self.state.restore(
+                    d,
+                    |d| rows.get(&d).cloned(),
+                    |d| pauses.iter().any(|p| p.contains(d)),
+                    |side, d| !never.contains(&(side, d)),
+                );
+                for r in s.records {
+                    self.rows.insert(r.date, r);
+                }
+                out.extend(s.outcomes);
+            }
             self.outcomes.extend(out.iter().copied());
             out
         }
@@ -941,17 +1018,84 @@ mod tests {
     }
 
     #[test]
-    fn late_actions_on_a_settled_day_only_add_to_the_history() {
+    fn a_late_action_that_connects_a_missed_day_restores_the_streak() {
         let mut c = Couple::new(d0());
         c.connect_days(d0(), 3);
         c.act(day(3), Side::A);
-        c.settle(day(3));
-        assert_eq!(c.status(day(3)), DayStatus::Missed);
-        // B flies back across the date line and acts on the settled date.
+        assert_eq!(
+            c.settle(day(3)),
+            vec![Outcome::StreakBroken {
+                date: day(3),
+                was: 3
+            }]
+        );
+        // B flies back across the date line into day 3, after A's midnight, and acts on it.
+        assert_eq!(
+            c.act(day(3), Side::B),
+            vec![Outcome::StreakRestored {
+                date: day(3),
+                current: 4
+            }]
+        );
+        assert_eq!(c.status(day(3)), DayStatus::Connected);
+        assert_eq!((c.state.current, c.state.longest), (4, 4));
+        // Acting there again changes nothing more.
         assert_eq!(c.act(day(3), Side::B), vec![]);
-        assert_eq!(c.status(day(3)), DayStatus::Missed);
-        assert_eq!(c.rows[&day(3)].actions_b, 1);
+        assert_eq!(c.rows[&day(3)].actions_b, 2);
+    }
+
+    #[test]
+    fn a_restored_day_gives_back_its_freeze_and_recounts_the_days_after_it() {
+        let mut c = Couple::new(d0());
+        c.connect_days(d0(), 7);
+        assert_eq!(c.state.freezes, 1);
+        // Day 7: only A acts; it is frozen. Day 8 connects; day 9 is settled as missed.
+        c.act(day(7), Side::A);
+        c.settle(day(7));
+        assert_eq!(c.status(day(7)), DayStatus::Frozen);
+        c.both(day(8));
+        c.settle(day(9));
+        assert_eq!((c.state.current, c.state.freezes), (0, 0));
+        // B relives day 7 and acts: day 7 connects, so day 9 uses the freeze given back.
+        c.act(day(7), Side::B);
+        assert_eq!(c.status(day(7)), DayStatus::Connected);
+        assert_eq!(c.status(day(9)), DayStatus::Frozen);
+        assert_eq!(
+            (c.state.current, c.state.longest, c.state.freezes),
+            (9, 9, 0)
+        );
+    }
+
+    #[test]
+    fn a_late_action_that_does_not_connect_only_adds_to_the_history() {
+        let mut c = Couple::new(d0());
+        c.connect_days(d0(), 2);
+        c.settle(day(2));
+        assert_eq!(c.status(day(2)), DayStatus::Missed);
+        // Only one partner acts on the settled date: it stays missed.
+        assert_eq!(c.act(day(2), Side::B), vec![]);
+        assert_eq!(c.status(day(2)), DayStatus::Missed);
         assert_eq!(c.state.current, 0);
+        // A paused date never connects, however late.
+        c.pauses.push(PauseRange {
+            from: day(3),
+            to: day(3),
+        });
+        c.both(day(3));
+        c.settle(day(3));
+        c.act(day(3), Side::A);
+        assert_eq!(c.status(day(3)), DayStatus::Paused);
+    }
+
+    #[test]
+    fn a_restore_in_calm_mode_says_nothing_but_counts() {
+        let mut c = Couple::new(d0());
+        c.state.calm = true;
+        c.connect_days(d0(), 2);
+        c.act(day(2), Side::A);
+        c.settle(day(2));
+        assert_eq!(c.act(day(2), Side::B), vec![]);
+        assert_eq!(c.state.current, 3);
     }
 
     #[test]

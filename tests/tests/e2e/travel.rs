@@ -7,11 +7,13 @@ use tapline_proto::v1 as pb;
 use tapline_proto::v1::checkin_service_client::CheckinServiceClient;
 use tapline_proto::v1::event::Payload;
 use tapline_proto::v1::routine_service_client::RoutineServiceClient;
+use tapline_proto::v1::streak_service_client::StreakServiceClient;
 
 on_both_databases!(
     flying_west_after_the_firing_gives_no_second_firing_that_date,
     flying_east_past_the_time_fires_at_the_change,
     a_shared_checkin_stays_open_a_day_for_the_partner_nudged_later,
+    a_relived_date_both_acted_on_is_connected_and_the_streak_comes_back,
 );
 
 fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
@@ -195,5 +197,78 @@ async fn a_shared_checkin_stays_open_a_day_for_the_partner_nudged_later(backend:
         .checkin
         .unwrap();
     assert_eq!(answered.status, pb::CheckinStatus::Open as i32);
+    server.finish().await;
+}
+
+async fn streak_of(d: &Device) -> pb::Streak {
+    StreakServiceClient::new(d.authed_channel())
+        .get_streak(pb::GetStreakRequest {})
+        .await
+        .expect("streak")
+        .into_inner()
+        .streak
+        .expect("a streak")
+}
+
+/// The refinement's case: Alice in Tokyo, Bob in London, three connected days. On 05-06 only
+/// Bob taps; Alice, already into her 05-07, flies to Honolulu, lands in 05-06 again after
+/// Bob's midnight (so 05-06 was settled as missed and the streak broke) and taps. The date
+/// counts as connected, both are told the streak is back, and it is four days.
+async fn a_relived_date_both_acted_on_is_connected_and_the_streak_comes_back(backend: Backend) {
+    let Some(server) = TestServer::start(backend).await else {
+        return;
+    };
+    server.clock.set(at(2027, 5, 2, 12, 0));
+    let alice = server.account("Alice", "Asia/Tokyo").await;
+    let bob = server.account("Bob", "Europe/London").await;
+    server.pair(&alice, &bob).await;
+    for day in 3..=5 {
+        server.clock.set(at(2027, 5, day, 10, 0));
+        alice.tap(pb::TapKind::Tap, "").await.expect("tap");
+        bob.tap(pb::TapKind::Tap, "").await.expect("tap");
+    }
+    assert_eq!(streak_of(&bob).await.current, 3);
+    server.clock.set(at(2027, 5, 6, 12, 0));
+    bob.tap(pb::TapKind::Tap, "").await.expect("tap");
+
+    // 23:30 UTC: 00:30 on 05-07 in London, 08:30 on 05-07 in Tokyo: 05-06 is over for both.
+    server.clock.set(at(2027, 5, 6, 23, 30));
+    let (mut bob_events, _) = bob.subscribe_caught_up(0).await;
+    let s = streak_of(&bob).await;
+    assert_eq!((s.current, s.longest), (0, 3), "05-06 was missed");
+    fly(&alice, "Pacific/Honolulu").await;
+    // 05-07 00:00 UTC is 14:00 on 05-06 in Honolulu.
+    server.clock.set(at(2027, 5, 7, 0, 0));
+    alice.tap(pb::TapKind::Tap, "").await.expect("tap");
+
+    let event = bob_events
+        .wait_for(|p| {
+            matches!(p, Payload::StreakUpdated(u) if u.change == pb::StreakChange::Restored as i32)
+        })
+        .await;
+    let Some(Payload::StreakUpdated(u)) = event.payload else {
+        unreachable!()
+    };
+    assert_eq!(u.date, "2027-05-06");
+    assert_eq!(u.streak.expect("streak").current, 4);
+    let s = streak_of(&alice).await;
+    assert_eq!((s.current, s.longest), (4, 4));
+    let days = StreakServiceClient::new(bob.authed_channel())
+        .get_streak_history(pb::GetStreakHistoryRequest {
+            year: 2027,
+            month: 5,
+        })
+        .await
+        .expect("history")
+        .into_inner()
+        .days;
+    let relived = days
+        .iter()
+        .find(|d| d.date == "2027-05-06")
+        .expect("05-06 in the history");
+    assert_eq!(
+        (relived.status, relived.my_actions, relived.partner_actions),
+        (pb::DayStatus::Connected as i32, 1, 1)
+    );
     server.finish().await;
 }
