@@ -29,6 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // thousand in every batch and every stream.
         .boxed(".tapline.v1.Event.payload.routine_fired")
         .boxed(".tapline.v1.Event.payload.checkin_updated")
+        .boxed(".tapline.v1.Event.payload.space_updated")
         .compile_fds(fds)?;
     Ok(())
 }

@@ -369,6 +369,7 @@ impl TapService for Relay {
                 tap: Some(tap.clone()),
                 silent: from_self,
                 from_self,
+                released: false,
             });
             let seq = state.append((couple, to), &event_id, at, payload);
             if derive && !from_self {
@@ -381,6 +382,7 @@ impl TapService for Relay {
             tap: Some(tap),
             duplicate: false,
             partner_clock: None,
+            ..Default::default()
         }))
     }
 

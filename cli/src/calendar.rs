@@ -24,7 +24,7 @@ const CELL: usize = 4;
 
 /// What the marks mean.
 pub const LEGEND: &str =
-    "● connected  ❄ frozen  ‖ paused  ↷ skipped  ✗ missed  ○ open  · future  < today";
+    "● connected  ❄ frozen  ‖ paused  ↷ skipped  ~ space  ✗ missed  ○ open  · future  < today";
 
 /// Days in `month` (1-12) of `year`.
 pub fn days_in_month(year: i32, month: u32) -> u32 {
@@ -98,6 +98,7 @@ fn mark(status: DayStatus) -> char {
         DayStatus::Frozen => '❄',
         DayStatus::Paused => '‖',
         DayStatus::Skipped => '↷',
+        DayStatus::Space => '~',
         DayStatus::Missed => '✗',
         DayStatus::Open => '○',
     }
@@ -148,6 +149,7 @@ pub fn tally(days: &[StreakDayInfo]) -> String {
         (DayStatus::Frozen, "frozen"),
         (DayStatus::Paused, "paused"),
         (DayStatus::Skipped, "skipped"),
+        (DayStatus::Space, "space"),
         (DayStatus::Missed, "missed"),
         (DayStatus::Open, "open"),
     ];

@@ -279,6 +279,41 @@ fn fresh_streak() -> StreakInfo {
     }
 }
 
+/// Calm words for a reason from the fixed set.
+pub fn space_reason_words(r: SpaceReason) -> &'static str {
+    match r {
+        SpaceReason::NeedSpace => "needs some space",
+        SpaceReason::Overwhelmed => "is feeling overwhelmed",
+        SpaceReason::CallMeLater => "would like you to call later",
+    }
+}
+
+fn space_line(space: &SpaceInfo, change: SpaceChange, partner: &str) -> String {
+    let who = ritual_words::cap(partner);
+    let until = render::iso(space.until);
+    match (change, space.mine) {
+        (SpaceChange::Asked, false) => format!(
+            "{who} {} and asked for a moment (until {until}). Your taps will wait until it ends.",
+            space_reason_words(space.reason)
+        ),
+        (SpaceChange::Asked, true) => format!("You asked for a moment, until {until}."),
+        (SpaceChange::Answered, true) => match space.answer {
+            Some(SpaceAnswer::ImHere) => format!("{who}: \"I'm here.\""),
+            _ => format!("{who}: \"Take your time.\""),
+        },
+        (SpaceChange::Answered, false) => "You answered.".to_owned(),
+        (SpaceChange::Ended, true) => format!(
+            "Your moment ended; {} held tap(s) delivered.",
+            space.held_taps
+        ),
+        (SpaceChange::Ended, false) => format!(
+            "{who}'s moment ended; your {} held tap(s) were delivered.",
+            space.held_taps
+        ),
+        (SpaceChange::Other, _) => "A moment changed.".to_owned(),
+    }
+}
+
 impl Notices {
     fn partner_name(&self) -> String {
         self.partner
@@ -305,6 +340,30 @@ impl Notices {
                     json!({ "event": "paired", "couple": render::couple_json(couple) }),
                 )
             }
+            ClientEvent::SpaceUpdated {
+                space,
+                change,
+                silent,
+                released_tap_ids,
+                ..
+            } => (
+                Some(space_line(space, *change, &partner)),
+                json!({
+                    "event": "space_updated",
+                    "change": format!("{change:?}").to_lowercase(),
+                    "silent": silent,
+                    "released_tap_ids": released_tap_ids,
+                    "space": {
+                        "space_id": space.space_id,
+                        "mine": space.mine,
+                        "reason": format!("{:?}", space.reason),
+                        "until": render::iso(space.until),
+                        "open_ended": space.open_ended,
+                        "answer": space.answer.map(|a| format!("{a:?}")),
+                        "held_taps": space.held_taps,
+                    },
+                }),
+            ),
             ClientEvent::Unpaired {
                 by_partner,
                 partner_deleted,

@@ -375,6 +375,7 @@ fn day_status_key(s: DayStatus) -> &'static str {
         DayStatus::Frozen => "frozen",
         DayStatus::Paused => "paused",
         DayStatus::Skipped => "skipped",
+        DayStatus::Space => "space",
         DayStatus::Missed => "missed",
     }
 }

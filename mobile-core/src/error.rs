@@ -94,6 +94,10 @@ pub enum RefusalCode {
     PauseStarted,
     /// The couple keeps the most routines allowed.
     TooManyRoutines,
+    /// This person has asked for space already; end that one first.
+    SpaceAlreadyAsked,
+    /// The space has ended.
+    SpaceEnded,
     /// This person may not do this.
     PermissionDenied,
     /// The server no longer knows this device (signed out from another device): queued sends
@@ -126,6 +130,8 @@ impl RefusalCode {
             RefusalCode::CheckinExpired => "CHECKIN_EXPIRED",
             RefusalCode::PauseStarted => "PAUSE_STARTED",
             RefusalCode::TooManyRoutines => "TOO_MANY_ROUTINES",
+            RefusalCode::SpaceAlreadyAsked => "SPACE_ALREADY_ASKED",
+            RefusalCode::SpaceEnded => "SPACE_ENDED",
             RefusalCode::PermissionDenied => "PERMISSION_DENIED",
             RefusalCode::SignedOut => "SIGNED_OUT",
             RefusalCode::NotPaired => "NOT_PAIRED",
@@ -136,7 +142,7 @@ impl RefusalCode {
     }
 
     /// Every code.
-    const ALL: [RefusalCode; 17] = [
+    const ALL: [RefusalCode; 19] = [
         RefusalCode::AlreadySignedIn,
         RefusalCode::AlreadyPaired,
         RefusalCode::InviterPaired,
@@ -148,6 +154,8 @@ impl RefusalCode {
         RefusalCode::CheckinExpired,
         RefusalCode::PauseStarted,
         RefusalCode::TooManyRoutines,
+        RefusalCode::SpaceAlreadyAsked,
+        RefusalCode::SpaceEnded,
         RefusalCode::PermissionDenied,
         RefusalCode::SignedOut,
         RefusalCode::NotPaired,
@@ -178,6 +186,8 @@ impl RefusalCode {
             ErrorReason::CheckinExpired => RefusalCode::CheckinExpired,
             ErrorReason::PauseStarted => RefusalCode::PauseStarted,
             ErrorReason::TooManyRoutines => RefusalCode::TooManyRoutines,
+            ErrorReason::SpaceAlreadyAsked => RefusalCode::SpaceAlreadyAsked,
+            ErrorReason::SpaceEnded => RefusalCode::SpaceEnded,
             ErrorReason::PermissionDenied => RefusalCode::PermissionDenied,
             _ => return None,
         })
@@ -543,6 +553,16 @@ mod tests {
                 R::TooManyRoutines,
                 Code::FailedPrecondition,
                 refused(RefusalCode::TooManyRoutines),
+            ),
+            (
+                R::SpaceAlreadyAsked,
+                Code::FailedPrecondition,
+                refused(RefusalCode::SpaceAlreadyAsked),
+            ),
+            (
+                R::SpaceEnded,
+                Code::FailedPrecondition,
+                refused(RefusalCode::SpaceEnded),
             ),
             (
                 R::RateLimited,

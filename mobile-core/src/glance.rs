@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 use tapline_proto::v1 as pb;
 
 use crate::model::CheckinInfo;
-use crate::model::{QuietHours, ReceivedTap};
+use crate::model::{QuietHours, ReceivedTap, SpaceInfo};
 
 /// A no-network snapshot for complications and widgets.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
@@ -45,6 +45,12 @@ pub struct Glance {
     /// The newest open check-in this account has not answered (nor queued an answer to), with
     /// its prompt and quick replies.
     pub pending_checkin: Option<CheckinInfo>,
+    /// This account's space ("I need a moment") in force, as last heard: show its end and an
+    /// "I'm ready" button.
+    pub my_space: Option<SpaceInfo>,
+    /// The partner's space in force: show it gently (reason, until, one-tap answers); taps
+    /// sent now wait until it ends.
+    pub partner_space: Option<SpaceInfo>,
 }
 
 /// What the glance is computed from: the store's contents.
@@ -60,6 +66,8 @@ pub(crate) struct Inputs<'a> {
     pub streak: Option<&'a pb::Streak>,
     /// Stored check-ins with this device's queued answers applied.
     pub checkins: &'a [CheckinInfo],
+    /// The spaces in force as last heard, already read for this account.
+    pub spaces: (Option<SpaceInfo>, Option<SpaceInfo>),
 }
 
 /// Actions of a snapshot's day, if that day is still `today` in `zone` (or the zone is unknown).
@@ -88,7 +96,10 @@ pub(crate) fn compute(inputs: Inputs<'_>, now: SystemTime) -> Glance {
         unsent_count,
         streak,
         checkins,
+        spaces: (my_space, partner_space),
     } = inputs;
+    let in_force = |s: Option<SpaceInfo>| s.filter(|s| s.in_force(now));
+    let (my_space, partner_space) = (in_force(my_space), in_force(partner_space));
     let pending_checkin = checkins
         .iter()
         .filter(|c| c.awaits_my_answer(now))
@@ -126,6 +137,8 @@ pub(crate) fn compute(inputs: Inputs<'_>, now: SystemTime) -> Glance {
             now,
         ),
         pending_checkin,
+        my_space,
+        partner_space,
     }
 }
 
@@ -169,6 +182,7 @@ mod tests {
             unsent_count,
             streak: None,
             checkins: &[],
+            spaces: (None, None),
         }
     }
 

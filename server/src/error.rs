@@ -99,6 +99,10 @@ pub enum Refusal {
     PauseStarted,
     /// The couple has the most routines allowed.
     TooManyRoutines,
+    /// The caller has a space in force already.
+    SpaceAlreadyAsked,
+    /// The space has ended.
+    SpaceEnded,
 }
 
 impl Refusal {
@@ -116,6 +120,8 @@ impl Refusal {
             Refusal::CheckinExpired => ErrorReason::CheckinExpired,
             Refusal::PauseStarted => ErrorReason::PauseStarted,
             Refusal::TooManyRoutines => ErrorReason::TooManyRoutines,
+            Refusal::SpaceAlreadyAsked => ErrorReason::SpaceAlreadyAsked,
+            Refusal::SpaceEnded => ErrorReason::SpaceEnded,
         }
     }
 
@@ -133,6 +139,8 @@ impl Refusal {
             Refusal::CheckinExpired => "this check-in has expired",
             Refusal::PauseStarted => "this pause has started; it runs to its end",
             Refusal::TooManyRoutines => "a couple can keep at most 50 routines",
+            Refusal::SpaceAlreadyAsked => "you have asked for space already; end it first",
+            Refusal::SpaceEnded => "this space has ended",
         }
     }
 }
@@ -457,6 +465,8 @@ mod tests {
             Refusal::CheckinExpired,
             Refusal::PauseStarted,
             Refusal::TooManyRoutines,
+            Refusal::SpaceAlreadyAsked,
+            Refusal::SpaceEnded,
         ];
         let mut names: Vec<&str> = all.iter().map(|r| reason_name(r.reason())).collect();
         names.sort_unstable();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::domain::schedule::CatchUp;
 use crate::error::Result;
 use crate::state::AppState;
-use crate::{checkins, routines};
+use crate::{checkins, routines, space};
 
 /// What one tick did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +18,8 @@ pub struct TickReport {
     pub skipped: u32,
     /// Check-ins expired.
     pub expired: u32,
+    /// Spaces ended at their `until` (their held taps delivered).
+    pub spaces_ended: u32,
 }
 
 /// Does everything due at the clock's "now".
@@ -33,6 +35,13 @@ pub async fn tick(state: &AppState) -> Result<TickReport> {
             })
             .await?;
         report.expired += u32::from(expired);
+    }
+    for (id, couple) in space::due(state.db.pool(), now).await? {
+        let ended = state
+            .writer
+            .transact(move |tx| Box::pin(async move { space::expire(tx, &id, &couple, now).await }))
+            .await?;
+        report.spaces_ended += u32::from(ended);
     }
     for due in routines::due(state.db.pool(), now).await? {
         let done = state
@@ -57,6 +66,7 @@ pub async fn run(state: AppState, every: Duration) {
                 fired = r.fired,
                 skipped = r.skipped,
                 expired = r.expired,
+                spaces_ended = r.spaces_ended,
                 "jobs"
             ),
             Ok(_) => {}

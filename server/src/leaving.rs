@@ -642,6 +642,8 @@ pub async fn delete_account(
     for sql in [
         "DELETE FROM codes WHERE account_id = $1",
         "DELETE FROM zone_history WHERE account_id = $1",
+        "DELETE FROM held_taps WHERE space_id IN (SELECT id FROM spaces WHERE account_id = $1)",
+        "DELETE FROM spaces WHERE account_id = $1",
     ] {
         sqlx::query(sql).bind(&me.id).execute(&mut *conn).await?;
     }

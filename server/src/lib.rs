@@ -32,6 +32,7 @@ pub mod ratelimit;
 pub mod receipts;
 pub mod retention;
 pub mod routines;
+pub mod space;
 pub mod state;
 pub mod store;
 pub mod streaks;
@@ -50,6 +51,7 @@ use tapline_proto::v1::pairing_service_server::PairingServiceServer;
 use tapline_proto::v1::push_service_server::PushServiceServer;
 use tapline_proto::v1::routine_service_server::RoutineServiceServer;
 use tapline_proto::v1::settings_service_server::SettingsServiceServer;
+use tapline_proto::v1::space_service_server::SpaceServiceServer;
 use tapline_proto::v1::streak_service_server::StreakServiceServer;
 use tapline_proto::v1::tap_service_server::TapServiceServer;
 use tokio::net::TcpListener;
@@ -148,7 +150,10 @@ pub async fn serve(
         .add_service(
             CheckinServiceServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES),
         )
-        .add_service(RoutineServiceServer::new(api).max_decoding_message_size(MAX_REQUEST_BYTES));
+        .add_service(
+            RoutineServiceServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(SpaceServiceServer::new(api).max_decoding_message_size(MAX_REQUEST_BYTES));
     let server: std::pin::Pin<Box<dyn Future<Output = _> + Send>> = match &state.settings.tls {
         Some(certs) => {
             tokio::spawn(tls::follow(certs.clone(), state.shutdown.clone()));

@@ -19,7 +19,7 @@ use crate::domain::streaks::{
     ZoneHistory,
 };
 use crate::error::{Error, Refusal, Result};
-use crate::store::{PauseRow, Store, StreakRows, day_str};
+use crate::store::{PauseRow, SpaceSpan, Store, StreakRows, day_str};
 
 /// One qualifying action: who, in which couple, when.
 #[derive(Debug, Clone)]
@@ -114,6 +114,9 @@ struct Loaded {
     b: ZoneHistory,
     state: StreakState,
     pauses: Vec<PauseRow>,
+    /// Date ranges a partner spent partly in a space, on their own calendar (those that can
+    /// still matter: ending on or after the first unsettled date).
+    spaced: Vec<(NaiveDate, NaiveDate)>,
 }
 
 impl Loaded {
@@ -127,6 +130,21 @@ impl Loaded {
     fn paused(&self, date: NaiveDate) -> bool {
         self.pauses.iter().any(|p| range(p).contains(date))
     }
+
+    /// The date ranges of stored spaces, each on its asker's calendar.
+    fn space_ranges(&self, spans: &[SpaceSpan]) -> Vec<(NaiveDate, NaiveDate)> {
+        spans
+            .iter()
+            .map(|s| {
+                let side = self.sides.side_of(&s.account_id);
+                engine::space_dates(self.history(side), from_us(s.from_us), from_us(s.to_us))
+            })
+            .collect()
+    }
+}
+
+fn in_ranges(ranges: &[(NaiveDate, NaiveDate)], d: NaiveDate) -> bool {
+    ranges.iter().any(|(lo, hi)| *lo <= d && d <= *hi)
 }
 
 fn range(p: &PauseRow) -> PauseRange {
@@ -162,11 +180,12 @@ impl Pending {
             return;
         }
         let open = &mut self.open;
-        let (a, b, pauses) = (&self.l.a, &self.l.b, &self.l.pauses);
+        let (a, b, pauses, spaced) = (&self.l.a, &self.l.b, &self.l.pauses, &self.l.spaced);
         let settlement = self.l.state.settle(
             through,
             |d| open.remove(&d),
             |d| pauses.iter().any(|p| range(p).contains(d)),
+            |d| in_ranges(spaced, d),
             |side, d| match side {
                 Side::A => a.lived(d),
                 Side::B => b.lived(d),
@@ -234,6 +253,7 @@ fn from_rows(rows: StreakRows) -> Result<HashMap<String, Pending>> {
                 a,
                 b,
                 state,
+                spaced: Vec::new(),
             },
         };
         pending.insert(c.id, p);
@@ -412,6 +432,27 @@ pub async fn apply<S: Store>(
         return Ok((refused, Vec::new()));
     }
     let mut pending = from_rows(store.load_streaks(&couples).await?)?;
+    // Spaces that can still make an unsettled date a space day: ending on or after the day
+    // before the first unsettled date, in UTC (every zone is within a day of it).
+    let bounds: Vec<(String, i64)> = pending
+        .iter()
+        .map(|(c, p)| {
+            let first_open = p.l.state.settled_through - chrono::Duration::days(1);
+            (
+                c.clone(),
+                to_us(first_open.and_time(chrono::NaiveTime::MIN).and_utc()),
+            )
+        })
+        .collect();
+    let mut spans: HashMap<String, Vec<SpaceSpan>> = HashMap::new();
+    for s in store.space_spans(&bounds).await? {
+        spans.entry(s.couple_id.clone()).or_default().push(s);
+    }
+    for (c, p) in pending.iter_mut() {
+        if let Some(spans) = spans.get(c) {
+            p.l.spaced = p.l.space_ranges(spans);
+        }
+    }
     for action in actions {
         let p = pending
             .get_mut(&action.couple_id)
@@ -482,11 +523,16 @@ async fn restore<S: Store>(store: &mut S, p: &mut Pending, date: NaiveDate) -> R
     for (d, record) in p.open.iter().chain(p.dirty.iter()) {
         days.insert(*d, record.clone());
     }
+    let every_space = store
+        .space_spans(&[(p.l.sides.couple_id.clone(), i64::MIN)])
+        .await?;
+    let spaced = p.l.space_ranges(&every_space);
     let (a, b, pauses) = (&p.l.a, &p.l.b, &p.l.pauses);
     let settlement = p.l.state.restore(
         date,
         |d| days.get(&d).cloned(),
         |d| pauses.iter().any(|p| range(p).contains(d)),
+        |d| in_ranges(&spaced, d),
         |side, d| match side {
             Side::A => a.lived(d),
             Side::B => b.lived(d),
@@ -597,6 +643,7 @@ fn status_to_pb(s: DayStatus) -> pb::DayStatus {
         DayStatus::Frozen => pb::DayStatus::Frozen,
         DayStatus::Paused => pb::DayStatus::Paused,
         DayStatus::Skipped => pb::DayStatus::Skipped,
+        DayStatus::Space => pb::DayStatus::Space,
         DayStatus::Missed => pb::DayStatus::Missed,
     }
 }

@@ -17,7 +17,7 @@ use crate::db::{timestamp_us, to_us};
 use crate::delivery::{new_event, to_each};
 use crate::domain::taps::NewTap;
 use crate::error::{Error, Refusal, Result};
-use crate::store::{Store, TAP_COLUMNS, TapRow};
+use crate::store::{SpaceInForce, Store, TAP_COLUMNS, TapRow};
 use crate::streaks::Action;
 
 /// A tap to store and deliver.
@@ -51,7 +51,8 @@ pub fn tap_to_pb(t: &TapRow) -> Result<pb::Tap> {
     })
 }
 
-fn tap_from_any(r: &AnyRow) -> Result<TapRow> {
+/// A stored tap read through the general connection.
+pub fn tap_from_any(r: &AnyRow) -> Result<TapRow> {
     Ok(TapRow {
         id: r.try_get("id")?,
         couple_id: r.try_get("couple_id")?,
@@ -92,6 +93,7 @@ pub async fn stored_answer(
         tap: Some(tap),
         duplicate: true,
         partner_clock: Some(partner.clock(now)),
+        ..Default::default()
     }))
 }
 
@@ -166,6 +168,20 @@ pub async fn apply<S: Store>(store: &mut S, members: &Members, jobs: &[TapJob]) 
     for r in candidates.into_iter().filter(|r| inserted.contains(&r.id)) {
         first.insert((r.sender_device_id.clone(), r.client_tap_id.clone()), r);
     }
+    // Spaces in force of the recipients: their taps are held, not delivered.
+    let mut recipients: Vec<String> = jobs
+        .iter()
+        .filter_map(|j| members.partner(&j.caller.account_id).map(|p| p.id.clone()))
+        .collect();
+    recipients.sort_unstable();
+    recipients.dedup();
+    let spaces: HashMap<String, SpaceInForce> = store
+        .spaces_in_force(&recipients)
+        .await?
+        .into_iter()
+        .map(|s| (s.account_id.clone(), s))
+        .collect();
+    let mut holds = Vec::new();
     // Pass 2: answers and events.
     let mut applied = Applied {
         answers: Vec::with_capacity(jobs.len()),
@@ -194,15 +210,18 @@ pub async fn apply<S: Store>(store: &mut S, members: &Members, jobs: &[TapJob]) 
                 tap: Some(tap),
                 duplicate: true,
                 partner_clock: Some(partner_clock),
+                ..Default::default()
             }));
             continue;
         }
+        let space = spaces.get(&partner.id);
         // One event (one id) for every recipient; only the sender's own copies differ.
         let to_partner = new_event(
             Payload::TapReceived(pb::TapReceived {
                 tap: Some(tap.clone()),
                 silent: partner_clock.in_quiet_hours,
                 from_self: false,
+                released: false,
             }),
             job.now,
         );
@@ -212,10 +231,15 @@ pub async fn apply<S: Store>(store: &mut S, members: &Members, jobs: &[TapJob]) 
             tap: Some(tap.clone()),
             silent: true,
             from_self: true,
+            released: false,
         }));
-        applied
-            .items
-            .extend(to_each(members.devices_of(&partner.id), &to_partner));
+        match space {
+            // Kept for the partner until their space ends (delivered then, together).
+            Some(s) => holds.push((stored.id.clone(), s.space_id.clone(), to_us(job.now))),
+            None => applied
+                .items
+                .extend(to_each(members.devices_of(&partner.id), &to_partner)),
+        }
         for d in members.devices_of(&me.id) {
             if *d != job.caller.device_id {
                 applied.items.push((d.clone(), to_self.clone()));
@@ -231,7 +255,10 @@ pub async fn apply<S: Store>(store: &mut S, members: &Members, jobs: &[TapJob]) 
             tap: Some(tap),
             duplicate: false,
             partner_clock: Some(partner_clock),
+            held: space.is_some(),
+            held_until: space.map(|s| timestamp_us(s.until_us)),
         }));
     }
+    store.hold_taps(&holds).await?;
     Ok(applied)
 }

@@ -394,6 +394,7 @@ fn run_engine(c: &Couple) -> Result<EngineRun, String> {
             through,
             |d| rows.get(&d).cloned(),
             |d| paused(pauses, d),
+            |_| false,
             |side, d| history(side).lived(d),
         );
         for r in s.records {
@@ -416,6 +417,7 @@ fn run_engine(c: &Couple) -> Result<EngineRun, String> {
                         d,
                         |d| rows.get(&d).cloned(),
                         |d| paused(&pauses, d),
+                        |_| false,
                         |side, d| history(side).lived(d),
                     );
                     for r in s.records {
@@ -655,7 +657,7 @@ fn check_couple(c: &Couple) -> Result<Stats, String> {
             DayStatus::Paused => stats.paused += 1,
             DayStatus::Skipped => stats.skipped += 1,
             DayStatus::Missed => stats.missed += 1,
-            DayStatus::Open => {}
+            DayStatus::Space | DayStatus::Open => {}
         }
     }
     stats.longest = run.state.longest;

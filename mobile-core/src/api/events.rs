@@ -105,6 +105,10 @@ impl TaplineClient {
         let streak = store.streak().ok().flatten();
         let received = store.received(20).unwrap_or_default();
         let checkins = rituals::stored_checkins(store, me, true).unwrap_or_default();
+        let spaces = store.spaces().unwrap_or_default();
+        let read = |s: Option<&tapline_proto::v1::Space>| {
+            s.map(|s| crate::model::SpaceInfo::from_wire(s, me))
+        };
         glance::compute(
             glance::Inputs {
                 signed_in: creds.is_some(),
@@ -114,6 +118,7 @@ impl TaplineClient {
                 unsent_count: store.unsent_count().unwrap_or(0),
                 streak: streak.as_ref(),
                 checkins: &checkins,
+                spaces: (read(spaces.mine.as_ref()), read(spaces.partners.as_ref())),
             },
             SystemTime::now(),
         )

@@ -6,6 +6,7 @@ mod couple;
 mod events;
 mod push;
 mod rituals;
+mod space;
 mod taps;
 
 use std::sync::Arc;

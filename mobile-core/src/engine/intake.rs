@@ -39,6 +39,33 @@ impl StreamEnd {
     }
 }
 
+/// Keeps a space update and tells the app, with the gentle haptic to play unless silent.
+fn on_space_updated(
+    tx: &rusqlite::Transaction<'_>,
+    e: pb::SpaceUpdated,
+    my_account: &str,
+) -> CoreResult<Vec<ClientEvent>> {
+    let Some(space) = e.space else {
+        return Ok(vec![]);
+    };
+    Store::tx_apply_space(tx, &space, my_account)?;
+    let info = SpaceInfo::from_wire(&space, my_account);
+    let change = SpaceChange::from_wire(e.change);
+    let haptic = match (e.silent, change, info.mine) {
+        (true, _, _) => None,
+        (false, SpaceChange::Asked, false) => Some(crate::haptics::space_pattern()),
+        (false, SpaceChange::Answered, true) => Some(crate::haptics::space_answer_pattern()),
+        _ => None,
+    };
+    Ok(vec![ClientEvent::SpaceUpdated {
+        space: info,
+        change,
+        silent: e.silent,
+        haptic,
+        released_tap_ids: e.released_tap_ids,
+    }])
+}
+
 impl Inner {
     /// Applies one event from the server; returns what the app should hear.
     pub(crate) fn apply(&self, event: pb::Event, my_account: &str) -> CoreResult<Vec<ClientEvent>> {
@@ -123,6 +150,7 @@ impl Inner {
                 Payload::CheckinUpdated(e) => rituals::on_checkin_updated(tx, *e, my_account)?,
                 Payload::RoutineFired(e) => rituals::on_routine_fired(tx, *e, my_account)?,
                 Payload::RoutinesChanged(e) => rituals::on_routines_changed(e, my_account),
+                Payload::SpaceUpdated(e) => on_space_updated(tx, *e, my_account)?,
                 Payload::CaughtUp(_) | Payload::Heartbeat(_) | Payload::Reset(_) => vec![],
             })
         })?;

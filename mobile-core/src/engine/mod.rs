@@ -18,6 +18,7 @@ use tapline_proto::v1::pairing_service_client::PairingServiceClient;
 use tapline_proto::v1::push_service_client::PushServiceClient;
 use tapline_proto::v1::routine_service_client::RoutineServiceClient;
 use tapline_proto::v1::settings_service_client::SettingsServiceClient;
+use tapline_proto::v1::space_service_client::SpaceServiceClient;
 use tapline_proto::v1::streak_service_client::StreakServiceClient;
 use tapline_proto::v1::tap_service_client::TapServiceClient;
 use tokio::sync::{Notify, mpsc};
@@ -154,6 +155,9 @@ impl Inner {
     }
     pub(crate) fn settings_client(&self) -> SettingsServiceClient<GrpcService> {
         SettingsServiceClient::new(self.grpc.clone())
+    }
+    pub(crate) fn space(&self) -> SpaceServiceClient<GrpcService> {
+        SpaceServiceClient::new(self.grpc.clone())
     }
     pub(crate) fn taps(&self) -> TapServiceClient<GrpcService> {
         TapServiceClient::new(self.grpc.clone())

@@ -72,6 +72,28 @@ pub fn pattern_for(kind: TapKind, rhythm: Option<HapticPattern>) -> HapticPatter
     HapticPattern { segments }
 }
 
+/// The space patterns stay below this intensity, softer than any tap's peak (checked in tests).
+#[cfg(test)]
+const SPACE_PEAK: u8 = 100;
+
+/// What a partner's "I need a moment" plays: one slow, low swell and a long fade, distinct
+/// from every tap (none is this long and this soft). Its answer ("I'm here", "Take your time")
+/// plays [`space_answer_pattern`].
+#[uniffi::export]
+pub fn space_pattern() -> HapticPattern {
+    HapticPattern {
+        segments: vec![seg(500, 35), seg(700, 70), seg(900, 45), seg(600, 20)],
+    }
+}
+
+/// What a partner's answer to a space plays: two soft, slow beats.
+#[uniffi::export]
+pub fn space_answer_pattern() -> HapticPattern {
+    HapticPattern {
+        segments: vec![seg(250, 60), seg(350, 0), seg(250, 45)],
+    }
+}
+
 /// Clamps a pattern into the bounds: at most 32 segments, 10-2000 ms each, 10 s in all.
 #[uniffi::export]
 pub fn normalize(pattern: HapticPattern) -> HapticPattern {
@@ -232,6 +254,31 @@ pub fn rhythm_from_taps(tap_times_ms: Vec<u64>) -> HapticPattern {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn space_patterns_are_gentle_valid_and_unlike_any_tap() {
+        for p in [space_pattern(), space_answer_pattern()] {
+            assert!(validate(&p).is_ok());
+            assert!(p.segments.iter().all(|s| s.intensity <= SPACE_PEAK));
+            for kind in [
+                TapKind::Tap,
+                TapKind::DoubleTap,
+                TapKind::Heartbeat,
+                TapKind::Squeeze,
+                TapKind::Kiss,
+                TapKind::Hug,
+            ] {
+                assert_ne!(p, pattern_for(kind, None));
+                let peak = pattern_for(kind, None)
+                    .segments
+                    .iter()
+                    .map(|s| s.intensity)
+                    .max();
+                assert!(peak > Some(SPACE_PEAK), "{kind:?} is firmer than a space");
+            }
+        }
+        assert_ne!(space_pattern(), space_answer_pattern());
+    }
 
     fn total(p: &HapticPattern) -> u32 {
         p.segments.iter().map(|s| s.duration_ms).sum()

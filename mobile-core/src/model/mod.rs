@@ -7,9 +7,11 @@ use tapline_proto::v1 as pb;
 use crate::error::{CoreError, RefusalCode};
 mod push;
 mod rituals;
+mod space;
 
 pub use push::*;
 pub use rituals::*;
+pub use space::*;
 
 /// The kind of device this core runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -303,6 +305,9 @@ pub struct ReceivedTap {
     pub silent: bool,
     /// Sent by another device of this account.
     pub from_self: bool,
+    /// Kept by the server while this account had asked for space, delivered when it ended
+    /// (the held taps come together: play one haptic for the group).
+    pub released: bool,
 }
 
 /// What a subscription tells the app.
@@ -371,6 +376,21 @@ pub enum ClientEvent {
         routine: Option<RoutineInfo>,
         /// Whether it was deleted.
         deleted: bool,
+    },
+    /// A space ("I need a moment") was asked for, answered or ended, by either partner. Never
+    /// collapse it with taps.
+    SpaceUpdated {
+        /// The space as it is now.
+        space: SpaceInfo,
+        /// What happened.
+        change: SpaceChange,
+        /// Show without a haptic (the recipient's quiet hours, or this account's own action).
+        silent: bool,
+        /// What to play when not silent: the gentle space pattern for a partner's request,
+        /// a softer one for their answer ([`crate::haptics::space_pattern`]).
+        haptic: Option<HapticPattern>,
+        /// For `Ended`: the taps that were held and have just arrived.
+        released_tap_ids: Vec<String>,
     },
     /// An answer this device queued was sent, or refused for good.
     AnswerStateChanged {
@@ -667,6 +687,7 @@ impl ReceivedTap {
             sent_at: system_time(tap.sent_at.as_ref()),
             silent: t.silent,
             from_self: t.from_self,
+            released: t.released,
         })
     }
 }

@@ -25,6 +25,8 @@ pub enum DayStatus {
     Paused,
     /// A partner never lived this date (crossed the date line).
     Skipped,
+    /// A partner asked for space during it ("I need a moment"): neither counts nor breaks.
+    Space,
     /// Missed with no freeze: the streak broke.
     Missed,
 }
@@ -119,6 +121,7 @@ impl DayStatus {
             Ok(pb::DayStatus::Frozen) => DayStatus::Frozen,
             Ok(pb::DayStatus::Paused) => DayStatus::Paused,
             Ok(pb::DayStatus::Skipped) => DayStatus::Skipped,
+            Ok(pb::DayStatus::Space) => DayStatus::Space,
             Ok(pb::DayStatus::Missed) => DayStatus::Missed,
             _ => DayStatus::Open,
         }

@@ -15,6 +15,7 @@ use crate::model::ReceivedTap;
 mod outbox;
 mod rituals;
 mod schema;
+mod space;
 
 pub(crate) use outbox::{OutboxItem, OutboxKind};
 

@@ -91,6 +91,7 @@ impl Store {
     pub fn tx_clear_rituals(conn: &Connection) -> CoreResult<()> {
         conn.execute("DELETE FROM kv WHERE key = 'streak'", [])?;
         conn.execute("DELETE FROM checkins", [])?;
+        Self::tx_clear_spaces(conn)?;
         Ok(())
     }
 

@@ -289,6 +289,7 @@ mod tests {
                 tap: Some(tap),
                 silent: false,
                 from_self,
+                released: false,
             }),
             DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
         )

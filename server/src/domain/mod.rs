@@ -6,6 +6,7 @@ pub mod prompts;
 pub mod push;
 pub mod quiet;
 pub mod schedule;
+pub mod space;
 pub mod streaks;
 pub mod taps;
 pub mod validate;

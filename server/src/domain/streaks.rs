@@ -23,9 +23,10 @@
 //!   broke on it is restored. Any other late action only adds to its action counts.
 //! * A settled day that is not connected is, in this order of precedence: *paused* (inside a
 //!   scheduled pause, which also wins over a connected day), *skipped* (a date one partner never
-//!   lived, see [`ZoneHistory::lived`]), *frozen* (a freeze was held and is used up) or *missed*
-//!   (the streak breaks). Paused and skipped days neither count nor break; a frozen day keeps
-//!   the streak without growing it.
+//!   lived, see [`ZoneHistory::lived`]), *space* (a partner asked for space during it),
+//!   *frozen* (a freeze was held and is used up) or *missed* (the streak breaks). Paused,
+//!   skipped and space days neither count nor break; a frozen day keeps the streak without
+//!   growing it.
 //! * Every time the streak reaches a multiple of [`DAYS_PER_FREEZE`] the couple earns a freeze,
 //!   unless they already hold [`MAX_FREEZES`]. Neutral days in between do not reset the count.
 //! * Reaching one of [`MILESTONES`] is announced. Calm mode keeps computing everything and
@@ -80,18 +81,22 @@ pub enum DayStatus {
     Paused,
     /// A date one partner never lived (date line, zone change); neither counts nor breaks.
     Skipped,
+    /// Not connected, but a partner asked for space ("I need a moment") during it, on their
+    /// own calendar; neither counts nor breaks.
+    Space,
     /// Not connected and no freeze: the streak broke (or there was none).
     Missed,
 }
 
 impl DayStatus {
     /// Every status, for storage round trips and tests.
-    pub const ALL: [DayStatus; 6] = [
+    pub const ALL: [DayStatus; 7] = [
         DayStatus::Open,
         DayStatus::Connected,
         DayStatus::Frozen,
         DayStatus::Paused,
         DayStatus::Skipped,
+        DayStatus::Space,
         DayStatus::Missed,
     ];
 
@@ -103,6 +108,7 @@ impl DayStatus {
             DayStatus::Frozen => "frozen",
             DayStatus::Paused => "paused",
             DayStatus::Skipped => "skipped",
+            DayStatus::Space => "space",
             DayStatus::Missed => "missed",
         }
     }
@@ -302,7 +308,7 @@ impl StreakState {
             && day.both_acted()
             && matches!(
                 day.status,
-                DayStatus::Missed | DayStatus::Frozen | DayStatus::Skipped
+                DayStatus::Missed | DayStatus::Frozen | DayStatus::Skipped | DayStatus::Space
             )
     }
 
@@ -319,13 +325,14 @@ impl StreakState {
         date: NaiveDate,
         days: impl FnMut(NaiveDate) -> Option<DayRecord>,
         paused: impl Fn(NaiveDate) -> bool,
+        spaced: impl Fn(NaiveDate) -> bool,
         lived: impl Fn(Side, NaiveDate) -> bool,
     ) -> Settlement {
         let mut again = StreakState {
             calm: true,
             ..StreakState::new(self.first_day)
         };
-        let recounted = again.settle(self.settled_through, days, paused, lived);
+        let recounted = again.settle(self.settled_through, days, paused, spaced, lived);
         self.current = again.current;
         self.freezes = again.freezes;
         self.longest = self.longest.max(again.longest);
@@ -347,13 +354,15 @@ impl StreakState {
     ///
     /// `through` must be a date that is over for both partners ([`settle_through`]); an earlier
     /// one does nothing. `days` returns the stored record of a date (`None` when nobody acted),
-    /// `paused` whether a date lies in a scheduled pause, and `lived` whether a partner lived a
-    /// date ([`ZoneHistory::lived`]). Costs O(days settled), never O(history).
+    /// `paused` whether a date lies in a scheduled pause, `spaced` whether a partner asked for
+    /// space during it ([`space_dates`]), and `lived` whether a partner lived a date
+    /// ([`ZoneHistory::lived`]). Costs O(days settled), never O(history).
     pub fn settle(
         &mut self,
         through: NaiveDate,
         mut days: impl FnMut(NaiveDate) -> Option<DayRecord>,
         paused: impl Fn(NaiveDate) -> bool,
+        spaced: impl Fn(NaiveDate) -> bool,
         lived: impl Fn(Side, NaiveDate) -> bool,
     ) -> Settlement {
         let mut settlement = Settlement::default();
@@ -367,6 +376,8 @@ impl StreakState {
                 DayStatus::Connected
             } else if !lived(Side::A, date) || !lived(Side::B, date) {
                 DayStatus::Skipped
+            } else if spaced(date) {
+                DayStatus::Space
             } else if self.freezes > 0 {
                 DayStatus::Frozen
             } else {
@@ -412,7 +423,7 @@ impl StreakState {
                 }
                 self.current = 0;
             }
-            DayStatus::Open | DayStatus::Paused | DayStatus::Skipped => {}
+            DayStatus::Open | DayStatus::Paused | DayStatus::Skipped | DayStatus::Space => {}
         }
         if !self.calm {
             outcomes.extend(emitted);
@@ -613,6 +624,31 @@ pub fn settle_through(a: &ZoneHistory, b: &ZoneHistory, now: DateTime<Utc>) -> N
     a.latest_date_by(now).min(b.latest_date_by(now)) - Duration::days(1)
 }
 
+/// The dates, on one partner's own calendar, that a space ("I need a moment") asked for by
+/// them from `from` to `to` touched: the first and last local date of the interval (also
+/// across a change of zone in between). A date in the range is [`DayStatus::Space`] when
+/// settled unconnected.
+pub fn space_dates(
+    history: &ZoneHistory,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> (NaiveDate, NaiveDate) {
+    let mut lo = history.local_date_at(from);
+    let mut hi = history.local_date_at(to.max(from));
+    for (at, _) in history.segments() {
+        if *at > from && *at < to {
+            for d in [
+                history.local_date_at(*at),
+                history.local_date_at(*at - Duration::microseconds(1)),
+            ] {
+                lo = lo.min(d);
+                hi = hi.max(d);
+            }
+        }
+    }
+    (lo, hi)
+}
+
 /// The first date to track for a couple who paired at `paired_at`: the later of their two local
 /// dates, so no day starts already half over.
 pub fn first_day(a: &ZoneHistory, b: &ZoneHistory, paired_at: DateTime<Utc>) -> NaiveDate {
@@ -688,6 +724,7 @@ mod tests {
         rows: HashMap<NaiveDate, DayRecord>,
         pauses: Vec<PauseRange>,
         never_lived: Vec<(Side, NaiveDate)>,
+        spaced: Vec<NaiveDate>,
         outcomes: Vec<Outcome>,
     }
 
@@ -698,6 +735,7 @@ mod tests {
                 rows: HashMap::new(),
                 pauses: Vec::new(),
                 never_lived: Vec::new(),
+                spaced: Vec::new(),
                 outcomes: Vec::new(),
             }
         }
@@ -712,10 +750,12 @@ mod tests {
                 let rows = &self.rows;
                 let pauses = &self.pauses;
                 let never = &self.never_lived;
+                let spaced = &self.spaced;
                 let s = self.state.restore(
                     d,
                     |d| rows.get(&d).cloned(),
                     |d| pauses.iter().any(|p| p.contains(d)),
+                    |d| spaced.contains(&d),
                     |side, d| !never.contains(&(side, d)),
                 );
                 for r in s.records {
@@ -736,10 +776,12 @@ mod tests {
             let rows = &self.rows;
             let pauses = &self.pauses;
             let never = &self.never_lived;
+            let spaced = &self.spaced;
             let s = self.state.settle(
                 through,
                 |d| rows.get(&d).cloned(),
                 |d| pauses.iter().any(|p| p.contains(d)),
+                |d| spaced.contains(&d),
                 |side, d| !never.contains(&(side, d)),
             );
             for r in &s.records {
@@ -1099,6 +1141,42 @@ mod tests {
     }
 
     #[test]
+    fn a_day_with_a_space_neither_counts_nor_breaks_unless_connected() {
+        let mut c = Couple::new(d0());
+        c.connect_days(d0(), 3);
+        c.spaced = vec![day(3), day(4)];
+        // Day 3: only A acts, B asked for space: neither counts nor breaks.
+        c.act(day(3), Side::A);
+        assert_eq!(c.settle(day(3)), vec![]);
+        assert_eq!(c.status(day(3)), DayStatus::Space);
+        assert_eq!(c.state.current, 3);
+        // Day 4: both act despite the space: it counts.
+        c.both(day(4));
+        assert_eq!(c.status(day(4)), DayStatus::Connected);
+        assert_eq!(c.state.current, 4);
+        // Day 5, no space: missed.
+        c.settle(day(5));
+        assert_eq!(c.status(day(5)), DayStatus::Missed);
+    }
+
+    #[test]
+    fn space_dates_cover_the_askers_calendar_also_across_a_move() {
+        let tokyo = ZoneHistory::new(tz("Asia/Tokyo"));
+        // 22:00 to 02:00 Tokyo: two dates.
+        assert_eq!(
+            space_dates(&tokyo, utc(2026, 6, 1, 13, 0), utc(2026, 6, 1, 17, 0)),
+            (date(2026, 6, 1), date(2026, 6, 2))
+        );
+        // 01:00 on 06-02 in Tokyo, then a flight lands in Honolulu on 06-01: both dates.
+        let mut moved = tokyo.clone();
+        moved.moved(utc(2026, 6, 1, 17, 0), tz("Pacific/Honolulu"));
+        assert_eq!(
+            space_dates(&moved, utc(2026, 6, 1, 16, 0), utc(2026, 6, 1, 18, 0)),
+            (date(2026, 6, 1), date(2026, 6, 2))
+        );
+    }
+
+    #[test]
     fn a_caller_that_forgot_to_settle_gets_the_same_result_from_settle() {
         let mut eager = Couple::new(d0());
         let mut lazy = Couple::new(d0());
@@ -1126,14 +1204,14 @@ mod tests {
             calls.set(calls.get() + 1);
             None
         };
-        let s = state.settle(day(9), days, |_| false, |_, _| true);
+        let s = state.settle(day(9), days, |_| false, |_| false, |_, _| true);
         assert_eq!(s.records.len(), 10);
         assert_eq!(calls.get(), 10);
         // Settling again, or through an earlier date, touches nothing.
-        let s = state.settle(day(9), days, |_| false, |_, _| true);
+        let s = state.settle(day(9), days, |_| false, |_| false, |_, _| true);
         assert!(s.records.is_empty());
-        state.settle(day(3), days, |_| false, |_, _| true);
-        state.settle(day(12), days, |_| false, |_, _| true);
+        state.settle(day(3), days, |_| false, |_| false, |_, _| true);
+        state.settle(day(12), days, |_| false, |_| false, |_, _| true);
         assert_eq!(calls.get(), 13);
         assert_eq!(state.settled_through, day(12));
         assert!(s.outcomes.is_empty());
@@ -1157,6 +1235,7 @@ mod tests {
             let s = state.settle(
                 through,
                 |d| rows.get(&d).cloned(),
+                |_| false,
                 |_| false,
                 |s, d| {
                     if s == Side::A {

@@ -8,6 +8,7 @@ mod pairing;
 mod push;
 mod routines;
 mod settings;
+mod space;
 mod streaks;
 mod taps;
 

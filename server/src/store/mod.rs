@@ -193,6 +193,31 @@ pub struct PauseRow {
     pub by_account: String,
 }
 
+/// A space ("I need a moment") as the streak sees it: who asked, from when to when (its end,
+/// or its `until` while in force), µs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpaceSpan {
+    /// The couple.
+    pub couple_id: String,
+    /// Who asked.
+    pub account_id: String,
+    /// When it started.
+    pub from_us: i64,
+    /// When it ended, or ends at the latest.
+    pub to_us: i64,
+}
+
+/// A space in force: taps to `account_id` are held for `space_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpaceInForce {
+    /// Who asked (whose incoming taps are held).
+    pub account_id: String,
+    /// The space.
+    pub space_id: String,
+    /// When it ends at the latest, µs.
+    pub until_us: i64,
+}
+
 /// Everything the streak of some couples needs, as stored.
 #[derive(Debug, Default)]
 pub struct StreakRows {
@@ -394,6 +419,13 @@ pub trait Store {
     async fn insert_pause(&mut self, pause: &PauseRow, created_at_us: i64) -> Result<()>;
     /// Cancels a pause.
     async fn cancel_pause(&mut self, id: &str) -> Result<()>;
+
+    /// The spaces of each couple that end at or after its bound (µs), oldest first.
+    async fn space_spans(&mut self, couples: &[(String, i64)]) -> Result<Vec<SpaceSpan>>;
+    /// The spaces in force of these accounts (at most one each).
+    async fn spaces_in_force(&mut self, accounts: &[String]) -> Result<Vec<SpaceInForce>>;
+    /// Keeps taps `(tap id, space id, µs)` until their space ends.
+    async fn hold_taps(&mut self, rows: &[(String, String, i64)]) -> Result<()>;
 
     /// A check-in of `couple`.
     async fn checkin(&mut self, id: &str, couple: &str) -> Result<Option<CheckinRow>>;

@@ -10,8 +10,8 @@ use sqlx::{Connection, Executor, PgConnection, Row};
 
 use super::{
     ACCOUNT_COLUMNS, AccountRow, AckedTap, CHECKIN_COLUMNS, CheckinRow, CoupleRow, CursorRow,
-    InboxRow, PauseRow, ReceiptRow, Store, StreakRows, TAP_COLUMNS, TapRow, account_row,
-    day_record, day_str, parse_day, parse_zone, push_wakes, streak_state,
+    InboxRow, PauseRow, ReceiptRow, SpaceInForce, SpaceSpan, Store, StreakRows, TAP_COLUMNS,
+    TapRow, account_row, day_record, day_str, parse_day, parse_zone, push_wakes, streak_state,
 };
 use crate::domain::streaks::{DayRecord, StreakState};
 use crate::error::Result;
@@ -569,6 +569,72 @@ impl Store for PgStore {
         sqlx::query!("UPDATE streak_pauses SET cancelled = 1 WHERE id = $1", id)
             .execute(&mut self.conn)
             .await?;
+        Ok(())
+    }
+
+    async fn space_spans(&mut self, couples: &[(String, i64)]) -> Result<Vec<SpaceSpan>> {
+        if couples.is_empty() {
+            return Ok(Vec::new());
+        }
+        let q = sqlx::query(
+            "SELECT s.couple_id, s.account_id, s.started_at_us, \
+             COALESCE(s.ended_at_us, s.until_us) FROM spaces s \
+             JOIN UNNEST($1::text[], $2::bigint[]) AS b(couple_id, bound) \
+             ON b.couple_id = s.couple_id WHERE s.until_us >= b.bound \
+             ORDER BY s.started_at_us",
+        )
+        .bind(col(couples, |c| c.0.clone()))
+        .bind(col(couples, |c| c.1));
+        self.rows(q)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(SpaceSpan {
+                    couple_id: r.try_get(0)?,
+                    account_id: r.try_get(1)?,
+                    from_us: r.try_get(2)?,
+                    to_us: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn spaces_in_force(&mut self, accounts: &[String]) -> Result<Vec<SpaceInForce>> {
+        if accounts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let q = sqlx::query(
+            "SELECT account_id, id, until_us FROM spaces \
+             WHERE account_id = ANY($1) AND ended_at_us IS NULL",
+        )
+        .bind(accounts);
+        self.rows(q)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(SpaceInForce {
+                    account_id: r.try_get(0)?,
+                    space_id: r.try_get(1)?,
+                    until_us: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn hold_taps(&mut self, rows: &[(String, String, i64)]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO held_taps (tap_id, space_id, held_at_us) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[]) \
+             ON CONFLICT (tap_id) DO NOTHING",
+        )
+        .bind(col(rows, |r| r.0.clone()))
+        .bind(col(rows, |r| r.1.clone()))
+        .bind(col(rows, |r| r.2))
+        .execute(&mut self.conn)
+        .await?;
         Ok(())
     }
 

@@ -14,8 +14,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
     ACCOUNT_COLUMNS, AccountRow, AckedTap, CHECKIN_COLUMNS, CheckinRow, CoupleRow, CursorRow,
-    InboxRow, PauseRow, ReceiptRow, Store, StreakRows, TAP_COLUMNS, TapRow, account_row,
-    day_record, day_str, parse_day, parse_zone, push_wakes, streak_state,
+    InboxRow, PauseRow, ReceiptRow, SpaceInForce, SpaceSpan, Store, StreakRows, TAP_COLUMNS,
+    TapRow, account_row, day_record, day_str, parse_day, parse_zone, push_wakes, streak_state,
 };
 use crate::domain::streaks::{DayRecord, StreakState};
 use crate::error::Result;
@@ -495,6 +495,49 @@ impl Store for SqliteStore {
         self.conn
             .prepare_cached("UPDATE streak_pauses SET cancelled = 1 WHERE id = ?1")?
             .execute([id])?;
+        Ok(())
+    }
+
+    async fn space_spans(&mut self, couples: &[(String, i64)]) -> Result<Vec<SpaceSpan>> {
+        self.each(
+            "SELECT couple_id, account_id, started_at_us, COALESCE(ended_at_us, until_us) \
+             FROM spaces WHERE couple_id = ?1 AND until_us >= ?2 ORDER BY started_at_us",
+            couples,
+            |(c, bound)| (c, *bound),
+            |r| {
+                Ok(SpaceSpan {
+                    couple_id: r.get(0)?,
+                    account_id: r.get(1)?,
+                    from_us: r.get(2)?,
+                    to_us: r.get(3)?,
+                })
+            },
+        )
+    }
+
+    async fn spaces_in_force(&mut self, accounts: &[String]) -> Result<Vec<SpaceInForce>> {
+        self.each(
+            "SELECT account_id, id, until_us FROM spaces \
+             WHERE account_id = ?1 AND ended_at_us IS NULL",
+            accounts,
+            |a| [a],
+            |r| {
+                Ok(SpaceInForce {
+                    account_id: r.get(0)?,
+                    space_id: r.get(1)?,
+                    until_us: r.get(2)?,
+                })
+            },
+        )
+    }
+
+    async fn hold_taps(&mut self, rows: &[(String, String, i64)]) -> Result<()> {
+        self.exec_each(
+            "INSERT INTO held_taps (tap_id, space_id, held_at_us) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (tap_id) DO NOTHING",
+            rows,
+            |(t, s, at)| (t, s, *at),
+        )?;
         Ok(())
     }
 

@@ -14,6 +14,7 @@ mod retention;
 mod rituals;
 mod security;
 mod server;
+mod space;
 mod taps;
 mod tls;
 mod travel;
