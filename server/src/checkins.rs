@@ -678,16 +678,13 @@ impl PageToken {
 
 /// Open check-ins whose time is up at `now` (up to 200, oldest first), as `(id, couple)`.
 pub async fn due(pool: &AnyPool, now: DateTime<Utc>) -> Result<Vec<(String, String)>> {
-    let rows = sqlx::query(
+    crate::jobs::due_in_couples(
+        pool,
         "SELECT id, couple_id FROM checkins WHERE phase = 'open' AND expires_at_us <= $1 \
          ORDER BY expires_at_us LIMIT 200",
+        now,
     )
-    .bind(to_us(now))
-    .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("id")?, r.try_get("couple_id")?)))
-        .collect()
+    .await
 }
 
 /// Expires one check-in whose time is up at `now`; whether it did (another instance, or an

@@ -9,6 +9,23 @@ use crate::error::Result;
 use crate::state::AppState;
 use crate::{checkins, routines, space};
 
+/// The `(id, couple_id)` rows that `sql` (one `$1` bound to `now` in µs) finds due: what a
+/// tick hands, one by one, to the group commit.
+pub async fn due_in_couples(
+    pool: &sqlx::AnyPool,
+    sql: &'static str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<(String, String)>> {
+    use sqlx::Row;
+    let rows = sqlx::query(sql)
+        .bind(crate::db::to_us(now))
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("couple_id")?)))
+        .collect()
+}
+
 /// What one tick did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct TickReport {

@@ -395,16 +395,13 @@ pub async fn end(
 
 /// Spaces in force whose `until` has come, as `(space, couple)`, for the jobs tick.
 pub async fn due(pool: &AnyPool, now: DateTime<Utc>) -> Result<Vec<(String, String)>> {
-    let rows = sqlx::query(
+    crate::jobs::due_in_couples(
+        pool,
         "SELECT id, couple_id FROM spaces WHERE ended_at_us IS NULL AND until_us <= $1 \
          ORDER BY until_us LIMIT 500",
+        now,
     )
-    .bind(to_us(now))
-    .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("id")?, r.try_get("couple_id")?)))
-        .collect()
+    .await
 }
 
 /// Ends a due space at its `until` (safe to run from several instances: the second finds it

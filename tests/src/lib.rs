@@ -718,6 +718,37 @@ pub fn tap_of(e: &pb::Event) -> Option<&pb::Tap> {
     }
 }
 
+/// The stable reason of a status (`ErrorInfo.reason`), or "" without one.
+pub fn reason_of(s: &Status) -> String {
+    use tonic_types::StatusExt;
+    s.get_error_details()
+        .error_info()
+        .map(|i| i.reason.clone())
+        .unwrap_or_default()
+}
+
+/// Sets `d`'s quiet hours from `start` to `end` (hour, minute), local time.
+pub async fn set_quiet_hours(d: &Device, start: (u32, u32), end: (u32, u32)) {
+    d.settings()
+        .update_settings(pb::UpdateSettingsRequest {
+            quiet_hours_change: Some(
+                pb::update_settings_request::QuietHoursChange::SetQuietHours(pb::QuietHours {
+                    start: Some(pb::LocalTimeOfDay {
+                        hour: start.0,
+                        minute: start.1,
+                    }),
+                    end: Some(pb::LocalTimeOfDay {
+                        hour: end.0,
+                        minute: end.1,
+                    }),
+                }),
+            ),
+            receipts_enabled: None,
+        })
+        .await
+        .expect("quiet hours");
+}
+
 /// Asserts that `result` failed with `code` and a message containing `needle`.
 #[track_caller]
 pub fn assert_status<T: std::fmt::Debug>(

@@ -29,14 +29,6 @@ fn generous() -> Settings {
     }
 }
 
-/// The stable reason of a status (`ErrorInfo.reason`).
-fn reason(s: &tonic::Status) -> String {
-    s.get_error_details()
-        .error_info()
-        .map(|i| i.reason.clone())
-        .unwrap_or_default()
-}
-
 /// PostgreSQL's count of deadlocks detected in the test database so far.
 async fn deadlocks(url: &str) -> i64 {
     let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
@@ -330,7 +322,7 @@ async fn a_full_disk_answers_unavailable_then_recovers(backend: Backend) {
             Ok(_) => continue,
             Err(s) => {
                 assert_eq!(s.code(), Code::Unavailable, "tap {i}: {}", s.message());
-                assert_eq!(reason(&s), "DATABASE_UNAVAILABLE");
+                assert_eq!(reason_of(&s), "DATABASE_UNAVAILABLE");
                 assert!(s.get_error_details().retry_info().is_some());
                 failed = Some(req);
                 break;
@@ -407,7 +399,7 @@ async fn invalid_utf8_is_invalid_argument_naming_the_field(backend: Backend) {
         details.bad_request().unwrap().field_violations[0].field,
         "display_name"
     );
-    assert_eq!(reason(&s), "INVALID_ARGUMENT");
+    assert_eq!(reason_of(&s), "INVALID_ARGUMENT");
     // SendTapRequest { client_tap_id, kind: TAP, note: "hi\xc3(" }.
     let mut tap = vec![0x0a, 36];
     tap.extend(uuid::Uuid::now_v7().to_string().as_bytes());
@@ -619,7 +611,7 @@ mod postgres_only {
             .await
             .expect_err("the writer lost its connection");
         assert_eq!(s.code(), Code::Unavailable, "{}", s.message());
-        assert_eq!(reason(&s), "DATABASE_UNAVAILABLE");
+        assert_eq!(reason_of(&s), "DATABASE_UNAVAILABLE");
         assert!(s.get_error_details().retry_info().is_some());
 
         server.wait_health(true).await;

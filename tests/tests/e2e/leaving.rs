@@ -146,22 +146,7 @@ async fn the_export_holds_what_was_sent_and_what_may_be_seen(backend: Backend) {
         return;
     };
     let c = server.couple().await;
-    c.alice
-        .settings()
-        .update_settings(pb::UpdateSettingsRequest {
-            quiet_hours_change: Some(
-                pb::update_settings_request::QuietHoursChange::SetQuietHours(pb::QuietHours {
-                    start: Some(pb::LocalTimeOfDay {
-                        hour: 22,
-                        minute: 0,
-                    }),
-                    end: Some(pb::LocalTimeOfDay { hour: 7, minute: 0 }),
-                }),
-            ),
-            receipts_enabled: None,
-        })
-        .await
-        .expect("quiet hours");
+    set_quiet_hours(&c.alice, (22, 0), (7, 0)).await;
 
     let n = TAP_PAGE as usize + 3;
     let mut sent = Vec::with_capacity(n);

@@ -10,7 +10,6 @@ use tapline_proto::v1::event::Payload;
 use tapline_proto::v1::space_service_client::SpaceServiceClient;
 use tapline_proto::v1::streak_service_client::StreakServiceClient;
 use tonic::Code;
-use tonic_types::StatusExt;
 
 on_both_databases!(
     a_space_in_quiet_hours_arrives_silently_and_the_asker_is_told,
@@ -44,13 +43,6 @@ fn ask(reason: pb::SpaceReason, until: Option<DateTime<Utc>>) -> pb::AskForSpace
     }
 }
 
-fn reason(s: &tonic::Status) -> String {
-    s.get_error_details()
-        .error_info()
-        .map(|i| i.reason.clone())
-        .unwrap_or_default()
-}
-
 /// Alice in Paris, Bob in London, paired at `when`.
 async fn couple_at(server: &TestServer, when: DateTime<Utc>) -> (Device, Device) {
     server.clock.set(when);
@@ -79,21 +71,7 @@ async fn a_space_in_quiet_hours_arrives_silently_and_the_asker_is_told(backend: 
         return;
     };
     let (alice, bob) = couple_at(&server, at(2027, 1, 10, 12, 0)).await;
-    bob.settings()
-        .update_settings(pb::UpdateSettingsRequest {
-            quiet_hours_change: Some(
-                pb::update_settings_request::QuietHoursChange::SetQuietHours(pb::QuietHours {
-                    start: Some(pb::LocalTimeOfDay {
-                        hour: 22,
-                        minute: 0,
-                    }),
-                    end: Some(pb::LocalTimeOfDay { hour: 7, minute: 0 }),
-                }),
-            ),
-            receipts_enabled: None,
-        })
-        .await
-        .expect("quiet hours");
+    set_quiet_hours(&bob, (22, 0), (7, 0)).await;
     let (mut bob_events, _) = bob.subscribe_caught_up(0).await;
     let (mut alice_events, _) = alice.subscribe_caught_up(0).await;
 
@@ -330,7 +308,7 @@ async fn space_requests_are_checked(backend: Backend) {
         .ask_for_space(ask(pb::SpaceReason::NeedSpace, None))
         .await
         .unwrap_err();
-    assert_eq!(reason(&s), "NOT_PAIRED");
+    assert_eq!(reason_of(&s), "NOT_PAIRED");
     let (alice, bob) = couple_at(&server, at(2027, 3, 1, 9, 0)).await;
     let now = at(2027, 3, 1, 9, 0);
     for (req, field) in [
@@ -378,7 +356,7 @@ async fn space_requests_are_checked(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(
-        (s.code(), reason(&s).as_str()),
+        (s.code(), reason_of(&s).as_str()),
         (Code::FailedPrecondition, "SPACE_ALREADY_ASKED")
     );
     let id = a.space.expect("space").space_id;
@@ -418,7 +396,7 @@ async fn space_requests_are_checked(backend: Backend) {
         })
         .await
         .unwrap_err();
-    assert_eq!(reason(&s), "SPACE_ENDED");
+    assert_eq!(reason_of(&s), "SPACE_ENDED");
     // Someone else's space is not found, not answerable.
     let (carol, dan) = (
         server.account("Carol", "Europe/Paris").await,
