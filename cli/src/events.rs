@@ -353,15 +353,7 @@ impl Notices {
                     "change": format!("{change:?}").to_lowercase(),
                     "silent": silent,
                     "released_tap_ids": released_tap_ids,
-                    "space": {
-                        "space_id": space.space_id,
-                        "mine": space.mine,
-                        "reason": format!("{:?}", space.reason),
-                        "until": render::iso(space.until),
-                        "open_ended": space.open_ended,
-                        "answer": space.answer.map(|a| format!("{a:?}")),
-                        "held_taps": space.held_taps,
-                    },
+                    "space": crate::space::space_json(space),
                 }),
             ),
             ClientEvent::Unpaired {

@@ -11,6 +11,7 @@ mod push;
 mod render;
 mod ritual_words;
 mod rituals;
+mod space;
 
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -203,6 +204,13 @@ enum Command {
     Routine {
         #[command(subcommand)]
         action: rituals::RoutineAction,
+    },
+    /// "I need a moment": ask for space (your partner's taps wait until it ends), answer
+    /// your partner's with one tap, end yours, or show both.
+    #[command(after_help = space::SPACE_EXAMPLES)]
+    Space {
+        #[command(subcommand)]
+        action: space::SpaceAction,
     },
     /// This device's push targets: register a Web Push (UnifiedPush) endpoint, show, remove.
     #[command(after_help = push::PUSH_EXAMPLES)]
@@ -791,6 +799,13 @@ async fn run(cli: &Cli, out: &Out, slot: &mut Option<Arc<TaplineClient>>) -> Res
         Command::Checkin(args) => rituals::checkin(&client, out, args).await?,
         Command::Routine { action } => rituals::routine(&client, out, action).await?,
         Command::Push { action } => push::push(&client, out, action).await?,
+        Command::Space { action } => {
+            let partner = client
+                .glance()
+                .partner_name
+                .unwrap_or_else(|| "your partner".into());
+            space::space(&client, out, action, &partner).await?
+        }
         Command::Completions { .. } | Command::Server { .. } => {}
     }
     Ok(())
