@@ -290,3 +290,88 @@ async fn leaving_from_the_terminal() {
     let _ = std::fs::remove_dir_all(&home);
     server.finish().await;
 }
+
+/// `space ask` / `status` / `answer` / `end`: the partner sees the moment and answers it, a tap
+/// to the asker waits, and the refusals a script sees (asking twice, answering when there is
+/// nothing to answer, a bad `--until`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moment_from_the_terminal() {
+    let server = TestServer::start(Backend::Sqlite)
+        .await
+        .expect("SQLite is always there");
+    let url = format!("http://{}", server.addr);
+    // `--until 2h` is read against this machine's clock, as a user's terminal would.
+    server.clock.set(chrono::Utc::now());
+    let home = std::env::temp_dir().join(format!("tapline-cli-space-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    let t = |profile: &'static str, args: &'static str| {
+        let (home, url) = (home.clone(), url.clone());
+        async move {
+            let args: Vec<&str> = args.split(' ').collect();
+            tapline(&home, &url, profile, &args).await
+        }
+    };
+    assert_eq!(
+        t("sam", "account create --name Sam --tz Europe/Paris")
+            .await
+            .code,
+        0
+    );
+    assert_eq!(
+        t("alex", "account create --name Alex --tz Asia/Tokyo")
+            .await
+            .code,
+        0
+    );
+    let code = t("sam", "invite").await.last()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(tapline(&home, &url, "alex", &["join", &code]).await.code, 0);
+
+    let r = t("sam", "space ask --reason overwhelmed --until 90s").await;
+    assert_eq!(r.code, 5, "under five minutes is refused: {:?}", r.lines);
+    let r = t("sam", "space ask --reason overwhelmed --until soon").await;
+    assert_eq!(r.code, 5, "{:?}", r.lines);
+    assert_eq!(r.last()["reason"], "INVALID_ARGUMENT");
+
+    let r = t("sam", "space ask --reason overwhelmed --until 2h").await;
+    assert_eq!(r.code, 0, "{:?} {}", r.lines, r.stderr);
+    assert_eq!(r.last()["result"], "space_asked");
+    assert_eq!(r.last()["space"]["reason"], "Overwhelmed");
+    assert_eq!(r.last()["space"]["open_ended"], false);
+    let r = t("sam", "space ask").await;
+    assert_eq!(r.code, 5, "{:?}", r.lines);
+    assert_eq!(r.last()["reason"], "SPACE_ALREADY_ASKED");
+
+    let r = t("alex", "space status").await;
+    assert_eq!(r.code, 0, "{:?}", r.lines);
+    assert!(r.last()["mine"].is_null());
+    assert_eq!(r.last()["partners"]["reason"], "Overwhelmed");
+    assert_eq!(t("alex", "tap --note later").await.code, 0);
+    let r = t("alex", "space answer take-your-time").await;
+    assert_eq!(r.code, 0, "{:?} {}", r.lines, r.stderr);
+    assert_eq!(r.last()["space"]["answer"], "TakeYourTime");
+    let r = t("sam", "space answer im-here").await;
+    assert_eq!(r.code, 5, "Alex asked for nothing: {:?}", r.lines);
+    assert_eq!(r.last()["reason"], "NOT_FOUND");
+
+    let r = t("sam", "space status").await;
+    assert_eq!(
+        r.last()["mine"]["held_taps"],
+        1,
+        "Alex's tap waits: {:?}",
+        r.lines
+    );
+    let r = t("sam", "space end").await;
+    assert_eq!(r.code, 0, "{:?} {}", r.lines, r.stderr);
+    assert_eq!(r.last()["space"]["held_taps"], 1);
+    assert!(r.last()["space"]["ended_at"].is_string());
+    let r = t("sam", "space status").await;
+    assert!(r.last()["mine"].is_null(), "{:?}", r.lines);
+    let r = t("sam", "space end").await;
+    assert_eq!(r.code, 5, "nothing left to end: {:?}", r.lines);
+
+    let _ = std::fs::remove_dir_all(&home);
+    server.finish().await;
+}
