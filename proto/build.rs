@@ -30,6 +30,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .boxed(".tapline.v1.Event.payload.routine_fired")
         .boxed(".tapline.v1.Event.payload.checkin_updated")
         .boxed(".tapline.v1.Event.payload.space_updated")
+        .boxed(".tapline.v1.Event.payload.together_updated")
+        .boxed(".tapline.v1.Event.payload.question_updated")
         .compile_fds(fds)?;
     Ok(())
 }

@@ -356,6 +356,28 @@ impl Notices {
                     "space": crate::space::space_json(space),
                 }),
             ),
+            ClientEvent::TogetherUpdated {
+                change,
+                together,
+                meeting,
+                silent,
+                released_tap_ids,
+                ..
+            } => (
+                Some(crate::together::event_line(
+                    *change,
+                    together.as_ref(),
+                    meeting.as_ref(),
+                    &partner,
+                )),
+                crate::together::event_json(
+                    *change,
+                    together.as_ref(),
+                    meeting.as_ref(),
+                    *silent,
+                    released_tap_ids,
+                ),
+            ),
             ClientEvent::Unpaired {
                 by_partner,
                 partner_deleted,

@@ -12,6 +12,7 @@ mod render;
 mod ritual_words;
 mod rituals;
 mod space;
+mod together;
 
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -211,6 +212,20 @@ enum Command {
     Space {
         #[command(subcommand)]
         action: space::SpaceAction,
+    },
+    /// Together time: phones down, taps between you wait quietly until it ends. Suggest it,
+    /// confirm your partner's, end it, or show it with the next time you meet.
+    #[command(after_help = together::TOGETHER_EXAMPLES)]
+    Together {
+        #[command(subcommand)]
+        action: together::TogetherAction,
+    },
+    /// The next time you meet: set it (it turns into together time when it comes), clear it,
+    /// or show the countdown on both your clocks (the default).
+    #[command(after_help = together::MEET_EXAMPLES)]
+    Meet {
+        #[command(subcommand)]
+        action: Option<together::MeetAction>,
     },
     /// This device's push targets: register a Web Push (UnifiedPush) endpoint, show, remove.
     #[command(after_help = push::PUSH_EXAMPLES)]
@@ -800,15 +815,25 @@ async fn run(cli: &Cli, out: &Out, slot: &mut Option<Arc<TaplineClient>>) -> Res
         Command::Routine { action } => rituals::routine(&client, out, action).await?,
         Command::Push { action } => push::push(&client, out, action).await?,
         Command::Space { action } => {
-            let partner = client
-                .glance()
-                .partner_name
-                .unwrap_or_else(|| "your partner".into());
-            space::space(&client, out, action, &partner).await?
+            space::space(&client, out, action, &partner_name(&client)).await?
+        }
+        Command::Together { action } => {
+            together::together(&client, out, action, &partner_name(&client)).await?
+        }
+        Command::Meet { action } => {
+            together::meet(&client, out, action.as_ref(), &partner_name(&client)).await?
         }
         Command::Completions { .. } | Command::Server { .. } => {}
     }
     Ok(())
+}
+
+/// The partner's name as last heard, or "your partner".
+fn partner_name(client: &TaplineClient) -> String {
+    client
+        .glance()
+        .partner_name
+        .unwrap_or_else(|| "your partner".into())
 }
 
 /// `tapline account export [--out FILE]`.
@@ -1675,5 +1700,52 @@ mod tests {
             "tap tells its own flush"
         );
         assert!(!flushes_first(&cmd(&["tapline", "completions", "bash"])));
+    }
+
+    #[test]
+    fn together_and_meet_take_their_lengths_and_meet_shows_by_default() {
+        let cmd = |args: &[&str]| Cli::try_parse_from(args).unwrap().command;
+        assert!(matches!(
+            cmd(&["tapline", "together", "start", "--for", "90m"]),
+            Command::Together {
+                action: together::TogetherAction::Start { length: Some(l) }
+            } if l == "90m"
+        ));
+        assert!(matches!(
+            cmd(&["tapline", "meet"]),
+            Command::Meet { action: None }
+        ));
+        match cmd(&[
+            "tapline",
+            "meet",
+            "set",
+            "2026-12-18",
+            "19:30",
+            "--tz",
+            "Asia/Tokyo",
+            "--for",
+            "3h",
+        ]) {
+            Command::Meet {
+                action:
+                    Some(together::MeetAction::Set {
+                        date,
+                        time,
+                        tz,
+                        length,
+                    }),
+            } => assert_eq!(
+                (
+                    date.as_str(),
+                    time.as_str(),
+                    tz.as_deref(),
+                    length.as_deref()
+                ),
+                ("2026-12-18", "19:30", Some("Asia/Tokyo"), Some("3h"))
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(flushes_first(&cmd(&["tapline", "together", "status"])));
+        assert!(Cli::try_parse_from(["tapline", "meet", "set", "2026-12-18"]).is_err());
     }
 }

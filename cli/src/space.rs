@@ -118,8 +118,8 @@ pub fn parse_until(input: &str, zone: &str, now: DateTime<Utc>) -> Result<System
     Ok(SystemTime::from(now) + Duration::from_secs(secs))
 }
 
-/// `30m`, `2h`, `1h30m`, `90s` → seconds.
-fn parse_duration(s: &str) -> Option<u64> {
+/// `30m`, `2h`, `1h30m`, `90s` → seconds (lower case, no spaces).
+pub fn parse_duration(s: &str) -> Option<u64> {
     let mut total: u64 = 0;
     let mut digits = String::new();
     let mut any = false;

@@ -98,6 +98,10 @@ pub enum RefusalCode {
     SpaceAlreadyAsked,
     /// The space has ended.
     SpaceEnded,
+    /// Together time is proposed or in force already; end it first.
+    TogetherAlready,
+    /// That together time has ended (or was withdrawn, declined or not confirmed in time).
+    TogetherEnded,
     /// This person may not do this.
     PermissionDenied,
     /// The server no longer knows this device (signed out from another device): queued sends
@@ -132,6 +136,8 @@ impl RefusalCode {
             RefusalCode::TooManyRoutines => "TOO_MANY_ROUTINES",
             RefusalCode::SpaceAlreadyAsked => "SPACE_ALREADY_ASKED",
             RefusalCode::SpaceEnded => "SPACE_ENDED",
+            RefusalCode::TogetherAlready => "TOGETHER_ALREADY",
+            RefusalCode::TogetherEnded => "TOGETHER_ENDED",
             RefusalCode::PermissionDenied => "PERMISSION_DENIED",
             RefusalCode::SignedOut => "SIGNED_OUT",
             RefusalCode::NotPaired => "NOT_PAIRED",
@@ -142,7 +148,7 @@ impl RefusalCode {
     }
 
     /// Every code.
-    const ALL: [RefusalCode; 19] = [
+    const ALL: [RefusalCode; 21] = [
         RefusalCode::AlreadySignedIn,
         RefusalCode::AlreadyPaired,
         RefusalCode::InviterPaired,
@@ -156,6 +162,8 @@ impl RefusalCode {
         RefusalCode::TooManyRoutines,
         RefusalCode::SpaceAlreadyAsked,
         RefusalCode::SpaceEnded,
+        RefusalCode::TogetherAlready,
+        RefusalCode::TogetherEnded,
         RefusalCode::PermissionDenied,
         RefusalCode::SignedOut,
         RefusalCode::NotPaired,
@@ -188,6 +196,8 @@ impl RefusalCode {
             ErrorReason::TooManyRoutines => RefusalCode::TooManyRoutines,
             ErrorReason::SpaceAlreadyAsked => RefusalCode::SpaceAlreadyAsked,
             ErrorReason::SpaceEnded => RefusalCode::SpaceEnded,
+            ErrorReason::TogetherAlready => RefusalCode::TogetherAlready,
+            ErrorReason::TogetherEnded => RefusalCode::TogetherEnded,
             ErrorReason::PermissionDenied => RefusalCode::PermissionDenied,
             _ => return None,
         })
@@ -563,6 +573,28 @@ mod tests {
                 R::SpaceEnded,
                 Code::FailedPrecondition,
                 refused(RefusalCode::SpaceEnded),
+            ),
+            (
+                R::TogetherAlready,
+                Code::FailedPrecondition,
+                refused(RefusalCode::TogetherAlready),
+            ),
+            (
+                R::TogetherEnded,
+                Code::FailedPrecondition,
+                refused(RefusalCode::TogetherEnded),
+            ),
+            // The deeper questions have no client in this core yet: their refusals read by
+            // their code until they get their own.
+            (
+                R::QuestionsPaused,
+                Code::FailedPrecondition,
+                refused(RefusalCode::Other),
+            ),
+            (
+                R::QuestionLocked,
+                Code::FailedPrecondition,
+                refused(RefusalCode::Other),
             ),
             (
                 R::RateLimited,

@@ -1,14 +1,14 @@
 //! The glance: what a watch complication or widget shows, read from the local store with no
 //! network.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Offset, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use tapline_proto::v1 as pb;
 
 use crate::model::CheckinInfo;
-use crate::model::{QuietHours, ReceivedTap, SpaceInfo};
+use crate::model::{MeetingInfo, QuietHours, ReceivedTap, SpaceInfo, TogetherInfo, TogetherState};
 
 /// A no-network snapshot for complications and widgets.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
@@ -51,6 +51,44 @@ pub struct Glance {
     /// The partner's space in force: show it gently (reason, until, one-tap answers); taps
     /// sent now wait until it ends.
     pub partner_space: Option<SpaceInfo>,
+    /// Together time proposed (a partner's proposal shows a confirm button) or in force
+    /// (phones down: taps wait until it ends), as last heard; gone once its `until` has
+    /// passed.
+    pub together: Option<TogetherInfo>,
+    /// The next time we meet, as last heard: a countdown and the moment on both clocks. Shown
+    /// until the together time it turns into would be over.
+    pub meeting: Option<MeetingGlance>,
+}
+
+/// The next time we meet, for a watch face: a countdown and the moment on each partner's
+/// own clock.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct MeetingGlance {
+    /// The meeting's id.
+    pub meeting_id: String,
+    /// Whether this account set it.
+    pub set_by_me: bool,
+    /// When it starts.
+    pub starts_at: SystemTime,
+    /// Seconds from the glance's instant until it starts; 0 once it has come.
+    pub seconds_until: u64,
+    /// The wait in short words: "in 3 days", "in 1 day 4 h", "in 4 h 20 min", "in 5 min",
+    /// "now".
+    pub countdown: String,
+    /// The IANA zone it was set in.
+    pub time_zone: String,
+    /// Its date in `time_zone`, as set: "YYYY-MM-DD".
+    pub local_date: String,
+    /// Its time in `time_zone`, as set: "HH:MM".
+    pub local_time: String,
+    /// The moment on this account's clock, e.g. "Fri 18 Dec 19:30" (`None` when this
+    /// account's zone is unknown here).
+    pub my_local: Option<String>,
+    /// The moment on the partner's clock, e.g. "Sat 19 Dec 16:30" (`None` when not paired or
+    /// their zone is unknown here).
+    pub partner_local: Option<String>,
+    /// How long the together time it turns into lasts, in minutes.
+    pub together_minutes: u32,
 }
 
 /// What the glance is computed from: the store's contents.
@@ -68,6 +106,66 @@ pub(crate) struct Inputs<'a> {
     pub checkins: &'a [CheckinInfo],
     /// The spaces in force as last heard, already read for this account.
     pub spaces: (Option<SpaceInfo>, Option<SpaceInfo>),
+    /// Together time and the next meeting as last heard, already read for this account.
+    pub together: TogetherState,
+}
+
+/// A wait in short words: "now" at 0, then whole minutes rounded up ("in 1 min" … "in 59
+/// min"), hours and minutes under a day ("in 4 h", "in 4 h 20 min"), a day and hours under
+/// two ("in 1 day", "in 1 day 5 h"), whole days beyond ("in 3 days").
+pub(crate) fn countdown_words(seconds: u64) -> String {
+    if seconds == 0 {
+        return "now".to_owned();
+    }
+    let minutes = seconds.div_ceil(60);
+    let (days, hours, mins) = (minutes / 1440, minutes % 1440 / 60, minutes % 60);
+    match (days, hours, mins) {
+        (0, 0, m) => format!("in {m} min"),
+        (0, h, 0) => format!("in {h} h"),
+        (0, h, m) => format!("in {h} h {m} min"),
+        (1, 0, _) => "in 1 day".to_owned(),
+        (1, h, _) => format!("in 1 day {h} h"),
+        (d, _, _) => format!("in {d} days"),
+    }
+}
+
+/// An instant on the clock of `zone`, short: "Fri 18 Dec 19:30".
+pub(crate) fn clock_words(at: DateTime<Utc>, zone: Tz) -> String {
+    at.with_timezone(&zone)
+        .format("%a %-d %b %H:%M")
+        .to_string()
+}
+
+/// The meeting as a watch shows it at `now`, on this account's clock and the partner's;
+/// `None` once the together time it turns into would be over.
+pub(crate) fn meeting_glance(
+    m: &MeetingInfo,
+    my_zone: Option<Tz>,
+    partner_zone: Option<Tz>,
+    now: SystemTime,
+) -> Option<MeetingGlance> {
+    let over = m.starts_at + Duration::from_secs(u64::from(m.together_minutes) * 60);
+    if now >= over {
+        return None;
+    }
+    let seconds_until = m
+        .starts_at
+        .duration_since(now)
+        .map_or(0, |d| d.as_secs() + u64::from(d.subsec_nanos() > 0));
+    let at: DateTime<Utc> = m.starts_at.into();
+    Some(MeetingGlance {
+        meeting_id: m.meeting_id.clone(),
+        set_by_me: m.set_by_me,
+        starts_at: m.starts_at,
+        seconds_until,
+        countdown: countdown_words(seconds_until),
+        time_zone: m.time_zone.clone(),
+        local_date: m.local_date.clone(),
+        local_time: m.local_time.clone(),
+        my_local: my_zone.map(|z| clock_words(at, z)),
+        partner_local: partner_zone.map(|z| clock_words(at, z)),
+        together_minutes: m.together_minutes,
+    })
 }
 
 /// Actions of a snapshot's day, if that day is still `today` in `zone` (or the zone is unknown).
@@ -97,8 +195,10 @@ pub(crate) fn compute(inputs: Inputs<'_>, now: SystemTime) -> Glance {
         streak,
         checkins,
         spaces: (my_space, partner_space),
+        together: TogetherState { together, meeting },
     } = inputs;
     let in_force = |s: Option<SpaceInfo>| s.filter(|s| s.in_force(now));
+    let together = together.filter(|t| t.current_at(now));
     let (my_space, partner_space) = (in_force(my_space), in_force(partner_space));
     let pending_checkin = checkins
         .iter()
@@ -114,6 +214,7 @@ pub(crate) fn compute(inputs: Inputs<'_>, now: SystemTime) -> Glance {
     let quiet =
         partner.and_then(|p| QuietHours::from_wire(p.quiet_start.as_ref(), p.quiet_end.as_ref()));
     let my_zone: Option<Tz> = my_time_zone.and_then(|z| z.parse().ok());
+    let meeting = meeting.and_then(|m| meeting_glance(&m, my_zone, zone, now.into()));
     Glance {
         signed_in,
         paired: partner.is_some(),
@@ -139,6 +240,8 @@ pub(crate) fn compute(inputs: Inputs<'_>, now: SystemTime) -> Glance {
         pending_checkin,
         my_space,
         partner_space,
+        together,
+        meeting,
     }
 }
 
@@ -183,6 +286,7 @@ mod tests {
             streak: None,
             checkins: &[],
             spaces: (None, None),
+            together: TogetherState::default(),
         }
     }
 
@@ -342,5 +446,167 @@ mod tests {
             now,
         );
         assert_eq!(g.pending_checkin.unwrap().checkin_id, "older");
+    }
+    #[test]
+    fn the_countdown_is_short_words() {
+        let cases = [
+            (0, "now"),
+            (1, "in 1 min"),
+            (60, "in 1 min"),
+            (61, "in 2 min"),
+            (59 * 60, "in 59 min"),
+            (3599, "in 1 h"),
+            (4 * 3600 + 20 * 60, "in 4 h 20 min"),
+            (23 * 3600 + 59 * 60 + 30, "in 1 day"),
+            (86_400, "in 1 day"),
+            (86_400 + 5 * 3600, "in 1 day 5 h"),
+            (2 * 86_400, "in 2 days"),
+            (3 * 86_400 + 23 * 3600, "in 3 days"),
+        ];
+        for (seconds, words) in cases {
+            assert_eq!(countdown_words(seconds), words, "{seconds} s");
+        }
+    }
+
+    fn meeting(zone: &str, date: &str, time: &str, starts_at: u64) -> MeetingInfo {
+        MeetingInfo {
+            meeting_id: "m".into(),
+            set_by_me: false,
+            local_date: date.into(),
+            local_time: time.into(),
+            time_zone: zone.into(),
+            starts_at: UNIX_EPOCH + Duration::from_secs(starts_at),
+            together_minutes: 180,
+            set_at: UNIX_EPOCH,
+        }
+    }
+
+    fn with_meeting<'a>(
+        my_zone: &'a str,
+        couple: &'a pb::Couple,
+        meeting: MeetingInfo,
+    ) -> Inputs<'a> {
+        Inputs {
+            my_time_zone: Some(my_zone),
+            together: TogetherState {
+                together: None,
+                meeting: Some(meeting),
+            },
+            ..inputs(Some(couple), 0)
+        }
+    }
+
+    #[test]
+    fn the_meeting_shows_on_both_clocks_even_on_different_dates() {
+        // Friday 18 December 2026, 19:30 in Los Angeles (03:30 UTC on the 19th) is already
+        // Saturday afternoon in Auckland.
+        let la = couple("America/Los_Angeles", None);
+        let m = meeting("America/Los_Angeles", "2026-12-18", "19:30", 1_797_651_000);
+        let now = UNIX_EPOCH + Duration::from_secs(1_797_336_000); // 2026-12-15 12:00 UTC
+        let g = compute(with_meeting("Pacific/Auckland", &la, m.clone()), now)
+            .meeting
+            .expect("a meeting");
+        assert_eq!(g.partner_local.as_deref(), Some("Fri 18 Dec 19:30"));
+        assert_eq!(g.my_local.as_deref(), Some("Sat 19 Dec 16:30"));
+        assert_eq!(g.seconds_until, 87 * 3600 + 1800);
+        assert_eq!(g.countdown, "in 3 days");
+        assert_eq!(
+            (g.local_date.as_str(), g.local_time.as_str()),
+            ("2026-12-18", "19:30")
+        );
+        assert_eq!(g.time_zone, "America/Los_Angeles");
+
+        // Hours before, then once it has come, then after the together time it became.
+        let before = m.starts_at - Duration::from_secs(4 * 3600 + 20 * 60);
+        let g = compute(with_meeting("Pacific/Auckland", &la, m.clone()), before).meeting;
+        assert_eq!(g.unwrap().countdown, "in 4 h 20 min");
+        let during = m.starts_at + Duration::from_secs(600);
+        let g = compute(with_meeting("Pacific/Auckland", &la, m.clone()), during)
+            .meeting
+            .expect("shown while its together time lasts");
+        assert_eq!((g.seconds_until, g.countdown.as_str()), (0, "now"));
+        let after = m.starts_at + Duration::from_secs(180 * 60);
+        assert!(
+            compute(with_meeting("Pacific/Auckland", &la, m.clone()), after)
+                .meeting
+                .is_none()
+        );
+
+        // Not paired, zone unknown: only this account's clock.
+        let g = compute(
+            Inputs {
+                my_time_zone: Some("Pacific/Auckland"),
+                together: TogetherState {
+                    together: None,
+                    meeting: Some(m),
+                },
+                ..inputs(None, 0)
+            },
+            now,
+        )
+        .meeting
+        .unwrap();
+        assert_eq!((g.my_local.is_some(), g.partner_local), (true, None));
+    }
+
+    #[test]
+    fn each_clock_is_read_at_the_meeting_not_now_across_a_clock_change() {
+        // Set on 20 October 2026, when London is on summer time (UTC+1) and New York on EDT
+        // (UTC-4), five hours apart. London falls back on 25 October, New York only on
+        // 1 November: at the meeting, 18:00 in London (UTC) is 14:00 in New York, four hours.
+        let london = couple("Europe/London", None);
+        let m = meeting("Europe/London", "2026-10-28", "18:00", 1_793_210_400);
+        let now = UNIX_EPOCH + Duration::from_secs(1_792_497_600); // 2026-10-20 12:00 UTC
+        let g = compute(with_meeting("America/New_York", &london, m), now)
+            .meeting
+            .unwrap();
+        assert_eq!(g.partner_local.as_deref(), Some("Wed 28 Oct 18:00"));
+        assert_eq!(g.my_local.as_deref(), Some("Wed 28 Oct 14:00"));
+        assert_eq!(g.countdown, "in 8 days");
+    }
+
+    fn together(confirmed: bool, ended: bool) -> TogetherInfo {
+        TogetherInfo {
+            together_id: "t".into(),
+            started_by_me: false,
+            proposed_at: UNIX_EPOCH + Duration::from_secs(1000),
+            confirmed_at: confirmed.then(|| UNIX_EPOCH + Duration::from_secs(1100)),
+            until: UNIX_EPOCH + Duration::from_secs(if confirmed { 8300 } else { 2800 }),
+            minutes: 120,
+            in_force: confirmed && !ended,
+            awaits_my_confirmation: !confirmed && !ended,
+            ended_at: ended.then(|| UNIX_EPOCH + Duration::from_secs(1200)),
+            end: None,
+            ended_by_me: false,
+            held_taps: 0,
+            meeting_id: None,
+        }
+    }
+
+    #[test]
+    fn together_time_shows_while_proposed_or_in_force() {
+        let at = |s| UNIX_EPOCH + Duration::from_secs(s);
+        let glance = |t: TogetherInfo, now| {
+            compute(
+                Inputs {
+                    together: TogetherState {
+                        together: Some(t),
+                        meeting: None,
+                    },
+                    ..inputs(None, 0)
+                },
+                now,
+            )
+            .together
+        };
+        let proposed = glance(together(false, false), at(2000)).expect("proposed");
+        assert!(proposed.awaits_my_confirmation);
+        assert!(
+            glance(together(false, false), at(2800)).is_none(),
+            "the proposal lapsed"
+        );
+        assert!(glance(together(true, false), at(8000)).unwrap().in_force);
+        assert!(glance(together(true, false), at(8300)).is_none(), "over");
+        assert!(glance(together(true, true), at(1300)).is_none(), "ended");
     }
 }

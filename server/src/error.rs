@@ -103,6 +103,14 @@ pub enum Refusal {
     SpaceAlreadyAsked,
     /// The space has ended.
     SpaceEnded,
+    /// Together time is proposed or in force already.
+    TogetherAlready,
+    /// That together time has ended (or lapsed, or was withdrawn or declined).
+    TogetherEnded,
+    /// The deeper questions are paused.
+    QuestionsPaused,
+    /// Not the current question.
+    QuestionLocked,
 }
 
 impl Refusal {
@@ -122,6 +130,10 @@ impl Refusal {
             Refusal::TooManyRoutines => ErrorReason::TooManyRoutines,
             Refusal::SpaceAlreadyAsked => ErrorReason::SpaceAlreadyAsked,
             Refusal::SpaceEnded => ErrorReason::SpaceEnded,
+            Refusal::TogetherAlready => ErrorReason::TogetherAlready,
+            Refusal::TogetherEnded => ErrorReason::TogetherEnded,
+            Refusal::QuestionsPaused => ErrorReason::QuestionsPaused,
+            Refusal::QuestionLocked => ErrorReason::QuestionLocked,
         }
     }
 
@@ -135,12 +147,16 @@ impl Refusal {
             Refusal::CodeUsed => "this code was already used; ask for a new one",
             Refusal::CodeExpired => "this code has expired; ask for a new one",
             Refusal::OwnTap => "you sent this tap; only your partner can report it",
-            Refusal::AlreadyAnswered => "you already answered this check-in differently",
+            Refusal::AlreadyAnswered => "you already answered this differently (answers are final)",
             Refusal::CheckinExpired => "this check-in has expired",
             Refusal::PauseStarted => "this pause has started; it runs to its end",
             Refusal::TooManyRoutines => "a couple can keep at most 50 routines",
             Refusal::SpaceAlreadyAsked => "you have asked for space already; end it first",
             Refusal::SpaceEnded => "this space has ended",
+            Refusal::TogetherAlready => "together time is proposed or in force already",
+            Refusal::TogetherEnded => "this together time has ended",
+            Refusal::QuestionsPaused => "the questions are paused; resume them first",
+            Refusal::QuestionLocked => "that is not the current question",
         }
     }
 }
@@ -467,6 +483,10 @@ mod tests {
             Refusal::TooManyRoutines,
             Refusal::SpaceAlreadyAsked,
             Refusal::SpaceEnded,
+            Refusal::TogetherAlready,
+            Refusal::TogetherEnded,
+            Refusal::QuestionsPaused,
+            Refusal::QuestionLocked,
         ];
         let mut names: Vec<&str> = all.iter().map(|r| reason_name(r.reason())).collect();
         names.sort_unstable();

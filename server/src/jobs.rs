@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::domain::schedule::CatchUp;
 use crate::error::Result;
 use crate::state::AppState;
-use crate::{checkins, routines, space};
+use crate::{checkins, routines, space, together};
 
 /// The `(id, couple_id)` rows that `sql` (one `$1` bound to `now` in µs) finds due: what a
 /// tick hands, one by one, to the group commit.
@@ -37,6 +37,10 @@ pub struct TickReport {
     pub expired: u32,
     /// Spaces ended at their `until` (their held taps delivered).
     pub spaces_ended: u32,
+    /// Together times ended at their `until` (kept taps delivered) or proposals lapsed.
+    pub together_ended: u32,
+    /// Meetings that turned into together time.
+    pub meetings_started: u32,
 }
 
 /// Does everything due at the clock's "now".
@@ -59,6 +63,24 @@ pub async fn tick(state: &AppState) -> Result<TickReport> {
             .transact(move |tx| Box::pin(async move { space::expire(tx, &id, &couple, now).await }))
             .await?;
         report.spaces_ended += u32::from(ended);
+    }
+    for (id, couple) in together::due(state.db.pool(), now).await? {
+        let ended = state
+            .writer
+            .transact(move |tx| {
+                Box::pin(async move { together::expire(tx, &id, &couple, now).await })
+            })
+            .await?;
+        report.together_ended += u32::from(ended);
+    }
+    for (id, couple) in together::meetings_due(state.db.pool(), now).await? {
+        let started = state
+            .writer
+            .transact(move |tx| {
+                Box::pin(async move { together::meet(tx, &id, &couple, now).await })
+            })
+            .await?;
+        report.meetings_started += u32::from(started);
     }
     for due in routines::due(state.db.pool(), now).await? {
         let done = state
@@ -84,6 +106,8 @@ pub async fn run(state: AppState, every: Duration) {
                 skipped = r.skipped,
                 expired = r.expired,
                 spaces_ended = r.spaces_ended,
+                together_ended = r.together_ended,
+                meetings_started = r.meetings_started,
                 "jobs"
             ),
             Ok(_) => {}

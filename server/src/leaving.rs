@@ -609,6 +609,24 @@ pub async fn delete_account(
         .bind(&c.id)
         .execute(&mut *conn)
         .await?;
+        // Their answers to the deeper questions (the partner keeps their own), and the
+        // couple's place in the deck.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE question_answers SET {column} = NULL WHERE couple_id = $1"
+        )))
+        .bind(&c.id)
+        .execute(&mut *conn)
+        .await?;
+        // Together times and the next meeting are the couple's: the couple has ended.
+        for sql in [
+            "DELETE FROM together_held_taps WHERE together_id IN \
+             (SELECT id FROM together WHERE couple_id = $1)",
+            "DELETE FROM together WHERE couple_id = $1",
+            "DELETE FROM meetings WHERE couple_id = $1",
+            "DELETE FROM question_progress WHERE couple_id = $1",
+        ] {
+            sqlx::query(sql).bind(&c.id).execute(&mut *conn).await?;
+        }
         // Their schedule of every routine of the couple, then the routines they made.
         for table in ["routine_firings", "routine_schedules"] {
             sqlx::query(sqlx::AssertSqlSafe(format!(

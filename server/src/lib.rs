@@ -28,6 +28,7 @@ pub mod profile;
 pub mod proxy;
 pub mod push;
 pub mod push_outbox;
+pub mod questions;
 pub mod ratelimit;
 pub mod receipts;
 pub mod retention;
@@ -38,6 +39,7 @@ pub mod store;
 pub mod streaks;
 pub mod taps;
 pub mod tls;
+pub mod together;
 pub mod txn;
 pub mod webpush;
 
@@ -49,11 +51,13 @@ use tapline_proto::v1::checkin_service_server::CheckinServiceServer;
 use tapline_proto::v1::event_service_server::EventServiceServer;
 use tapline_proto::v1::pairing_service_server::PairingServiceServer;
 use tapline_proto::v1::push_service_server::PushServiceServer;
+use tapline_proto::v1::question_service_server::QuestionServiceServer;
 use tapline_proto::v1::routine_service_server::RoutineServiceServer;
 use tapline_proto::v1::settings_service_server::SettingsServiceServer;
 use tapline_proto::v1::space_service_server::SpaceServiceServer;
 use tapline_proto::v1::streak_service_server::StreakServiceServer;
 use tapline_proto::v1::tap_service_server::TapServiceServer;
+use tapline_proto::v1::together_service_server::TogetherServiceServer;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -65,7 +69,7 @@ pub use crate::error::{Error, Result};
 pub use crate::state::{AppState, Limits, MAX_REQUEST_BYTES, Settings, VapidKey};
 
 /// The services health reports on ("" is the whole server).
-const NAMES: [&str; 9] = [
+const NAMES: [&str; 12] = [
     "",
     "tapline.v1.AccountService",
     "tapline.v1.PairingService",
@@ -75,6 +79,9 @@ const NAMES: [&str; 9] = [
     "tapline.v1.StreakService",
     "tapline.v1.CheckinService",
     "tapline.v1.RoutineService",
+    "tapline.v1.SpaceService",
+    "tapline.v1.TogetherService",
+    "tapline.v1.QuestionService",
 ];
 
 /// Serves every service on `listener` until `shutdown` resolves, then drains: health turns
@@ -153,7 +160,13 @@ pub async fn serve(
         .add_service(
             RoutineServiceServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES),
         )
-        .add_service(SpaceServiceServer::new(api).max_decoding_message_size(MAX_REQUEST_BYTES));
+        .add_service(
+            SpaceServiceServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            TogetherServiceServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(QuestionServiceServer::new(api).max_decoding_message_size(MAX_REQUEST_BYTES));
     let server: std::pin::Pin<Box<dyn Future<Output = _> + Send>> = match &state.settings.tls {
         Some(certs) => {
             tokio::spawn(tls::follow(certs.clone(), state.shutdown.clone()));

@@ -19,7 +19,7 @@ use crate::domain::streaks::{
     ZoneHistory,
 };
 use crate::error::{Error, Refusal, Result};
-use crate::store::{PauseRow, SpaceSpan, Store, StreakRows, day_str};
+use crate::store::{PauseRow, SpaceSpan, Store, StreakRows, TogetherSpan, day_str};
 
 /// One qualifying action: who, in which couple, when.
 #[derive(Debug, Clone)]
@@ -117,6 +117,8 @@ struct Loaded {
     /// Date ranges a partner spent partly in a space, on their own calendar (those that can
     /// still matter: ending on or after the first unsettled date).
     spaced: Vec<(NaiveDate, NaiveDate)>,
+    /// Date ranges of confirmed together time, on each partner's own calendar (`[A, B]`).
+    together: Vec<[(NaiveDate, NaiveDate); 2]>,
 }
 
 impl Loaded {
@@ -141,6 +143,31 @@ impl Loaded {
             })
             .collect()
     }
+}
+
+impl Loaded {
+    /// The date ranges of stored together times, on each partner's own calendar.
+    fn together_ranges(&self, spans: &[TogetherSpan]) -> Vec<[(NaiveDate, NaiveDate); 2]> {
+        spans
+            .iter()
+            .map(|s| {
+                let (from, to) = (from_us(s.from_us), from_us(s.to_us));
+                [
+                    engine::space_dates(&self.a, from, to),
+                    engine::space_dates(&self.b, from, to),
+                ]
+            })
+            .collect()
+    }
+}
+
+/// Whether `side` spent part of date `d` of their calendar in together time.
+fn in_together(ranges: &[[(NaiveDate, NaiveDate); 2]], side: Side, d: NaiveDate) -> bool {
+    let i = match side {
+        Side::A => 0,
+        Side::B => 1,
+    };
+    ranges.iter().any(|r| r[i].0 <= d && d <= r[i].1)
 }
 
 fn in_ranges(ranges: &[(NaiveDate, NaiveDate)], d: NaiveDate) -> bool {
@@ -181,11 +208,13 @@ impl Pending {
         }
         let open = &mut self.open;
         let (a, b, pauses, spaced) = (&self.l.a, &self.l.b, &self.l.pauses, &self.l.spaced);
+        let together = &self.l.together;
         let settlement = self.l.state.settle(
             through,
             |d| open.remove(&d),
             |d| pauses.iter().any(|p| range(p).contains(d)),
             |d| in_ranges(spaced, d),
+            |side, d| in_together(together, side, d),
             |side, d| match side {
                 Side::A => a.lived(d),
                 Side::B => b.lived(d),
@@ -254,6 +283,7 @@ fn from_rows(rows: StreakRows) -> Result<HashMap<String, Pending>> {
                 b,
                 state,
                 spaced: Vec::new(),
+                together: Vec::new(),
             },
         };
         pending.insert(c.id, p);
@@ -448,9 +478,16 @@ pub async fn apply<S: Store>(
     for s in store.space_spans(&bounds).await? {
         spans.entry(s.couple_id.clone()).or_default().push(s);
     }
+    let mut together: HashMap<String, Vec<TogetherSpan>> = HashMap::new();
+    for s in store.together_spans(&bounds).await? {
+        together.entry(s.couple_id.clone()).or_default().push(s);
+    }
     for (c, p) in pending.iter_mut() {
         if let Some(spans) = spans.get(c) {
             p.l.spaced = p.l.space_ranges(spans);
+        }
+        if let Some(spans) = together.get(c) {
+            p.l.together = p.l.together_ranges(spans);
         }
     }
     for action in actions {
@@ -527,12 +564,17 @@ async fn restore<S: Store>(store: &mut S, p: &mut Pending, date: NaiveDate) -> R
         .space_spans(&[(p.l.sides.couple_id.clone(), i64::MIN)])
         .await?;
     let spaced = p.l.space_ranges(&every_space);
+    let every_together = store
+        .together_spans(&[(p.l.sides.couple_id.clone(), i64::MIN)])
+        .await?;
+    let together = p.l.together_ranges(&every_together);
     let (a, b, pauses) = (&p.l.a, &p.l.b, &p.l.pauses);
     let settlement = p.l.state.restore(
         date,
         |d| days.get(&d).cloned(),
         |d| pauses.iter().any(|p| range(p).contains(d)),
         |d| in_ranges(&spaced, d),
+        |side, d| in_together(&together, side, d),
         |side, d| match side {
             Side::A => a.lived(d),
             Side::B => b.lived(d),

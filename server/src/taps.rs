@@ -17,7 +17,7 @@ use crate::db::{timestamp_us, to_us};
 use crate::delivery::{new_event, to_each};
 use crate::domain::taps::NewTap;
 use crate::error::{Error, Refusal, Result};
-use crate::store::{SpaceInForce, Store, TAP_COLUMNS, TapRow};
+use crate::store::{SpaceInForce, Store, TAP_COLUMNS, TapRow, TogetherInForce};
 use crate::streaks::Action;
 
 /// A tap to store and deliver.
@@ -181,7 +181,21 @@ pub async fn apply<S: Store>(store: &mut S, members: &Members, jobs: &[TapJob]) 
         .into_iter()
         .map(|s| (s.account_id.clone(), s))
         .collect();
+    // Together time in force: taps between the two are kept, to be delivered quietly.
+    let mut couples: Vec<String> = jobs
+        .iter()
+        .filter_map(|j| members.couple_of(&j.caller.account_id).map(str::to_owned))
+        .collect();
+    couples.sort_unstable();
+    couples.dedup();
+    let together: HashMap<String, TogetherInForce> = store
+        .together_in_force(&couples)
+        .await?
+        .into_iter()
+        .map(|t| (t.couple_id.clone(), t))
+        .collect();
     let mut holds = Vec::new();
+    let mut together_holds = Vec::new();
     // Pass 2: answers and events.
     let mut applied = Applied {
         answers: Vec::with_capacity(jobs.len()),
@@ -215,6 +229,11 @@ pub async fn apply<S: Store>(store: &mut S, members: &Members, jobs: &[TapJob]) 
             continue;
         }
         let space = spaces.get(&partner.id);
+        // The partner's own space comes first: it is about them; together time about both.
+        let together = space
+            .is_none()
+            .then(|| together.get(&stored.couple_id))
+            .flatten();
         // One event (one id) for every recipient; only the sender's own copies differ.
         let to_partner = new_event(
             Payload::TapReceived(pb::TapReceived {
@@ -233,10 +252,14 @@ pub async fn apply<S: Store>(store: &mut S, members: &Members, jobs: &[TapJob]) 
             from_self: true,
             released: false,
         }));
-        match space {
+        match (space, together) {
             // Kept for the partner until their space ends (delivered then, together).
-            Some(s) => holds.push((stored.id.clone(), s.space_id.clone(), to_us(job.now))),
-            None => applied
+            (Some(s), _) => holds.push((stored.id.clone(), s.space_id.clone(), to_us(job.now))),
+            // Kept until together time ends (delivered then, quietly).
+            (None, Some(t)) => {
+                together_holds.push((stored.id.clone(), t.together_id.clone(), to_us(job.now)))
+            }
+            (None, None) => applied
                 .items
                 .extend(to_each(members.devices_of(&partner.id), &to_partner)),
         }
@@ -255,10 +278,15 @@ pub async fn apply<S: Store>(store: &mut S, members: &Members, jobs: &[TapJob]) 
             tap: Some(tap),
             duplicate: false,
             partner_clock: Some(partner_clock),
-            held: space.is_some(),
-            held_until: space.map(|s| timestamp_us(s.until_us)),
+            held: space.is_some() || together.is_some(),
+            held_until: space
+                .map(|s| s.until_us)
+                .or(together.map(|t| t.until_us))
+                .map(timestamp_us),
+            held_together: together.is_some(),
         }));
     }
     store.hold_taps(&holds).await?;
+    store.hold_together_taps(&together_holds).await?;
     Ok(applied)
 }

@@ -395,6 +395,7 @@ fn run_engine(c: &Couple) -> Result<EngineRun, String> {
             |d| rows.get(&d).cloned(),
             |d| paused(pauses, d),
             |_| false,
+            |_, _| false,
             |side, d| history(side).lived(d),
         );
         for r in s.records {
@@ -418,6 +419,7 @@ fn run_engine(c: &Couple) -> Result<EngineRun, String> {
                         |d| rows.get(&d).cloned(),
                         |d| paused(&pauses, d),
                         |_| false,
+                        |_, _| false,
                         |side, d| history(side).lived(d),
                     );
                     for r in s.records {

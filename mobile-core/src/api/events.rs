@@ -119,6 +119,10 @@ impl TaplineClient {
                 streak: streak.as_ref(),
                 checkins: &checkins,
                 spaces: (read(spaces.mine.as_ref()), read(spaces.partners.as_ref())),
+                together: crate::model::TogetherState::from_wire(
+                    &store.together().unwrap_or_default(),
+                    me,
+                ),
             },
             SystemTime::now(),
         )

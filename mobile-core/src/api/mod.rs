@@ -8,6 +8,7 @@ mod push;
 mod rituals;
 mod space;
 mod taps;
+mod together;
 
 use std::sync::Arc;
 

@@ -66,6 +66,36 @@ fn on_space_updated(
     }])
 }
 
+/// Keeps a together update and tells the app: the gentle together haptic for a partner's
+/// proposal unless silent, nothing for the rest (starting and ending are always silent).
+fn on_together_updated(
+    tx: &rusqlite::Transaction<'_>,
+    e: pb::TogetherUpdated,
+    my_account: &str,
+) -> CoreResult<Vec<ClientEvent>> {
+    Store::tx_apply_together(tx, &e)?;
+    let change = TogetherChange::from_wire(e.change);
+    let together = e
+        .together
+        .as_ref()
+        .map(|t| TogetherInfo::from_wire(t, my_account));
+    let meeting = e
+        .meeting
+        .as_ref()
+        .map(|m| MeetingInfo::from_wire(m, my_account));
+    let from_partner = together.as_ref().is_some_and(|t| !t.started_by_me);
+    let haptic = (!e.silent && change == TogetherChange::Proposed && from_partner)
+        .then(crate::haptics::together_pattern);
+    Ok(vec![ClientEvent::TogetherUpdated {
+        change,
+        together,
+        meeting,
+        silent: e.silent,
+        haptic,
+        released_tap_ids: e.released_tap_ids,
+    }])
+}
+
 impl Inner {
     /// Applies one event from the server; returns what the app should hear.
     pub(crate) fn apply(&self, event: pb::Event, my_account: &str) -> CoreResult<Vec<ClientEvent>> {
@@ -151,6 +181,9 @@ impl Inner {
                 Payload::RoutineFired(e) => rituals::on_routine_fired(tx, *e, my_account)?,
                 Payload::RoutinesChanged(e) => rituals::on_routines_changed(e, my_account),
                 Payload::SpaceUpdated(e) => on_space_updated(tx, *e, my_account)?,
+                Payload::TogetherUpdated(e) => on_together_updated(tx, *e, my_account)?,
+                // The deeper questions have no client in this core yet.
+                Payload::QuestionUpdated(_) => vec![],
                 Payload::CaughtUp(_) | Payload::Heartbeat(_) | Payload::Reset(_) => vec![],
             })
         })?;
@@ -600,6 +633,120 @@ mod tests {
             .apply(reset(pb::ResetReason::CursorForgotten, 90, 95), "me")
             .unwrap();
         assert_eq!(inner.store.cursor().unwrap(), 90);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn together_updated(
+        seq: u64,
+        change: pb::TogetherChange,
+        together: pb::Together,
+        silent: bool,
+    ) -> pb::Event {
+        pb::Event {
+            seq,
+            event_id: format!("t{seq}"),
+            created_at: None,
+            payload: Some(Payload::TogetherUpdated(Box::new(pb::TogetherUpdated {
+                change: change as i32,
+                together: Some(together),
+                meeting: None,
+                silent,
+                released_tap_ids: if seq == 4 { vec!["tap".into()] } else { vec![] },
+            }))),
+        }
+    }
+
+    #[test]
+    fn together_time_is_kept_and_only_a_partners_proposal_plays() {
+        let dir = std::env::temp_dir().join(format!(
+            "tapline-core-together-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let inner = &Inner::open(config(&dir), None, Arc::new(RealTime)).unwrap();
+        let ts = |seconds| Some(prost_types::Timestamp { seconds, nanos: 0 });
+        let proposed = pb::Together {
+            together_id: "t1".into(),
+            started_by_account_id: "partner".into(),
+            proposed_at: ts(100),
+            until: ts(1900),
+            minutes: 120,
+            ..Default::default()
+        };
+        let haptic_of = |events: Vec<ClientEvent>| match events.as_slice() {
+            [ClientEvent::TogetherUpdated { haptic, .. }] => haptic.clone(),
+            other => panic!("{other:?}"),
+        };
+        use pb::TogetherChange as C;
+        let out = inner
+            .apply(
+                together_updated(1, C::Proposed, proposed.clone(), false),
+                "me",
+            )
+            .unwrap();
+        assert_eq!(
+            haptic_of(out),
+            Some(crate::haptics::together_pattern()),
+            "a partner's proposal plays gently"
+        );
+        // Seen by the proposer: nothing plays.
+        let out = inner
+            .apply(
+                together_updated(2, C::Proposed, proposed.clone(), false),
+                "partner",
+            )
+            .unwrap();
+        assert_eq!(haptic_of(out), None);
+        let kept = inner.store.together().unwrap().together.unwrap();
+        assert_eq!(kept.together_id, "t1");
+
+        let started = pb::Together {
+            confirmed_at: ts(200),
+            until: ts(7400),
+            ..proposed
+        };
+        let out = inner
+            .apply(together_updated(3, C::Started, started.clone(), true), "me")
+            .unwrap();
+        let [
+            ClientEvent::TogetherUpdated {
+                together,
+                haptic,
+                silent,
+                ..
+            },
+        ] = out.as_slice()
+        else {
+            panic!("{out:?}");
+        };
+        assert!(together.as_ref().unwrap().in_force && *silent && haptic.is_none());
+
+        let ended = pb::Together {
+            ended_at: ts(300),
+            end: pb::TogetherEnd::ByHand as i32,
+            ended_by_account_id: "me".into(),
+            held_taps: 1,
+            ..started
+        };
+        let out = inner
+            .apply(together_updated(4, C::Ended, ended, true), "me")
+            .unwrap();
+        let [
+            ClientEvent::TogetherUpdated {
+                together,
+                released_tap_ids,
+                ..
+            },
+        ] = out.as_slice()
+        else {
+            panic!("{out:?}");
+        };
+        let t = together.as_ref().unwrap();
+        assert_eq!(
+            (t.end, t.ended_by_me, t.held_taps),
+            (Some(TogetherEnd::ByHand), true, 1)
+        );
+        assert_eq!(released_tap_ids, &["tap".to_owned()]);
+        assert!(inner.store.together().unwrap().together.is_none());
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -21,6 +21,7 @@ use tapline_proto::v1::settings_service_client::SettingsServiceClient;
 use tapline_proto::v1::space_service_client::SpaceServiceClient;
 use tapline_proto::v1::streak_service_client::StreakServiceClient;
 use tapline_proto::v1::tap_service_client::TapServiceClient;
+use tapline_proto::v1::together_service_client::TogetherServiceClient;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tonic::Request;
@@ -158,6 +159,9 @@ impl Inner {
     }
     pub(crate) fn space(&self) -> SpaceServiceClient<GrpcService> {
         SpaceServiceClient::new(self.grpc.clone())
+    }
+    pub(crate) fn together_client(&self) -> TogetherServiceClient<GrpcService> {
+        TogetherServiceClient::new(self.grpc.clone())
     }
     pub(crate) fn taps(&self) -> TapServiceClient<GrpcService> {
         TapServiceClient::new(self.grpc.clone())

@@ -72,7 +72,8 @@ pub fn pattern_for(kind: TapKind, rhythm: Option<HapticPattern>) -> HapticPatter
     HapticPattern { segments }
 }
 
-/// The space patterns stay below this intensity, softer than any tap's peak (checked in tests).
+/// The space and together patterns stay below this intensity, softer than any tap's peak
+/// (checked in tests).
 #[cfg(test)]
 const SPACE_PEAK: u8 = 100;
 
@@ -91,6 +92,23 @@ pub fn space_pattern() -> HapticPattern {
 pub fn space_answer_pattern() -> HapticPattern {
     HapticPattern {
         segments: vec![seg(250, 60), seg(350, 0), seg(250, 45)],
+    }
+}
+
+/// What a partner's proposal of together time plays: two soft, unhurried rises, like a hand
+/// held out; as gentle as the space patterns and unlike them and every tap. Starting and
+/// ending together time play nothing (phones down).
+#[uniffi::export]
+pub fn together_pattern() -> HapticPattern {
+    HapticPattern {
+        segments: vec![
+            seg(300, 30),
+            seg(300, 60),
+            seg(250, 0),
+            seg(300, 40),
+            seg(400, 75),
+            seg(500, 25),
+        ],
     }
 }
 
@@ -256,8 +274,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn space_patterns_are_gentle_valid_and_unlike_any_tap() {
-        for p in [space_pattern(), space_answer_pattern()] {
+    fn space_and_together_patterns_are_gentle_valid_and_unlike_any_tap() {
+        for p in [space_pattern(), space_answer_pattern(), together_pattern()] {
             assert!(validate(&p).is_ok());
             assert!(p.segments.iter().all(|s| s.intensity <= SPACE_PEAK));
             for kind in [
@@ -278,6 +296,8 @@ mod tests {
             }
         }
         assert_ne!(space_pattern(), space_answer_pattern());
+        assert_ne!(together_pattern(), space_pattern());
+        assert_ne!(together_pattern(), space_answer_pattern());
     }
 
     fn total(p: &HapticPattern) -> u32 {

@@ -8,10 +8,12 @@ use crate::error::{CoreError, RefusalCode};
 mod push;
 mod rituals;
 mod space;
+mod together;
 
 pub use push::*;
 pub use rituals::*;
 pub use space::*;
+pub use together::*;
 
 /// The kind of device this core runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -305,8 +307,9 @@ pub struct ReceivedTap {
     pub silent: bool,
     /// Sent by another device of this account.
     pub from_self: bool,
-    /// Kept by the server while this account had asked for space, delivered when it ended
-    /// (the held taps come together: play one haptic for the group).
+    /// Kept by the server while this account had asked for space, or during together time,
+    /// delivered when that ended (the held taps come together: play one haptic for the group;
+    /// after together time they arrive silent).
     pub released: bool,
 }
 
@@ -390,6 +393,24 @@ pub enum ClientEvent {
         /// a softer one for their answer ([`crate::haptics::space_pattern`]).
         haptic: Option<HapticPattern>,
         /// For `Ended`: the taps that were held and have just arrived.
+        released_tap_ids: Vec<String>,
+    },
+    /// Together time was proposed, started or ended, or the next meeting set or cleared, by
+    /// either partner. Never collapse it with taps.
+    TogetherUpdated {
+        /// What happened.
+        change: TogetherChange,
+        /// For `Proposed`, `Started` and `Ended`: the together time as it is now.
+        together: Option<TogetherInfo>,
+        /// For `MeetingSet`: the meeting; for `Started`: the meeting it came from, if any.
+        meeting: Option<MeetingInfo>,
+        /// Show without a haptic: the recipient's quiet hours, this account's own action, and
+        /// always `Started` and `Ended` (phones down).
+        silent: bool,
+        /// What to play when not silent: the gentle together pattern for a partner's proposal
+        /// ([`crate::haptics::together_pattern`]); nothing for the rest.
+        haptic: Option<HapticPattern>,
+        /// For `Ended`: the taps that were kept and have just arrived (silent).
         released_tap_ids: Vec<String>,
     },
     /// An answer this device queued was sent, or refused for good.

@@ -16,8 +16,10 @@ mod outbox;
 mod rituals;
 mod schema;
 mod space;
+mod together;
 
 pub(crate) use outbox::{OutboxItem, OutboxKind};
+pub(crate) use together::{apply_meeting, apply_together};
 
 /// Received taps kept for history and the glance.
 const KEEP_RECEIVED: i64 = 200;

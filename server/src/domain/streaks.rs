@@ -326,13 +326,14 @@ impl StreakState {
         days: impl FnMut(NaiveDate) -> Option<DayRecord>,
         paused: impl Fn(NaiveDate) -> bool,
         spaced: impl Fn(NaiveDate) -> bool,
+        together: impl Fn(Side, NaiveDate) -> bool,
         lived: impl Fn(Side, NaiveDate) -> bool,
     ) -> Settlement {
         let mut again = StreakState {
             calm: true,
             ..StreakState::new(self.first_day)
         };
-        let recounted = again.settle(self.settled_through, days, paused, spaced, lived);
+        let recounted = again.settle(self.settled_through, days, paused, spaced, together, lived);
         self.current = again.current;
         self.freezes = again.freezes;
         self.longest = self.longest.max(again.longest);
@@ -355,14 +356,17 @@ impl StreakState {
     /// `through` must be a date that is over for both partners ([`settle_through`]); an earlier
     /// one does nothing. `days` returns the stored record of a date (`None` when nobody acted),
     /// `paused` whether a date lies in a scheduled pause, `spaced` whether a partner asked for
-    /// space during it ([`space_dates`]), and `lived` whether a partner lived a date
-    /// ([`ZoneHistory::lived`]). Costs O(days settled), never O(history).
+    /// space during it ([`space_dates`]), `together` whether a partner spent part of a date of
+    /// their own calendar in together time (it counts as their action on it), and `lived`
+    /// whether a partner lived a date ([`ZoneHistory::lived`]). Costs O(days settled), never
+    /// O(history).
     pub fn settle(
         &mut self,
         through: NaiveDate,
         mut days: impl FnMut(NaiveDate) -> Option<DayRecord>,
         paused: impl Fn(NaiveDate) -> bool,
         spaced: impl Fn(NaiveDate) -> bool,
+        together: impl Fn(Side, NaiveDate) -> bool,
         lived: impl Fn(Side, NaiveDate) -> bool,
     ) -> Settlement {
         let mut settlement = Settlement::default();
@@ -372,7 +376,9 @@ impl StreakState {
             record.date = date;
             let status = if paused(date) {
                 DayStatus::Paused
-            } else if record.both_acted() {
+            } else if (record.actions(Side::A) > 0 || together(Side::A, date))
+                && (record.actions(Side::B) > 0 || together(Side::B, date))
+            {
                 DayStatus::Connected
             } else if !lived(Side::A, date) || !lived(Side::B, date) {
                 DayStatus::Skipped
@@ -725,6 +731,7 @@ mod tests {
         pauses: Vec<PauseRange>,
         never_lived: Vec<(Side, NaiveDate)>,
         spaced: Vec<NaiveDate>,
+        together: Vec<(Side, NaiveDate)>,
         outcomes: Vec<Outcome>,
     }
 
@@ -736,6 +743,7 @@ mod tests {
                 pauses: Vec::new(),
                 never_lived: Vec::new(),
                 spaced: Vec::new(),
+                together: Vec::new(),
                 outcomes: Vec::new(),
             }
         }
@@ -751,11 +759,13 @@ mod tests {
                 let pauses = &self.pauses;
                 let never = &self.never_lived;
                 let spaced = &self.spaced;
+                let together = &self.together;
                 let s = self.state.restore(
                     d,
                     |d| rows.get(&d).cloned(),
                     |d| pauses.iter().any(|p| p.contains(d)),
                     |d| spaced.contains(&d),
+                    |side, d| together.contains(&(side, d)),
                     |side, d| !never.contains(&(side, d)),
                 );
                 for r in s.records {
@@ -777,11 +787,13 @@ mod tests {
             let pauses = &self.pauses;
             let never = &self.never_lived;
             let spaced = &self.spaced;
+            let together = &self.together;
             let s = self.state.settle(
                 through,
                 |d| rows.get(&d).cloned(),
                 |d| pauses.iter().any(|p| p.contains(d)),
                 |d| spaced.contains(&d),
+                |side, d| together.contains(&(side, d)),
                 |side, d| !never.contains(&(side, d)),
             );
             for r in &s.records {
@@ -1141,6 +1153,28 @@ mod tests {
     }
 
     #[test]
+    fn together_time_counts_as_each_partners_action_on_their_own_dates() {
+        let mut c = Couple::new(d0());
+        c.connect_days(d0(), 2);
+        // Day 2: together time on both calendars, nobody tapped: connected.
+        c.together = vec![(Side::A, day(2)), (Side::B, day(2))];
+        assert!(c.settle(day(2)).contains(&Outcome::StreakGrew {
+            date: day(2),
+            current: 3
+        }));
+        assert_eq!(c.status(day(2)), DayStatus::Connected);
+        assert_eq!(c.state.current, 3);
+        // Day 3: together time touched only A's date 3 (B was already on day 4); B tapped on 3.
+        c.together = vec![(Side::A, day(3)), (Side::B, day(4))];
+        c.act(day(3), Side::B);
+        c.settle(day(3));
+        assert_eq!(c.status(day(3)), DayStatus::Connected);
+        // Day 4: only B's together time and nobody else acted: A never did, not connected.
+        c.settle(day(4));
+        assert_ne!(c.status(day(4)), DayStatus::Connected);
+    }
+
+    #[test]
     fn a_day_with_a_space_neither_counts_nor_breaks_unless_connected() {
         let mut c = Couple::new(d0());
         c.connect_days(d0(), 3);
@@ -1204,14 +1238,42 @@ mod tests {
             calls.set(calls.get() + 1);
             None
         };
-        let s = state.settle(day(9), days, |_| false, |_| false, |_, _| true);
+        let s = state.settle(
+            day(9),
+            days,
+            |_| false,
+            |_| false,
+            |_, _| false,
+            |_, _| true,
+        );
         assert_eq!(s.records.len(), 10);
         assert_eq!(calls.get(), 10);
         // Settling again, or through an earlier date, touches nothing.
-        let s = state.settle(day(9), days, |_| false, |_| false, |_, _| true);
+        let s = state.settle(
+            day(9),
+            days,
+            |_| false,
+            |_| false,
+            |_, _| false,
+            |_, _| true,
+        );
         assert!(s.records.is_empty());
-        state.settle(day(3), days, |_| false, |_| false, |_, _| true);
-        state.settle(day(12), days, |_| false, |_| false, |_, _| true);
+        state.settle(
+            day(3),
+            days,
+            |_| false,
+            |_| false,
+            |_, _| false,
+            |_, _| true,
+        );
+        state.settle(
+            day(12),
+            days,
+            |_| false,
+            |_| false,
+            |_, _| false,
+            |_, _| true,
+        );
         assert_eq!(calls.get(), 13);
         assert_eq!(state.settled_through, day(12));
         assert!(s.outcomes.is_empty());
@@ -1237,6 +1299,7 @@ mod tests {
                 |d| rows.get(&d).cloned(),
                 |_| false,
                 |_| false,
+                |_, _| false,
                 |s, d| {
                     if s == Side::A {
                         kiri.lived(d)

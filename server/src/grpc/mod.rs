@@ -6,11 +6,13 @@ mod checkins;
 mod events;
 mod pairing;
 mod push;
+mod questions;
 mod routines;
 mod settings;
 mod space;
 mod streaks;
 mod taps;
+mod together;
 
 use tonic::Request;
 

@@ -8,7 +8,7 @@ use crate::space;
 
 impl Api {
     /// Asks and answers share the taps limit: each buzzes the partner.
-    fn take_tap_allowance(&self, account_id: &str) -> Result<(), Status> {
+    pub(super) fn take_tap_allowance(&self, account_id: &str) -> Result<(), Status> {
         let now = self.state.clock.now();
         self.state
             .limits

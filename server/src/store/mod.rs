@@ -218,6 +218,28 @@ pub struct SpaceInForce {
     pub until_us: i64,
 }
 
+/// Together time in force: taps between the members of `couple_id` are held for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TogetherInForce {
+    /// The couple.
+    pub couple_id: String,
+    /// The together time.
+    pub together_id: String,
+    /// When it ends at the latest, µs.
+    pub until_us: i64,
+}
+
+/// Confirmed together time, for the streak: from its confirmation to its end (or `until`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TogetherSpan {
+    /// The couple.
+    pub couple_id: String,
+    /// When it was confirmed.
+    pub from_us: i64,
+    /// When it ended, or ends at the latest.
+    pub to_us: i64,
+}
+
 /// Everything the streak of some couples needs, as stored.
 #[derive(Debug, Default)]
 pub struct StreakRows {
@@ -426,6 +448,12 @@ pub trait Store {
     async fn spaces_in_force(&mut self, accounts: &[String]) -> Result<Vec<SpaceInForce>>;
     /// Keeps taps `(tap id, space id, µs)` until their space ends.
     async fn hold_taps(&mut self, rows: &[(String, String, i64)]) -> Result<()>;
+    /// The confirmed together times of each couple that end at or after its bound (µs).
+    async fn together_spans(&mut self, couples: &[(String, i64)]) -> Result<Vec<TogetherSpan>>;
+    /// The together times in force of these couples (at most one each).
+    async fn together_in_force(&mut self, couples: &[String]) -> Result<Vec<TogetherInForce>>;
+    /// Keeps taps `(tap id, together id, µs)` until their together time ends.
+    async fn hold_together_taps(&mut self, rows: &[(String, String, i64)]) -> Result<()>;
 
     /// A check-in of `couple`.
     async fn checkin(&mut self, id: &str, couple: &str) -> Result<Option<CheckinRow>>;

@@ -11,7 +11,8 @@ use sqlx::{Connection, Executor, PgConnection, Row};
 use super::{
     ACCOUNT_COLUMNS, AccountRow, AckedTap, CHECKIN_COLUMNS, CheckinRow, CoupleRow, CursorRow,
     InboxRow, PauseRow, ReceiptRow, SpaceInForce, SpaceSpan, Store, StreakRows, TAP_COLUMNS,
-    TapRow, account_row, day_record, day_str, parse_day, parse_zone, push_wakes, streak_state,
+    TapRow, TogetherInForce, TogetherSpan, account_row, day_record, day_str, parse_day, parse_zone,
+    push_wakes, streak_state,
 };
 use crate::domain::streaks::{DayRecord, StreakState};
 use crate::error::Result;
@@ -619,6 +620,71 @@ impl Store for PgStore {
                 })
             })
             .collect()
+    }
+
+    async fn together_spans(&mut self, couples: &[(String, i64)]) -> Result<Vec<TogetherSpan>> {
+        if couples.is_empty() {
+            return Ok(Vec::new());
+        }
+        let q = sqlx::query(
+            "SELECT t.couple_id, t.confirmed_at_us, COALESCE(t.ended_at_us, t.until_us) \
+             FROM together t JOIN UNNEST($1::text[], $2::bigint[]) AS b(couple_id, bound) \
+             ON b.couple_id = t.couple_id \
+             WHERE t.confirmed_at_us IS NOT NULL AND t.until_us >= b.bound \
+             ORDER BY t.confirmed_at_us",
+        )
+        .bind(col(couples, |c| c.0.clone()))
+        .bind(col(couples, |c| c.1));
+        self.rows(q)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(TogetherSpan {
+                    couple_id: r.try_get(0)?,
+                    from_us: r.try_get(1)?,
+                    to_us: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn together_in_force(&mut self, couples: &[String]) -> Result<Vec<TogetherInForce>> {
+        if couples.is_empty() {
+            return Ok(Vec::new());
+        }
+        let q = sqlx::query(
+            "SELECT couple_id, id, until_us FROM together WHERE couple_id = ANY($1) \
+             AND ended_at_us IS NULL AND confirmed_at_us IS NOT NULL",
+        )
+        .bind(couples);
+        self.rows(q)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(TogetherInForce {
+                    couple_id: r.try_get(0)?,
+                    together_id: r.try_get(1)?,
+                    until_us: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn hold_together_taps(&mut self, rows: &[(String, String, i64)]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO together_held_taps (tap_id, together_id, held_at_us) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[]) \
+             ON CONFLICT (tap_id) DO NOTHING",
+        )
+        .bind(col(rows, |r| r.0.clone()))
+        .bind(col(rows, |r| r.1.clone()))
+        .bind(col(rows, |r| r.2))
+        .execute(&mut self.conn)
+        .await?;
+        Ok(())
     }
 
     async fn hold_taps(&mut self, rows: &[(String, String, i64)]) -> Result<()> {

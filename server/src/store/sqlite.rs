@@ -15,7 +15,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::{
     ACCOUNT_COLUMNS, AccountRow, AckedTap, CHECKIN_COLUMNS, CheckinRow, CoupleRow, CursorRow,
     InboxRow, PauseRow, ReceiptRow, SpaceInForce, SpaceSpan, Store, StreakRows, TAP_COLUMNS,
-    TapRow, account_row, day_record, day_str, parse_day, parse_zone, push_wakes, streak_state,
+    TapRow, TogetherInForce, TogetherSpan, account_row, day_record, day_str, parse_day, parse_zone,
+    push_wakes, streak_state,
 };
 use crate::domain::streaks::{DayRecord, StreakState};
 use crate::error::Result;
@@ -535,6 +536,49 @@ impl Store for SqliteStore {
         self.exec_each(
             "INSERT INTO held_taps (tap_id, space_id, held_at_us) VALUES (?1, ?2, ?3) \
              ON CONFLICT (tap_id) DO NOTHING",
+            rows,
+            |(t, s, at)| (t, s, *at),
+        )?;
+        Ok(())
+    }
+
+    async fn together_spans(&mut self, couples: &[(String, i64)]) -> Result<Vec<TogetherSpan>> {
+        self.each(
+            "SELECT couple_id, confirmed_at_us, COALESCE(ended_at_us, until_us) FROM together \
+             WHERE couple_id = ?1 AND confirmed_at_us IS NOT NULL AND until_us >= ?2 \
+             ORDER BY confirmed_at_us",
+            couples,
+            |(c, bound)| (c, *bound),
+            |r| {
+                Ok(TogetherSpan {
+                    couple_id: r.get(0)?,
+                    from_us: r.get(1)?,
+                    to_us: r.get(2)?,
+                })
+            },
+        )
+    }
+
+    async fn together_in_force(&mut self, couples: &[String]) -> Result<Vec<TogetherInForce>> {
+        self.each(
+            "SELECT couple_id, id, until_us FROM together \
+             WHERE couple_id = ?1 AND ended_at_us IS NULL AND confirmed_at_us IS NOT NULL",
+            couples,
+            |c| [c],
+            |r| {
+                Ok(TogetherInForce {
+                    couple_id: r.get(0)?,
+                    together_id: r.get(1)?,
+                    until_us: r.get(2)?,
+                })
+            },
+        )
+    }
+
+    async fn hold_together_taps(&mut self, rows: &[(String, String, i64)]) -> Result<()> {
+        self.exec_each(
+            "INSERT INTO together_held_taps (tap_id, together_id, held_at_us) \
+             VALUES (?1, ?2, ?3) ON CONFLICT (tap_id) DO NOTHING",
             rows,
             |(t, s, at)| (t, s, *at),
         )?;
