@@ -378,6 +378,26 @@ impl Notices {
                     released_tap_ids,
                 ),
             ),
+            ClientEvent::QuestionUpdated {
+                change,
+                progress,
+                revealed,
+                silent,
+            } => (
+                Some(crate::questions::event_line(
+                    *change,
+                    progress,
+                    revealed.as_ref(),
+                    &partner,
+                )),
+                json!({
+                    "event": "question_updated",
+                    "change": format!("{change:?}"),
+                    "progress": crate::questions::progress_json(progress),
+                    "revealed": revealed.as_ref().map(crate::questions::question_json),
+                    "silent": silent,
+                }),
+            ),
             ClientEvent::Unpaired {
                 by_partner,
                 partner_deleted,

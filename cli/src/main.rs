@@ -8,6 +8,7 @@ mod ids;
 mod out;
 mod outbox;
 mod push;
+mod questions;
 mod render;
 mod ritual_words;
 mod rituals;
@@ -226,6 +227,13 @@ enum Command {
     Meet {
         #[command(subcommand)]
         action: Option<together::MeetAction>,
+    },
+    /// The deeper questions, one at a time: your answer stays hidden until you have both
+    /// answered, then both show and the next one unlocks (the default shows the current one).
+    #[command(after_help = questions::QUESTIONS_EXAMPLES)]
+    Questions {
+        #[command(subcommand)]
+        action: Option<questions::QuestionsAction>,
     },
     /// This device's push targets: register a Web Push (UnifiedPush) endpoint, show, remove.
     #[command(after_help = push::PUSH_EXAMPLES)]
@@ -819,6 +827,9 @@ async fn run(cli: &Cli, out: &Out, slot: &mut Option<Arc<TaplineClient>>) -> Res
         }
         Command::Together { action } => {
             together::together(&client, out, action, &partner_name(&client)).await?
+        }
+        Command::Questions { action } => {
+            questions::questions(&client, out, action.as_ref(), &partner_name(&client)).await?
         }
         Command::Meet { action } => {
             together::meet(&client, out, action.as_ref(), &partner_name(&client)).await?

@@ -375,3 +375,135 @@ async fn a_moment_from_the_terminal() {
     let _ = std::fs::remove_dir_all(&home);
     server.finish().await;
 }
+
+/// `together`, `meet` and `questions` from two terminals: a proposal confirmed and ended with
+/// the kept tap counted, the next meeting set and cleared, and a question answered by both
+/// and revealed; with the refusals a script sees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn together_and_questions_from_the_terminal() {
+    let server = TestServer::start(Backend::Sqlite)
+        .await
+        .expect("SQLite is always there");
+    // `meet set` dates are read against this machine's clock, as a user's terminal would.
+    server.clock.set(chrono::Utc::now());
+    let url = format!("http://{}", server.addr);
+    let home = std::env::temp_dir().join(format!("tapline-cli-together-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    let t = |profile: &'static str, args: Vec<String>| {
+        let (home, url) = (home.clone(), url.clone());
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            tapline(&home, &url, profile, &args).await
+        }
+    };
+    let w = |s: &str| s.split(' ').map(str::to_owned).collect::<Vec<_>>();
+    assert_eq!(
+        t("sam", w("account create --name Sam --tz Europe/Paris"))
+            .await
+            .code,
+        0
+    );
+    assert_eq!(
+        t("alex", w("account create --name Alex --tz Asia/Tokyo"))
+            .await
+            .code,
+        0
+    );
+    let code = t("sam", w("invite")).await.last()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(t("alex", vec!["join".into(), code]).await.code, 0);
+
+    let r = t("alex", w("together confirm")).await;
+    assert_eq!(r.code, 5, "nothing to confirm: {:?}", r.lines);
+    let r = t("sam", w("together start --for 45m")).await;
+    assert_eq!(r.code, 0, "{:?} {}", r.lines, r.stderr);
+    let r = t("sam", w("together start")).await;
+    assert_eq!(r.last()["reason"], "TOGETHER_ALREADY", "{:?}", r.lines);
+    let r = t("alex", w("together confirm")).await;
+    assert_eq!(r.code, 0, "{:?} {}", r.lines, r.stderr);
+    assert_eq!(t("alex", w("tap --note later")).await.code, 0);
+    let r = t("sam", w("together end")).await;
+    assert_eq!(r.code, 0, "{:?} {}", r.lines, r.stderr);
+    assert_eq!(r.last()["together"]["held_taps"], 1, "{:?}", r.lines);
+
+    let day = (chrono::Utc::now() + chrono::Duration::days(30))
+        .format("%Y-%m-%d")
+        .to_string();
+    let r = t(
+        "sam",
+        vec![
+            "meet".into(),
+            "set".into(),
+            day.clone(),
+            "19:30".into(),
+            "--tz".into(),
+            "asia/tokyo".into(),
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{:?} {}", r.lines, r.stderr);
+    let r = t("alex", w("meet")).await;
+    assert_eq!(r.code, 0, "{:?} {}", r.lines, r.stderr);
+    assert_eq!(
+        r.last()["meeting"]["time_zone"],
+        "Asia/Tokyo",
+        "{:?}",
+        r.lines
+    );
+    let r = t(
+        "sam",
+        vec![
+            "meet".into(),
+            "set".into(),
+            "2020-01-01".into(),
+            "10:00".into(),
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 5, "in the past: {:?}", r.lines);
+    assert_eq!(t("alex", w("meet clear")).await.code, 0);
+
+    let r = t("sam", w("questions")).await;
+    assert_eq!(r.code, 0, "{:?} {}", r.lines, r.stderr);
+    assert_eq!(r.last()["progress"]["current"]["number"], 1);
+    let r = t(
+        "sam",
+        vec![
+            "questions".into(),
+            "answer".into(),
+            "A slow breakfast".into(),
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{:?} {}", r.lines, r.stderr);
+    assert!(r.last()["revealed"].is_null());
+    let r = t("alex", w("questions")).await;
+    assert_eq!(r.last()["progress"]["current"]["partner_answered"], true);
+    assert!(
+        r.last()["progress"]["current"]["partner_answer"].is_null(),
+        "hidden"
+    );
+    let r = t(
+        "alex",
+        vec!["questions".into(), "answer".into(), "Music on".into()],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{:?} {}", r.lines, r.stderr);
+    assert_eq!(r.last()["revealed"]["partner_answer"], "A slow breakfast");
+    assert_eq!(r.last()["progress"]["current"]["number"], 2);
+    assert_eq!(t("alex", w("questions pause")).await.code, 0);
+    let r = t(
+        "sam",
+        vec!["questions".into(), "answer".into(), "Later".into()],
+    )
+    .await;
+    assert_eq!(r.code, 5, "{:?}", r.lines);
+    assert_eq!(r.last()["reason"], "QUESTIONS_PAUSED");
+    let r = t("sam", w("questions history")).await;
+    assert_eq!(r.last()["revealed"][0]["my_answer"], "A slow breakfast");
+
+    let _ = std::fs::remove_dir_all(&home);
+    server.finish().await;
+}

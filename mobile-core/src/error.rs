@@ -102,6 +102,10 @@ pub enum RefusalCode {
     TogetherAlready,
     /// That together time has ended (or was withdrawn, declined or not confirmed in time).
     TogetherEnded,
+    /// The deeper questions are paused; resume them first.
+    QuestionsPaused,
+    /// Not the current deeper question (revealed already, or not unlocked yet).
+    QuestionLocked,
     /// This person may not do this.
     PermissionDenied,
     /// The server no longer knows this device (signed out from another device): queued sends
@@ -138,6 +142,8 @@ impl RefusalCode {
             RefusalCode::SpaceEnded => "SPACE_ENDED",
             RefusalCode::TogetherAlready => "TOGETHER_ALREADY",
             RefusalCode::TogetherEnded => "TOGETHER_ENDED",
+            RefusalCode::QuestionsPaused => "QUESTIONS_PAUSED",
+            RefusalCode::QuestionLocked => "QUESTION_LOCKED",
             RefusalCode::PermissionDenied => "PERMISSION_DENIED",
             RefusalCode::SignedOut => "SIGNED_OUT",
             RefusalCode::NotPaired => "NOT_PAIRED",
@@ -148,7 +154,7 @@ impl RefusalCode {
     }
 
     /// Every code.
-    const ALL: [RefusalCode; 21] = [
+    const ALL: [RefusalCode; 23] = [
         RefusalCode::AlreadySignedIn,
         RefusalCode::AlreadyPaired,
         RefusalCode::InviterPaired,
@@ -164,6 +170,8 @@ impl RefusalCode {
         RefusalCode::SpaceEnded,
         RefusalCode::TogetherAlready,
         RefusalCode::TogetherEnded,
+        RefusalCode::QuestionsPaused,
+        RefusalCode::QuestionLocked,
         RefusalCode::PermissionDenied,
         RefusalCode::SignedOut,
         RefusalCode::NotPaired,
@@ -198,6 +206,8 @@ impl RefusalCode {
             ErrorReason::SpaceEnded => RefusalCode::SpaceEnded,
             ErrorReason::TogetherAlready => RefusalCode::TogetherAlready,
             ErrorReason::TogetherEnded => RefusalCode::TogetherEnded,
+            ErrorReason::QuestionsPaused => RefusalCode::QuestionsPaused,
+            ErrorReason::QuestionLocked => RefusalCode::QuestionLocked,
             ErrorReason::PermissionDenied => RefusalCode::PermissionDenied,
             _ => return None,
         })
@@ -584,17 +594,15 @@ mod tests {
                 Code::FailedPrecondition,
                 refused(RefusalCode::TogetherEnded),
             ),
-            // The deeper questions have no client in this core yet: their refusals read by
-            // their code until they get their own.
             (
                 R::QuestionsPaused,
                 Code::FailedPrecondition,
-                refused(RefusalCode::Other),
+                refused(RefusalCode::QuestionsPaused),
             ),
             (
                 R::QuestionLocked,
                 Code::FailedPrecondition,
-                refused(RefusalCode::Other),
+                refused(RefusalCode::QuestionLocked),
             ),
             (
                 R::RateLimited,

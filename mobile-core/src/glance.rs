@@ -8,7 +8,10 @@ use chrono_tz::Tz;
 use tapline_proto::v1 as pb;
 
 use crate::model::CheckinInfo;
-use crate::model::{MeetingInfo, QuietHours, ReceivedTap, SpaceInfo, TogetherInfo, TogetherState};
+use crate::model::{
+    MeetingInfo, QuestionInfo, QuestionProgress, QuietHours, ReceivedTap, SpaceInfo, TogetherInfo,
+    TogetherState,
+};
 
 /// A no-network snapshot for complications and widgets.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
@@ -58,6 +61,11 @@ pub struct Glance {
     /// The next time we meet, as last heard: a countdown and the moment on both clocks. Shown
     /// until the together time it turns into would be over.
     pub meeting: Option<MeetingGlance>,
+    /// The current deeper question when it waits for this account's answer (not paused), as
+    /// last heard: an invitation, never a streak matter.
+    pub question_waiting: Option<QuestionInfo>,
+    /// Deeper questions revealed so far, of 36 (0 before the deck was opened).
+    pub questions_revealed: u32,
 }
 
 /// The next time we meet, for a watch face: a countdown and the moment on each partner's
@@ -108,6 +116,8 @@ pub(crate) struct Inputs<'a> {
     pub spaces: (Option<SpaceInfo>, Option<SpaceInfo>),
     /// Together time and the next meeting as last heard, already read for this account.
     pub together: TogetherState,
+    /// The deeper questions' progress as last heard, read for this account.
+    pub questions: Option<QuestionProgress>,
 }
 
 /// A wait in short words: "now" at 0, then whole minutes rounded up ("in 1 min" … "in 59
@@ -196,6 +206,7 @@ pub(crate) fn compute(inputs: Inputs<'_>, now: SystemTime) -> Glance {
         checkins,
         spaces: (my_space, partner_space),
         together: TogetherState { together, meeting },
+        questions,
     } = inputs;
     let in_force = |s: Option<SpaceInfo>| s.filter(|s| s.in_force(now));
     let together = together.filter(|t| t.current_at(now));
@@ -242,6 +253,11 @@ pub(crate) fn compute(inputs: Inputs<'_>, now: SystemTime) -> Glance {
         partner_space,
         together,
         meeting,
+        question_waiting: questions
+            .as_ref()
+            .filter(|q| q.waits_for_me())
+            .and_then(|q| q.current.clone()),
+        questions_revealed: questions.as_ref().map_or(0, |q| q.revealed),
     }
 }
 
@@ -287,6 +303,7 @@ mod tests {
             checkins: &[],
             spaces: (None, None),
             together: TogetherState::default(),
+            questions: None,
         }
     }
 

@@ -123,6 +123,11 @@ impl TaplineClient {
                     &store.together().unwrap_or_default(),
                     me,
                 ),
+                questions: store
+                    .question_progress()
+                    .ok()
+                    .flatten()
+                    .map(|p| crate::model::QuestionProgress::from_wire(&p, me)),
             },
             SystemTime::now(),
         )

@@ -5,6 +5,7 @@ mod account;
 mod couple;
 mod events;
 mod push;
+mod questions;
 mod rituals;
 mod space;
 mod taps;

@@ -183,7 +183,18 @@ impl Inner {
                 Payload::SpaceUpdated(e) => on_space_updated(tx, *e, my_account)?,
                 Payload::TogetherUpdated(e) => on_together_updated(tx, *e, my_account)?,
                 // The deeper questions have no client in this core yet.
-                Payload::QuestionUpdated(_) => vec![],
+                Payload::QuestionUpdated(q) => {
+                    let Some(progress) = q.progress.as_ref() else {
+                        return Ok(vec![]);
+                    };
+                    Store::tx_set_question_progress(tx, progress)?;
+                    vec![ClientEvent::QuestionUpdated {
+                        change: QuestionChange::from_wire(q.change),
+                        progress: QuestionProgress::from_wire(progress, my_account),
+                        revealed: q.revealed.as_ref().map(QuestionInfo::from_wire),
+                        silent: q.silent,
+                    }]
+                }
                 Payload::CaughtUp(_) | Payload::Heartbeat(_) | Payload::Reset(_) => vec![],
             })
         })?;

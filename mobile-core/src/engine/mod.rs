@@ -16,6 +16,7 @@ use tapline_proto::v1::checkin_service_client::CheckinServiceClient;
 use tapline_proto::v1::event_service_client::EventServiceClient;
 use tapline_proto::v1::pairing_service_client::PairingServiceClient;
 use tapline_proto::v1::push_service_client::PushServiceClient;
+use tapline_proto::v1::question_service_client::QuestionServiceClient;
 use tapline_proto::v1::routine_service_client::RoutineServiceClient;
 use tapline_proto::v1::settings_service_client::SettingsServiceClient;
 use tapline_proto::v1::space_service_client::SpaceServiceClient;
@@ -159,6 +160,9 @@ impl Inner {
     }
     pub(crate) fn space(&self) -> SpaceServiceClient<GrpcService> {
         SpaceServiceClient::new(self.grpc.clone())
+    }
+    pub(crate) fn question_client(&self) -> QuestionServiceClient<GrpcService> {
+        QuestionServiceClient::new(self.grpc.clone())
     }
     pub(crate) fn together_client(&self) -> TogetherServiceClient<GrpcService> {
         TogetherServiceClient::new(self.grpc.clone())

@@ -6,11 +6,13 @@ use tapline_proto::v1 as pb;
 
 use crate::error::{CoreError, RefusalCode};
 mod push;
+mod questions;
 mod rituals;
 mod space;
 mod together;
 
 pub use push::*;
+pub use questions::*;
 pub use rituals::*;
 pub use space::*;
 pub use together::*;
@@ -394,6 +396,18 @@ pub enum ClientEvent {
         haptic: Option<HapticPattern>,
         /// For `Ended`: the taps that were held and have just arrived.
         released_tap_ids: Vec<String>,
+    },
+    /// The partner answered the current deeper question (answer hidden), both answers were
+    /// revealed, or the deck was paused or resumed.
+    QuestionUpdated {
+        /// What happened.
+        change: QuestionChange,
+        /// The deck's progress as it is now.
+        progress: QuestionProgress,
+        /// For `Revealed`: the question with both answers.
+        revealed: Option<QuestionInfo>,
+        /// Show without a haptic (quiet hours, or this account's own action).
+        silent: bool,
     },
     /// Together time was proposed, started or ended, or the next meeting set or cleared, by
     /// either partner. Never collapse it with taps.

@@ -13,6 +13,7 @@ use crate::error::CoreResult;
 use crate::model::ReceivedTap;
 
 mod outbox;
+mod questions;
 mod rituals;
 mod schema;
 mod space;

@@ -94,6 +94,7 @@ impl Store {
         conn.execute("DELETE FROM checkins", [])?;
         Self::tx_clear_spaces(conn)?;
         Self::tx_clear_together(conn)?;
+        Self::tx_clear_questions(conn)?;
         Ok(())
     }
 
