@@ -190,6 +190,10 @@ async fn export_head(
             "streak": export_streak(conn, &c).await?,
             "routines": export_routines(conn, &c, &me.id).await?,
             "checkins": export_checkins(conn, &c).await?,
+            "spaces": export_spaces(conn, &c).await?,
+            "together": export_together(conn, &c).await?,
+            "meeting": export_meeting(conn, &c).await?,
+            "questions": export_questions(conn, &c).await?,
         }));
     }
 
@@ -370,6 +374,130 @@ async fn export_routines(conn: &mut AnyConnection, c: &CoupleOf, me: &str) -> Re
         }));
     }
     Ok(out)
+}
+
+fn who(by: Option<String>, c: &CoupleOf) -> Value {
+    match by {
+        None => Value::Null,
+        Some(by) if by == c.partner_id => Value::String("partner".into()),
+        Some(_) => Value::String("me".into()),
+    }
+}
+
+async fn export_spaces(conn: &mut AnyConnection, c: &CoupleOf) -> Result<Vec<Value>> {
+    let rows = sqlx::query(
+        "SELECT id, account_id, reason, started_at_us, until_us, ended_at_us, answer \
+         FROM spaces WHERE couple_id = $1 ORDER BY started_at_us",
+    )
+    .bind(&c.id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let reason = pb::SpaceReason::try_from(r.try_get::<i64, _>("reason")? as i32)
+                .unwrap_or_default();
+            let answer = pb::SpaceAnswer::try_from(r.try_get::<i64, _>("answer")? as i32)
+                .unwrap_or_default();
+            Ok(json!({
+                "space_id": r.try_get::<String, _>("id")?,
+                "asked_by": who(Some(r.try_get("account_id")?), c),
+                "reason": enum_name(reason.as_str_name(), "SPACE_REASON_"),
+                "started_at": ts(r.try_get("started_at_us")?),
+                "until": ts(r.try_get("until_us")?),
+                "ended_at": opt_ts(r.try_get("ended_at_us")?),
+                "answer": enum_name(answer.as_str_name(), "SPACE_ANSWER_"),
+            }))
+        })
+        .collect()
+}
+
+async fn export_together(conn: &mut AnyConnection, c: &CoupleOf) -> Result<Vec<Value>> {
+    let rows = sqlx::query(
+        "SELECT id, started_by, proposed_at_us, confirmed_at_us, until_us, ended_at_us, \
+         end_kind, ended_by FROM together WHERE couple_id = $1 ORDER BY proposed_at_us",
+    )
+    .bind(&c.id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let end = pb::TogetherEnd::try_from(r.try_get::<i64, _>("end_kind")? as i32)
+                .unwrap_or_default();
+            Ok(json!({
+                "together_id": r.try_get::<String, _>("id")?,
+                "started_by": who(Some(r.try_get("started_by")?), c),
+                "proposed_at": ts(r.try_get("proposed_at_us")?),
+                "confirmed_at": opt_ts(r.try_get("confirmed_at_us")?),
+                "until": ts(r.try_get("until_us")?),
+                "ended_at": opt_ts(r.try_get("ended_at_us")?),
+                "end": enum_name(end.as_str_name(), "TOGETHER_END_"),
+                "ended_by": who(r.try_get("ended_by")?, c),
+            }))
+        })
+        .collect()
+}
+
+async fn export_meeting(conn: &mut AnyConnection, c: &CoupleOf) -> Result<Value> {
+    let row = sqlx::query(
+        "SELECT set_by, local_date, local_time, time_zone, starts_at_us, together_minutes \
+         FROM meetings WHERE couple_id = $1",
+    )
+    .bind(&c.id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(r) = row else {
+        return Ok(Value::Null);
+    };
+    Ok(json!({
+        "set_by": who(Some(r.try_get("set_by")?), c),
+        "local_date": r.try_get::<String, _>("local_date")?,
+        "local_time": r.try_get::<String, _>("local_time")?,
+        "time_zone": r.try_get::<String, _>("time_zone")?,
+        "starts_at": ts(r.try_get("starts_at_us")?),
+        "together_minutes": r.try_get::<i64, _>("together_minutes")?,
+    }))
+}
+
+/// The revealed deeper questions with both answers, and the caller's own answer to the
+/// current one (the partner's stays hidden, as in the app).
+async fn export_questions(conn: &mut AnyConnection, c: &CoupleOf) -> Result<Value> {
+    let (mine, theirs) = match c.side {
+        Side::A => ("answer_a", "answer_b"),
+        Side::B => ("answer_b", "answer_a"),
+    };
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT position, {mine} AS mine, {theirs} AS theirs, revealed_at_us \
+         FROM question_answers WHERE couple_id = $1 ORDER BY position"
+    )))
+    .bind(&c.id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut revealed = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let position: i64 = r.try_get("position")?;
+        revealed.push(json!({
+            "number": position + 1,
+            "question": crate::domain::questions::deck::question(position as usize).map(|(_, q)| q),
+            "my_answer": r.try_get::<Option<String>, _>("mine")?,
+            "partner_answer": r.try_get::<Option<String>, _>("theirs")?,
+            "revealed_at": ts(r.try_get("revealed_at_us")?),
+        }));
+    }
+    let current = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT position, paused, {mine} AS mine FROM question_progress WHERE couple_id = $1"
+    )))
+    .bind(&c.id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let current = match current {
+        None => Value::Null,
+        Some(r) => json!({
+            "number": r.try_get::<i64, _>("position")? + 1,
+            "paused": r.try_get::<i64, _>("paused")? != 0,
+            "my_answer": r.try_get::<Option<String>, _>("mine")?,
+        }),
+    };
+    Ok(json!({ "revealed": revealed, "current": current }))
 }
 
 async fn export_checkins(conn: &mut AnyConnection, c: &CoupleOf) -> Result<Vec<Value>> {

@@ -16,6 +16,7 @@ use tonic::Code;
 on_both_databases!(
     the_export_holds_what_was_sent_and_what_may_be_seen,
     deleting_an_account_removes_it_and_tells_the_partner,
+    the_export_holds_spaces_together_time_meetings_and_questions,
 );
 
 fn settings() -> Settings {
@@ -390,5 +391,97 @@ async fn deleting_an_account_removes_it_and_tells_the_partner(backend: Backend) 
         .tap(pb::TapKind::Tap, "hi")
         .await
         .expect("a new couple works");
+    server.finish().await;
+}
+
+/// Bob's export holds Alice's space, their together time, the next meeting and the deeper
+/// questions: both answers of a revealed one, and only his own for the current one.
+async fn the_export_holds_spaces_together_time_meetings_and_questions(backend: Backend) {
+    use tapline_proto::v1::question_service_client::QuestionServiceClient;
+    use tapline_proto::v1::space_service_client::SpaceServiceClient;
+    use tapline_proto::v1::together_service_client::TogetherServiceClient;
+    let Some(server) = TestServer::start_with(backend, settings()).await else {
+        return;
+    };
+    let alice = server.account("Alice", "Europe/Paris").await;
+    let bob = server.account("Bob", "Asia/Tokyo").await;
+    server.pair(&alice, &bob).await;
+    let space = |d: &Device| SpaceServiceClient::new(d.authed_channel());
+    space(&alice)
+        .ask_for_space(pb::AskForSpaceRequest {
+            client_id: uuid::Uuid::now_v7().to_string(),
+            reason: pb::SpaceReason::Overwhelmed as i32,
+            until: None,
+        })
+        .await
+        .expect("ask");
+    space(&alice)
+        .end_space(pb::EndSpaceRequest {})
+        .await
+        .expect("end");
+    let together = |d: &Device| TogetherServiceClient::new(d.authed_channel());
+    let t = together(&bob)
+        .start_together(pb::StartTogetherRequest {
+            client_id: uuid::Uuid::now_v7().to_string(),
+            minutes: 60,
+        })
+        .await
+        .expect("start")
+        .into_inner()
+        .together
+        .unwrap();
+    together(&alice)
+        .confirm_together(pb::ConfirmTogetherRequest {
+            together_id: t.together_id,
+        })
+        .await
+        .expect("confirm");
+    together(&alice)
+        .end_together(pb::EndTogetherRequest {})
+        .await
+        .expect("end");
+    together(&alice)
+        .set_meeting(pb::SetMeetingRequest {
+            local_date: "2026-04-01".into(),
+            local_time: "18:00".into(),
+            time_zone: "Asia/Tokyo".into(),
+            together_minutes: 0,
+        })
+        .await
+        .expect("meeting");
+    let q = |d: &Device| QuestionServiceClient::new(d.authed_channel());
+    for (d, n, text) in [
+        (&alice, 1, "tea"),
+        (&bob, 1, "coffee"),
+        (&alice, 2, "hidden"),
+    ] {
+        q(d).answer_question(pb::AnswerQuestionRequest {
+            number: n,
+            answer: text.into(),
+        })
+        .await
+        .expect("answer");
+    }
+    let (_, doc) = export(&bob).await.expect("export");
+    let c = &doc["couples"][0];
+    assert_eq!(c["spaces"][0]["asked_by"], "partner");
+    assert_eq!(c["spaces"][0]["reason"], "overwhelmed");
+    assert_eq!(c["together"][0]["started_by"], "me");
+    assert_eq!(c["together"][0]["end"], "by_hand");
+    assert_eq!(c["together"][0]["ended_by"], "partner");
+    assert_eq!(c["meeting"]["time_zone"], "Asia/Tokyo");
+    assert_eq!(c["meeting"]["set_by"], "partner");
+    let revealed = &c["questions"]["revealed"][0];
+    assert_eq!(
+        (&revealed["my_answer"], &revealed["partner_answer"]),
+        (&Value::from("coffee"), &Value::from("tea"))
+    );
+    assert!(revealed["question"].as_str().unwrap().ends_with('?'));
+    assert_eq!(c["questions"]["current"]["number"], 2);
+    assert!(c["questions"]["current"]["my_answer"].is_null());
+    assert!(
+        !doc.to_string().contains("hidden"),
+        "Alice's unrevealed answer is not Bob's"
+    );
     server.finish().await;
 }
