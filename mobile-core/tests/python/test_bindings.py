@@ -245,6 +245,45 @@ class BindingsTest(unittest.TestCase):
 
         asyncio.run(scenario())
 
+    def test_together_time_and_questions_through_the_bindings(self):
+        async def scenario():
+            sam = tc.TaplineClient(config(self.server, tc.DeviceKind.PHONE, tc.Platform.IOS))
+            kim = tc.TaplineClient(config(self.server, tc.DeviceKind.WATCH, tc.Platform.ANDROID))
+            await sam.create_account("Sam", "Europe/Paris")
+            await kim.create_account("Kim", "America/New_York")
+            await kim.accept_invite((await sam.create_invite()).code)
+
+            proposed = await sam.start_together(45)
+            self.assertTrue(proposed.started_by_me)
+            self.assertFalse(proposed.in_force)
+            events = await kim.sync_now()
+            offers = [e for e in events if e.is_together_updated()]
+            self.assertEqual(offers[0].change, tc.TogetherChange.PROPOSED)
+            self.assertTrue(kim.glance().together.awaits_my_confirmation)
+            confirmed = await kim.confirm_together(proposed.together_id)
+            self.assertTrue(confirmed.in_force)
+            with self.assertRaises(tc.TaplineError.Refused) as refused:
+                await sam.start_together(None)
+            self.assertEqual(refused.exception.code, tc.RefusalCode.TOGETHER_ALREADY)
+            ended = await kim.end_together()
+            self.assertEqual(ended.end, tc.TogetherEnd.BY_HAND)
+
+            first = (await sam.questions()).progress.current
+            self.assertEqual((first.number, first.set_name), (1, "Warm-up"))
+            waiting = await sam.answer_question(1, "a slow breakfast")
+            self.assertIsNone(waiting.revealed)
+            both = await kim.answer_question(1, "music while cooking")
+            self.assertEqual(both.revealed.partner_answer, "a slow breakfast")
+            await sam.sync_now()
+            glance = sam.glance()
+            self.assertEqual(glance.questions_revealed, 1)
+            self.assertEqual(glance.question_waiting.number, 2)
+            with self.assertRaises(tc.TaplineError.Refused) as refused:
+                await sam.answer_question(5, "too soon")
+            self.assertEqual(refused.exception.code, tc.RefusalCode.QUESTION_LOCKED)
+
+        asyncio.run(scenario())
+
     def test_a_failing_listener_keeps_receiving(self):
         async def scenario():
             alice = tc.TaplineClient(config(self.server, tc.DeviceKind.PHONE, tc.Platform.IOS))
