@@ -73,10 +73,12 @@ fn received_line(tap: &ReceivedTap, partner: &str) -> String {
         .as_deref()
         .map(|n| format!(" “{n}”"))
         .unwrap_or_default();
-    let silent = if tap.silent && !tap.from_self {
-        " (silently: quiet hours)"
-    } else {
-        ""
+    let silent = match (tap.released, tap.silent && !tap.from_self) {
+        // Kept during a space or together time, delivered now that it ended.
+        (true, true) => " (kept for you, delivered quietly)",
+        (true, false) => " (kept for you while you had a moment)",
+        (false, true) => " (silently: quiet hours)",
+        (false, false) => "",
     };
     let pattern = haptics::pattern_for(tap.kind, tap.rhythm.clone());
     format!(
@@ -524,6 +526,24 @@ mod tests {
         end_hour: 7,
         end_minute: 30,
     };
+
+    #[test]
+    fn a_kept_tap_says_why_it_came_late_and_quietly() {
+        let tap = |released: bool, silent: bool| ReceivedTap {
+            tap_id: "t".into(),
+            kind: TapKind::Hug,
+            note: None,
+            rhythm: None,
+            sent_at: std::time::SystemTime::UNIX_EPOCH,
+            silent,
+            from_self: false,
+            released,
+        };
+        assert!(received_line(&tap(true, true), "sam").contains("kept for you, delivered quietly"));
+        assert!(received_line(&tap(true, false), "sam").contains("while you had a moment"));
+        assert!(received_line(&tap(false, true), "sam").contains("quiet hours"));
+        assert!(!received_line(&tap(false, false), "sam").contains('('));
+    }
 
     #[test]
     fn connection_states_are_json_objects_with_an_event_key() {
