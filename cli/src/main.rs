@@ -1227,6 +1227,11 @@ fn own_tap_line(t: &LocalTap, short: &str, now: SystemTime) -> String {
     )
 }
 
+/// Whether this profile is paired, as last heard (the rituals' reads need a partner).
+fn g_paired(client: &TaplineClient) -> bool {
+    client.glance().paired
+}
+
 async fn status(client: &TaplineClient, out: &Out, profile: &str) -> Result<(), Failure> {
     let account = client.account();
     let ctx = HintContext::new(
@@ -1271,8 +1276,13 @@ async fn status(client: &TaplineClient, out: &Out, profile: &str) -> Result<(), 
         None => None,
     };
     if online {
-        // Best effort: the glance shows what was last read if this fails.
+        // Best effort: the glance shows what was last read if these fail.
         let _ = client.checkins(true).await;
+        if g_paired(client) {
+            let _ = client.spaces().await;
+            let _ = client.together().await;
+            let _ = client.questions().await;
+        }
     }
     let g = client.glance();
     let now = SystemTime::now();
@@ -1353,6 +1363,39 @@ async fn status(client: &TaplineClient, out: &Out, profile: &str) -> Result<(), 
             "{} check-ins wait for your answer: `tapline checkin` lists them; answer with `tapline checkin answer ID VALUE`.",
             many.len()
         )),
+    }
+    if let Some(sp) = &g.my_space {
+        lines.push(format!(
+            "You asked for a moment, until {}; {} tap(s) wait for you (`tapline space end`).",
+            render::iso(sp.until),
+            sp.held_taps
+        ));
+    }
+    if let Some(sp) = &g.partner_space {
+        lines.push(format!(
+            "{} asked for a moment, until {}: your taps wait until it ends.",
+            ritual_words::cap(&partner),
+            render::iso(sp.until)
+        ));
+    }
+    if let Some(t) = &g.together {
+        lines.push(together::together_words(t, &partner));
+    }
+    if let Some(m) = &g.meeting {
+        lines.push(format!(
+            "Next time you meet: {}{}.",
+            m.countdown,
+            m.my_local
+                .as_deref()
+                .map(|l| format!(" ({l} your time)"))
+                .unwrap_or_default()
+        ));
+    }
+    if let Some(q) = &g.question_waiting {
+        lines.push(format!(
+            "Question {} of 36 waits for your answer: “{}” (`tapline questions answer \"...\"`)",
+            q.number, q.text
+        ));
     }
     let taps = client.local_taps(5).unwrap_or_default();
     if !taps.is_empty() {
@@ -1449,6 +1492,17 @@ async fn status(client: &TaplineClient, out: &Out, profile: &str) -> Result<(), 
                 "partner_actions_today": theirs,
             })),
             "pending_checkins": waiting.iter().map(|c| ritual_words::checkin_json(c)).collect::<Vec<_>>(),
+            "my_space": g.my_space.as_ref().map(space::space_json),
+            "partner_space": g.partner_space.as_ref().map(space::space_json),
+            "together": g.together.as_ref().map(together::together_json),
+            "meeting": g.meeting.as_ref().map(|m| json!({
+                "starts_at": render::iso(m.starts_at),
+                "countdown": m.countdown,
+                "my_local": m.my_local,
+                "partner_local": m.partner_local,
+                "time_zone": m.time_zone,
+            })),
+            "question_waiting": g.question_waiting.as_ref().map(questions::question_json),
             "taps": taps.iter().map(render::local_tap_json).collect::<Vec<_>>(),
             "answers": answers.iter().map(ritual_words::local_answer_json).collect::<Vec<_>>(),
             "unsent": { "taps": queued_taps, "answers": queued_answers },
