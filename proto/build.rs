@@ -32,6 +32,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .boxed(".tapline.v1.Event.payload.space_updated")
         .boxed(".tapline.v1.Event.payload.together_updated")
         .boxed(".tapline.v1.Event.payload.question_updated")
+        .boxed(".tapline.v1.Event.payload.reconnect_updated")
+        .boxed(".tapline.v1.Event.payload.moment_kept")
+        .boxed(".tapline.v1.Event.payload.recap_ready")
         .compile_fds(fds)?;
     Ok(())
 }

@@ -347,6 +347,19 @@ async fn view<S: Store>(
             by_account_id: p.by_account.clone(),
         })
         .collect();
+    // The latest connected date: settled in this batch (not written yet), or as stored.
+    let settled_now = p
+        .dirty
+        .values()
+        .filter(|d| d.status == DayStatus::Connected)
+        .map(|d| d.date)
+        .max();
+    let last_connected = store
+        .last_connected(&l.sides.couple_id)
+        .await?
+        .max(settled_now);
+    let last_connected_date = last_connected.map(day_str).unwrap_or_default();
+    let first_date = day_str(l.state.first_day);
     let s = &l.state;
     if s.calm {
         // No streak numbers in calm mode; today's actions are what the two did, kept.
@@ -355,6 +368,8 @@ async fn view<S: Store>(
             pauses,
             me_today: Some(mine),
             partner_today: Some(theirs),
+            last_connected_date,
+            first_date,
             ..Default::default()
         });
     }
@@ -376,6 +391,8 @@ async fn view<S: Store>(
         me_today: Some(mine),
         partner_today: Some(theirs),
         pauses,
+        last_connected_date,
+        first_date,
     })
 }
 

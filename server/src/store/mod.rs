@@ -433,6 +433,8 @@ pub trait Store {
         after: NaiveDate,
         through: NaiveDate,
     ) -> Result<Vec<DayRecord>>;
+    /// One couple's latest stored connected date, if any.
+    async fn last_connected(&mut self, couple: &str) -> Result<Option<NaiveDate>>;
     /// Stores days (insert or replace).
     async fn save_days(&mut self, days: &[(String, DayRecord)]) -> Result<()>;
     /// Stores states (insert or replace).

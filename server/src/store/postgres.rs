@@ -506,6 +506,16 @@ impl Store for PgStore {
         self.rows(q).await?.iter().map(|r| day(r, 0)).collect()
     }
 
+    async fn last_connected(&mut self, couple: &str) -> Result<Option<NaiveDate>> {
+        let day: Option<String> = sqlx::query_scalar(
+            "SELECT MAX(day) FROM streak_days WHERE couple_id = $1 AND status = 'connected'",
+        )
+        .bind(couple)
+        .fetch_one(&mut self.conn)
+        .await?;
+        day.map(|d| parse_day(&d)).transpose()
+    }
+
     async fn save_days(&mut self, days: &[(String, DayRecord)]) -> Result<()> {
         if days.is_empty() {
             return Ok(());

@@ -433,6 +433,16 @@ impl Store for SqliteStore {
         )
     }
 
+    async fn last_connected(&mut self, couple: &str) -> Result<Option<NaiveDate>> {
+        let day: Option<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT MAX(day) FROM streak_days WHERE couple_id = ?1 AND status = 'connected'",
+            )?
+            .query_row([couple], |r| r.get(0))?;
+        day.map(|d| parse_day(&d)).transpose()
+    }
+
     async fn save_days(&mut self, days: &[(String, DayRecord)]) -> Result<()> {
         self.exec_each(
             "INSERT INTO streak_days (couple_id, day, actions_a, actions_b, status) \
