@@ -111,6 +111,14 @@ pub enum Refusal {
     QuestionsPaused,
     /// Not the current question.
     QuestionLocked,
+    /// A reconnect plan is proposed or running already.
+    ReconnectAlready,
+    /// That reconnect plan has ended (or finished, or was withdrawn or declined).
+    ReconnectEnded,
+    /// That step of the reconnect plan has not come yet.
+    ReconnectStepNotYet,
+    /// Nothing there to keep as a moment.
+    NothingToKeep,
 }
 
 impl Refusal {
@@ -134,6 +142,10 @@ impl Refusal {
             Refusal::TogetherEnded => ErrorReason::TogetherEnded,
             Refusal::QuestionsPaused => ErrorReason::QuestionsPaused,
             Refusal::QuestionLocked => ErrorReason::QuestionLocked,
+            Refusal::ReconnectAlready => ErrorReason::ReconnectAlready,
+            Refusal::ReconnectEnded => ErrorReason::ReconnectEnded,
+            Refusal::ReconnectStepNotYet => ErrorReason::ReconnectStepNotYet,
+            Refusal::NothingToKeep => ErrorReason::NothingToKeep,
         }
     }
 
@@ -157,6 +169,12 @@ impl Refusal {
             Refusal::TogetherEnded => "this together time has ended",
             Refusal::QuestionsPaused => "the questions are paused; resume them first",
             Refusal::QuestionLocked => "that is not the current question",
+            Refusal::ReconnectAlready => "a reconnect plan is proposed or running already",
+            Refusal::ReconnectEnded => "this reconnect plan has ended",
+            Refusal::ReconnectStepNotYet => "that step has not come yet",
+            Refusal::NothingToKeep => {
+                "only your partner's note or visible answer can be kept as a moment"
+            }
         }
     }
 }
@@ -487,6 +505,10 @@ mod tests {
             Refusal::TogetherEnded,
             Refusal::QuestionsPaused,
             Refusal::QuestionLocked,
+            Refusal::ReconnectAlready,
+            Refusal::ReconnectEnded,
+            Refusal::ReconnectStepNotYet,
+            Refusal::NothingToKeep,
         ];
         let mut names: Vec<&str> = all.iter().map(|r| reason_name(r.reason())).collect();
         names.sort_unstable();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::domain::schedule::CatchUp;
 use crate::error::Result;
 use crate::state::AppState;
-use crate::{checkins, routines, space, together};
+use crate::{checkins, reconnect, routines, space, together};
 
 /// The `(id, couple_id)` rows that `sql` (one `$1` bound to `now` in µs) finds due: what a
 /// tick hands, one by one, to the group commit.
@@ -41,6 +41,8 @@ pub struct TickReport {
     pub together_ended: u32,
     /// Meetings that turned into together time.
     pub meetings_started: u32,
+    /// Reconnect plan steps delivered.
+    pub reconnect_steps: u32,
 }
 
 /// Does everything due at the clock's "now".
@@ -82,6 +84,13 @@ pub async fn tick(state: &AppState) -> Result<TickReport> {
             .await?;
         report.meetings_started += u32::from(started);
     }
+    for due in reconnect::due(state.db.pool(), now).await? {
+        let done = state
+            .writer
+            .transact(move |tx| Box::pin(async move { reconnect::deliver(tx, &due, now).await }))
+            .await?;
+        report.reconnect_steps += u32::from(done);
+    }
     for due in routines::due(state.db.pool(), now).await? {
         let done = state
             .writer
@@ -108,6 +117,7 @@ pub async fn run(state: AppState, every: Duration) {
                 spaces_ended = r.spaces_ended,
                 together_ended = r.together_ended,
                 meetings_started = r.meetings_started,
+                reconnect_steps = r.reconnect_steps,
                 "jobs"
             ),
             Ok(_) => {}

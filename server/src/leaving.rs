@@ -194,6 +194,7 @@ async fn export_head(
             "together": export_together(conn, &c).await?,
             "meeting": export_meeting(conn, &c).await?,
             "questions": export_questions(conn, &c).await?,
+            "reconnect": export_reconnect(conn, &c, &me.id).await?,
         }));
     }
 
@@ -456,6 +457,52 @@ async fn export_meeting(conn: &mut AnyConnection, c: &CoupleOf) -> Result<Value>
         "starts_at": ts(r.try_get("starts_at_us")?),
         "together_minutes": r.try_get::<i64, _>("together_minutes")?,
     }))
+}
+
+/// The couple's reconnect plans, with the steps that came for the caller (and which they
+/// marked done).
+async fn export_reconnect(conn: &mut AnyConnection, c: &CoupleOf, me: &str) -> Result<Value> {
+    let plans = sqlx::query(
+        "SELECT id, started_by, local_time, state, proposed_at_us, accepted_at_us, ended_at_us \
+         FROM reconnect_plans WHERE couple_id = $1 ORDER BY proposed_at_us",
+    )
+    .bind(&c.id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::with_capacity(plans.len());
+    for p in &plans {
+        let id: String = p.try_get("id")?;
+        let steps = sqlx::query(
+            "SELECT number, came_at_us, came_on, done_at_us FROM reconnect_steps \
+             WHERE plan_id = $1 AND account_id = $2 ORDER BY number",
+        )
+        .bind(&id)
+        .bind(me)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut my_steps = Vec::with_capacity(steps.len());
+        for s in &steps {
+            let number: i64 = s.try_get("number")?;
+            my_steps.push(json!({
+                "number": number,
+                "title": u32::try_from(number).ok().and_then(crate::domain::reconnect::step).map(|s| s.title),
+                "came_at": ts(s.try_get("came_at_us")?),
+                "came_on": s.try_get::<String, _>("came_on")?,
+                "done_at": opt_ts(s.try_get("done_at_us")?),
+            }));
+        }
+        let started_by: String = p.try_get("started_by")?;
+        out.push(json!({
+            "started_by": if started_by == me { "me" } else { "partner" },
+            "local_time": p.try_get::<String, _>("local_time")?,
+            "state": p.try_get::<String, _>("state")?,
+            "proposed_at": ts(p.try_get("proposed_at_us")?),
+            "accepted_at": opt_ts(p.try_get("accepted_at_us")?),
+            "ended_at": opt_ts(p.try_get("ended_at_us")?),
+            "my_steps": my_steps,
+        }));
+    }
+    Ok(Value::Array(out))
 }
 
 /// The revealed deeper questions with both answers, and the caller's own answer to the
@@ -752,6 +799,11 @@ pub async fn delete_account(
             "DELETE FROM together WHERE couple_id = $1",
             "DELETE FROM meetings WHERE couple_id = $1",
             "DELETE FROM question_progress WHERE couple_id = $1",
+            "DELETE FROM reconnect_steps WHERE plan_id IN \
+             (SELECT id FROM reconnect_plans WHERE couple_id = $1)",
+            "DELETE FROM reconnect_progress WHERE plan_id IN \
+             (SELECT id FROM reconnect_plans WHERE couple_id = $1)",
+            "DELETE FROM reconnect_plans WHERE couple_id = $1",
         ] {
             sqlx::query(sql).bind(&c.id).execute(&mut *conn).await?;
         }

@@ -31,6 +31,7 @@ pub mod push_outbox;
 pub mod questions;
 pub mod ratelimit;
 pub mod receipts;
+pub mod reconnect;
 pub mod retention;
 pub mod routines;
 pub mod space;
@@ -52,6 +53,7 @@ use tapline_proto::v1::event_service_server::EventServiceServer;
 use tapline_proto::v1::pairing_service_server::PairingServiceServer;
 use tapline_proto::v1::push_service_server::PushServiceServer;
 use tapline_proto::v1::question_service_server::QuestionServiceServer;
+use tapline_proto::v1::reconnect_service_server::ReconnectServiceServer;
 use tapline_proto::v1::routine_service_server::RoutineServiceServer;
 use tapline_proto::v1::settings_service_server::SettingsServiceServer;
 use tapline_proto::v1::space_service_server::SpaceServiceServer;
@@ -69,7 +71,7 @@ pub use crate::error::{Error, Result};
 pub use crate::state::{AppState, Limits, MAX_REQUEST_BYTES, Settings, VapidKey};
 
 /// The services health reports on ("" is the whole server).
-const NAMES: [&str; 12] = [
+const NAMES: [&str; 13] = [
     "",
     "tapline.v1.AccountService",
     "tapline.v1.PairingService",
@@ -82,6 +84,7 @@ const NAMES: [&str; 12] = [
     "tapline.v1.SpaceService",
     "tapline.v1.TogetherService",
     "tapline.v1.QuestionService",
+    "tapline.v1.ReconnectService",
 ];
 
 /// Serves every service on `listener` until `shutdown` resolves, then drains: health turns
@@ -166,7 +169,10 @@ pub async fn serve(
         .add_service(
             TogetherServiceServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES),
         )
-        .add_service(QuestionServiceServer::new(api).max_decoding_message_size(MAX_REQUEST_BYTES));
+        .add_service(
+            QuestionServiceServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(ReconnectServiceServer::new(api).max_decoding_message_size(MAX_REQUEST_BYTES));
     let server: std::pin::Pin<Box<dyn Future<Output = _> + Send>> = match &state.settings.tls {
         Some(certs) => {
             tokio::spawn(tls::follow(certs.clone(), state.shutdown.clone()));

@@ -189,6 +189,7 @@ pub async fn end_couple(
     // Taps held for a partner who asked for space were sent while together: delivered now.
     crate::space::end_all(tx, couple_id, now).await?;
     crate::together::end_all(tx, couple_id, now).await?;
+    crate::reconnect::end_all(tx, couple_id, now).await?;
     let conn = tx.conn();
     let partner = couples::partner(conn, couple_id, by).await?;
     sqlx::query("UPDATE couples SET ended_at_us = $1, ended_by = $2 WHERE id = $3")

@@ -107,6 +107,7 @@ pub async fn update_profile(
         .await?;
     if moved.is_some() {
         crate::routines::reschedule_account(conn, &account, moved_from, now).await?;
+        crate::reconnect::reschedule_account(conn, &account, now).await?;
         changed.push(pb::PartnerChange::TimeZone);
     }
     tell_partner(tx, &account, changed, now).await?;
@@ -204,6 +205,7 @@ pub async fn update_settings(
     if changed.contains(&pb::PartnerChange::QuietHours) {
         // Routines wait for the end of quiet hours.
         crate::routines::reschedule_account(conn, &account, None, now).await?;
+        crate::reconnect::reschedule_account(conn, &account, now).await?;
     }
     tell_partner(tx, &account, changed, now).await?;
     Ok(pb::UpdateSettingsResponse {

@@ -6,6 +6,7 @@ pub mod prompts;
 pub mod push;
 pub mod questions;
 pub mod quiet;
+pub mod reconnect;
 pub mod schedule;
 pub mod space;
 pub mod streaks;

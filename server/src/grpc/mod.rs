@@ -7,6 +7,7 @@ mod events;
 mod pairing;
 mod push;
 mod questions;
+mod reconnect;
 mod routines;
 mod settings;
 mod space;

@@ -11,6 +11,7 @@ mod pairing;
 mod providers;
 mod push;
 mod questions;
+mod reconnect;
 mod retention;
 mod rituals;
 mod security;
