@@ -106,6 +106,15 @@ pub enum RefusalCode {
     QuestionsPaused,
     /// Not the current deeper question (revealed already, or not unlocked yet).
     QuestionLocked,
+    /// A reconnect plan is proposed or running already; end it first.
+    ReconnectAlready,
+    /// That reconnect plan has ended (or was withdrawn or declined).
+    ReconnectEnded,
+    /// That reconnect step has not come yet.
+    ReconnectStepNotYet,
+    /// Nothing to keep as a moment: one's own tap or answer, a tap without a note, or an
+    /// answer still hidden.
+    NothingToKeep,
     /// This person may not do this.
     PermissionDenied,
     /// The server no longer knows this device (signed out from another device): queued sends
@@ -144,6 +153,10 @@ impl RefusalCode {
             RefusalCode::TogetherEnded => "TOGETHER_ENDED",
             RefusalCode::QuestionsPaused => "QUESTIONS_PAUSED",
             RefusalCode::QuestionLocked => "QUESTION_LOCKED",
+            RefusalCode::ReconnectAlready => "RECONNECT_ALREADY",
+            RefusalCode::ReconnectEnded => "RECONNECT_ENDED",
+            RefusalCode::ReconnectStepNotYet => "RECONNECT_STEP_NOT_YET",
+            RefusalCode::NothingToKeep => "NOTHING_TO_KEEP",
             RefusalCode::PermissionDenied => "PERMISSION_DENIED",
             RefusalCode::SignedOut => "SIGNED_OUT",
             RefusalCode::NotPaired => "NOT_PAIRED",
@@ -154,7 +167,7 @@ impl RefusalCode {
     }
 
     /// Every code.
-    const ALL: [RefusalCode; 23] = [
+    const ALL: [RefusalCode; 27] = [
         RefusalCode::AlreadySignedIn,
         RefusalCode::AlreadyPaired,
         RefusalCode::InviterPaired,
@@ -172,6 +185,10 @@ impl RefusalCode {
         RefusalCode::TogetherEnded,
         RefusalCode::QuestionsPaused,
         RefusalCode::QuestionLocked,
+        RefusalCode::ReconnectAlready,
+        RefusalCode::ReconnectEnded,
+        RefusalCode::ReconnectStepNotYet,
+        RefusalCode::NothingToKeep,
         RefusalCode::PermissionDenied,
         RefusalCode::SignedOut,
         RefusalCode::NotPaired,
@@ -208,6 +225,10 @@ impl RefusalCode {
             ErrorReason::TogetherEnded => RefusalCode::TogetherEnded,
             ErrorReason::QuestionsPaused => RefusalCode::QuestionsPaused,
             ErrorReason::QuestionLocked => RefusalCode::QuestionLocked,
+            ErrorReason::ReconnectAlready => RefusalCode::ReconnectAlready,
+            ErrorReason::ReconnectEnded => RefusalCode::ReconnectEnded,
+            ErrorReason::ReconnectStepNotYet => RefusalCode::ReconnectStepNotYet,
+            ErrorReason::NothingToKeep => RefusalCode::NothingToKeep,
             ErrorReason::PermissionDenied => RefusalCode::PermissionDenied,
             _ => return None,
         })
@@ -603,6 +624,26 @@ mod tests {
                 R::QuestionLocked,
                 Code::FailedPrecondition,
                 refused(RefusalCode::QuestionLocked),
+            ),
+            (
+                R::ReconnectAlready,
+                Code::FailedPrecondition,
+                refused(RefusalCode::ReconnectAlready),
+            ),
+            (
+                R::ReconnectEnded,
+                Code::FailedPrecondition,
+                refused(RefusalCode::ReconnectEnded),
+            ),
+            (
+                R::ReconnectStepNotYet,
+                Code::FailedPrecondition,
+                refused(RefusalCode::ReconnectStepNotYet),
+            ),
+            (
+                R::NothingToKeep,
+                Code::FailedPrecondition,
+                refused(RefusalCode::NothingToKeep),
             ),
             (
                 R::RateLimited,

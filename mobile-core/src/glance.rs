@@ -3,14 +3,14 @@
 
 use std::time::{Duration, SystemTime};
 
-use chrono::{DateTime, Offset, TimeZone, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, Offset, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use tapline_proto::v1 as pb;
 
 use crate::model::CheckinInfo;
 use crate::model::{
-    MeetingInfo, QuestionInfo, QuestionProgress, QuietHours, ReceivedTap, SpaceInfo, TogetherInfo,
-    TogetherState,
+    MeetingInfo, QuestionInfo, QuestionProgress, QuietHours, ReceivedTap, ReconnectInfo,
+    ReconnectStepInfo, SpaceInfo, TogetherInfo, TogetherState,
 };
 
 /// A no-network snapshot for complications and widgets.
@@ -66,6 +66,43 @@ pub struct Glance {
     pub question_waiting: Option<QuestionInfo>,
     /// Deeper questions revealed so far, of 36 (0 before the deck was opened).
     pub questions_revealed: u32,
+    /// While the reconnect plan runs: this account's latest step that has come and is not
+    /// marked done, as last heard.
+    pub reconnect_step: Option<ReconnectStepInfo>,
+    /// The partner proposed a reconnect plan: this account can accept or decline it.
+    pub reconnect_awaits_me: bool,
+    /// A gentle suggestion to start a reconnect plan (never a haptic or a notification): no
+    /// plan is proposed, running or paused, today is not connected, and the 7 local dates
+    /// before today (or more) had no connected day, as of the last streak read.
+    pub reconnect_suggested: bool,
+    /// A weekly recap that came by itself and has not been read yet.
+    pub recap_ready: Option<RecapGlance>,
+}
+
+/// A weekly recap that came, in short, for a watch face or a widget.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RecapGlance {
+    /// The seven dates covered, "YYYY-MM-DD".
+    pub first_date: String,
+    pub last_date: String,
+    pub connected_days: u32,
+    pub taps_sent: u32,
+    pub taps_received: u32,
+    /// Moments kept during the week.
+    pub moments: u32,
+}
+
+impl RecapGlance {
+    pub(crate) fn from_wire(r: &pb::Recap) -> RecapGlance {
+        RecapGlance {
+            first_date: r.first_date.clone(),
+            last_date: r.last_date.clone(),
+            connected_days: r.connected_days,
+            taps_sent: r.taps_sent,
+            taps_received: r.taps_received,
+            moments: r.moments.len() as u32,
+        }
+    }
 }
 
 /// The next time we meet, for a watch face: a countdown and the moment on each partner's
@@ -118,6 +155,38 @@ pub(crate) struct Inputs<'a> {
     pub together: TogetherState,
     /// The deeper questions' progress as last heard, read for this account.
     pub questions: Option<QuestionProgress>,
+    /// The latest reconnect plan as last heard, read for this account.
+    pub reconnect: Option<ReconnectInfo>,
+    /// The recap that came by itself and has not been read.
+    pub recap_unread: Option<RecapGlance>,
+}
+
+/// Dates in a row without a connected day, before today, after which the glance suggests a
+/// reconnect plan.
+const RECONNECT_AFTER_DATES: i64 = 7;
+
+/// Whether to suggest a reconnect plan at `now`: today (this account's date) is not connected
+/// and at least [`RECONNECT_AFTER_DATES`] dates before it were not either. The dates are
+/// counted after the last connected one, or from the first tracked date when none was.
+fn reconnect_suggested(
+    streak: &pb::Streak,
+    my_zone: Tz,
+    partner_zone: Option<Tz>,
+    now: DateTime<Utc>,
+) -> bool {
+    let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+    let reference = match date(&streak.last_connected_date) {
+        Some(d) => d,
+        None => match date(&streak.first_date).and_then(|d| d.pred_opt()) {
+            Some(d) => d,
+            None => return false,
+        },
+    };
+    let connected_today = actions_today(streak.me_today.as_ref(), Some(my_zone), now) > 0
+        && actions_today(streak.partner_today.as_ref(), partner_zone, now) > 0;
+    let today = my_zone.from_utc_datetime(&now.naive_utc()).date_naive();
+    let dates_without = (today - reference).num_days() - 1;
+    !connected_today && dates_without >= RECONNECT_AFTER_DATES
 }
 
 /// A wait in short words: "now" at 0, then whole minutes rounded up ("in 1 min" … "in 59
@@ -207,6 +276,8 @@ pub(crate) fn compute(inputs: Inputs<'_>, now: SystemTime) -> Glance {
         spaces: (my_space, partner_space),
         together: TogetherState { together, meeting },
         questions,
+        reconnect,
+        recap_unread,
     } = inputs;
     let in_force = |s: Option<SpaceInfo>| s.filter(|s| s.in_force(now));
     let together = together.filter(|t| t.current_at(now));
@@ -258,6 +329,17 @@ pub(crate) fn compute(inputs: Inputs<'_>, now: SystemTime) -> Glance {
             .filter(|q| q.waits_for_me())
             .and_then(|q| q.current.clone()),
         questions_revealed: questions.as_ref().map_or(0, |q| q.revealed),
+        reconnect_step: reconnect.as_ref().and_then(ReconnectInfo::step_waiting),
+        reconnect_awaits_me: reconnect
+            .as_ref()
+            .is_some_and(ReconnectInfo::awaits_my_acceptance),
+        reconnect_suggested: partner.is_some()
+            && !reconnect.as_ref().is_some_and(|r| r.state.is_open())
+            && match (streak, my_zone) {
+                (Some(s), Some(z)) => reconnect_suggested(s, z, zone, now),
+                _ => false,
+            },
+        recap_ready: recap_unread,
     }
 }
 
@@ -304,6 +386,8 @@ mod tests {
             spaces: (None, None),
             together: TogetherState::default(),
             questions: None,
+            reconnect: None,
+            recap_unread: None,
         }
     }
 
@@ -625,5 +709,158 @@ mod tests {
         assert!(glance(together(true, false), at(8000)).unwrap().in_force);
         assert!(glance(together(true, false), at(8300)).is_none(), "over");
         assert!(glance(together(true, true), at(1300)).is_none(), "ended");
+    }
+
+    fn streak_since(last_connected: &str, first: &str, today: &str, both: bool) -> pb::Streak {
+        pb::Streak {
+            last_connected_date: last_connected.into(),
+            first_date: first.into(),
+            me_today: day(today, 1),
+            partner_today: day(today, u32::from(both)),
+            ..Default::default()
+        }
+    }
+
+    /// 2026-07-15 10:00 UTC: noon in Paris, the caller's 15 July.
+    const JULY_15: u64 = 1_784_109_600;
+
+    fn suggested(streak: &pb::Streak, plan: Option<ReconnectInfo>, now: SystemTime) -> bool {
+        let paris = couple("Europe/Paris", None);
+        compute(
+            Inputs {
+                my_time_zone: Some("Europe/Paris"),
+                streak: Some(streak),
+                reconnect: plan,
+                ..inputs(Some(&paris), 0)
+            },
+            now,
+        )
+        .reconnect_suggested
+    }
+
+    #[test]
+    fn reconnect_is_suggested_after_seven_dates_in_a_row_without_a_connected_day() {
+        let now = UNIX_EPOCH + Duration::from_secs(JULY_15);
+        // Connected on 8 July: 9-14 July are six dates without; on 7 July: seven.
+        let six = streak_since("2026-07-08", "2026-01-01", "2026-07-15", false);
+        let seven = streak_since("2026-07-07", "2026-01-01", "2026-07-15", false);
+        assert!(!suggested(&six, None, now), "six dates");
+        assert!(suggested(&seven, None, now), "seven dates");
+        // Today connected: no suggestion, however long it was.
+        let today = streak_since("2026-06-01", "2026-01-01", "2026-07-15", true);
+        assert!(!suggested(&today, None, now));
+        // A day later on the caller's clock, the six become seven (the snapshot's today is
+        // over, so its actions no longer count).
+        assert!(suggested(&six, None, now + Duration::from_secs(86_400)));
+        // Never connected: counted from the first tracked date (8 July is the seventh date
+        // before 15 July; 9 July the sixth).
+        let from_first = |first| streak_since("", first, "2026-07-15", false);
+        assert!(suggested(&from_first("2026-07-08"), None, now));
+        assert!(!suggested(&from_first("2026-07-09"), None, now));
+        // An older server that sends neither date: no suggestion.
+        assert!(!suggested(&from_first(""), None, now));
+    }
+
+    #[test]
+    fn no_suggestion_while_a_plan_is_on_or_unpaired() {
+        let now = UNIX_EPOCH + Duration::from_secs(JULY_15);
+        let long = streak_since("2026-06-01", "2026-01-01", "2026-07-15", false);
+        let plan = |state| ReconnectInfo {
+            plan_id: "p".into(),
+            state,
+            started_by_me: false,
+            local_time: "19:00".into(),
+            proposed_at: UNIX_EPOCH,
+            accepted_at: None,
+            ended_at: None,
+            ended_by_me: false,
+            paused_by_me: false,
+            steps: vec![],
+            my_steps_come: 0,
+            partner_steps_come: 0,
+            my_next_step_at: None,
+        };
+        use crate::model::ReconnectState as S;
+        for open in [S::Proposed, S::Running, S::Paused] {
+            assert!(!suggested(&long, Some(plan(open)), now), "{open:?}");
+        }
+        for over in [S::Finished, S::Ended] {
+            assert!(suggested(&long, Some(plan(over)), now), "{over:?}");
+        }
+        let g = compute(
+            Inputs {
+                my_time_zone: Some("Europe/Paris"),
+                streak: Some(&long),
+                ..inputs(None, 0)
+            },
+            now,
+        );
+        assert!(!g.reconnect_suggested, "not paired");
+        // The partner's proposal shows as waiting for this account.
+        let paris = couple("Europe/Paris", None);
+        let g = compute(
+            Inputs {
+                reconnect: Some(plan(S::Proposed)),
+                ..inputs(Some(&paris), 0)
+            },
+            now,
+        );
+        assert!(g.reconnect_awaits_me && g.reconnect_step.is_none());
+    }
+
+    #[test]
+    fn the_waiting_step_and_an_unread_recap_show() {
+        use crate::model::{ReconnectState, ReconnectStepKind};
+        let step = |number, came: bool, done| ReconnectStepInfo {
+            number,
+            kind: ReconnectStepKind::Tap,
+            title: format!("Step {number}"),
+            prompt: "Send a tap".into(),
+            came_at: came.then_some(UNIX_EPOCH),
+            came_on: came.then(|| "2026-07-15".into()),
+            i_done: done,
+            partner_done: false,
+        };
+        let plan = ReconnectInfo {
+            plan_id: "p".into(),
+            state: ReconnectState::Running,
+            started_by_me: true,
+            local_time: "19:00".into(),
+            proposed_at: UNIX_EPOCH,
+            accepted_at: Some(UNIX_EPOCH),
+            ended_at: None,
+            ended_by_me: false,
+            paused_by_me: false,
+            steps: vec![
+                step(1, true, true),
+                step(2, true, false),
+                step(3, false, false),
+            ],
+            my_steps_come: 2,
+            partner_steps_come: 2,
+            my_next_step_at: None,
+        };
+        let recap = pb::Recap {
+            first_date: "2026-07-09".into(),
+            last_date: "2026-07-15".into(),
+            connected_days: 5,
+            moments: vec![pb::Moment::default()],
+            ..Default::default()
+        };
+        let g = compute(
+            Inputs {
+                reconnect: Some(plan),
+                recap_unread: Some(RecapGlance::from_wire(&recap)),
+                ..inputs(None, 0)
+            },
+            UNIX_EPOCH + Duration::from_secs(JULY_15),
+        );
+        assert_eq!(g.reconnect_step.map(|s| s.number), Some(2));
+        assert!(!g.reconnect_awaits_me, "this account proposed it");
+        let r = g.recap_ready.expect("unread recap");
+        assert_eq!(
+            (r.last_date.as_str(), r.connected_days, r.moments),
+            ("2026-07-15", 5, 1)
+        );
     }
 }

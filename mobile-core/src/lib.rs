@@ -4,7 +4,8 @@
 //! - [`TaplineClient`]: account, couple and settings calls; taps through an offline outbox;
 //!   event subscriptions with a foreign [`EventListener`]; `sync_now` for push-woken watches;
 //!   a no-network [`Glance`]; streaks, check-ins (answers queued offline like taps),
-//!   routines, spaces ("I need a moment"), together time and the next time we meet.
+//!   routines, spaces ("I need a moment"), together time and the next time we meet, the
+//!   deeper questions, the reconnect plan, moments kept for both and the weekly recap.
 //! - Two transports: native gRPC over HTTP/2, or gRPC-Web through the host's [`HttpTransport`].
 //! - [`haptics`]: one pattern format, rendered for each platform as well as it can play it:
 //!   Core Haptics (iPhone), amplitude or on/off waveforms (Android, Wear OS), `WKHapticType`
@@ -24,7 +25,7 @@ mod transport;
 
 pub use api::{EventListener, Subscription, TaplineClient};
 pub use error::{RefusalCode, TaplineError};
-pub use glance::{Glance, MeetingGlance};
+pub use glance::{Glance, MeetingGlance, RecapGlance};
 pub use model::*;
 pub use rituals::answers::resolve_answer;
 pub use transport::HttpTransport;

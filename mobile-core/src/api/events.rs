@@ -128,6 +128,16 @@ impl TaplineClient {
                     .ok()
                     .flatten()
                     .map(|p| crate::model::QuestionProgress::from_wire(&p, me)),
+                reconnect: store
+                    .reconnect()
+                    .ok()
+                    .flatten()
+                    .map(|p| crate::model::ReconnectInfo::from_wire(&p, me)),
+                recap_unread: store
+                    .unread_recap()
+                    .ok()
+                    .flatten()
+                    .map(|r| glance::RecapGlance::from_wire(&r)),
             },
             SystemTime::now(),
         )

@@ -4,8 +4,10 @@
 mod account;
 mod couple;
 mod events;
+mod moments;
 mod push;
 mod questions;
+mod reconnect;
 mod rituals;
 mod space;
 mod taps;

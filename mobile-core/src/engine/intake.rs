@@ -96,6 +96,29 @@ fn on_together_updated(
     }])
 }
 
+/// Keeps a reconnect update and tells the app: the gentle step haptic when a step came for
+/// this account, unless silent; nothing for the rest.
+fn on_reconnect_updated(
+    tx: &rusqlite::Transaction<'_>,
+    e: pb::ReconnectUpdated,
+    my_account: &str,
+) -> CoreResult<Vec<ClientEvent>> {
+    let Some(plan) = e.plan.as_ref() else {
+        return Ok(vec![]);
+    };
+    Store::tx_set_reconnect(tx, plan)?;
+    let change = ReconnectChange::from_wire(e.change);
+    let haptic =
+        (!e.silent && change == ReconnectChange::Step).then(crate::haptics::reconnect_step_pattern);
+    Ok(vec![ClientEvent::ReconnectUpdated {
+        change,
+        plan: ReconnectInfo::from_wire(plan, my_account),
+        step: e.step.as_ref().map(ReconnectStepInfo::from_wire),
+        silent: e.silent,
+        haptic,
+    }])
+}
+
 impl Inner {
     /// Applies one event from the server; returns what the app should hear.
     pub(crate) fn apply(&self, event: pb::Event, my_account: &str) -> CoreResult<Vec<ClientEvent>> {
@@ -182,7 +205,6 @@ impl Inner {
                 Payload::RoutinesChanged(e) => rituals::on_routines_changed(e, my_account),
                 Payload::SpaceUpdated(e) => on_space_updated(tx, *e, my_account)?,
                 Payload::TogetherUpdated(e) => on_together_updated(tx, *e, my_account)?,
-                // The deeper questions have no client in this core yet.
                 Payload::QuestionUpdated(q) => {
                     let Some(progress) = q.progress.as_ref() else {
                         return Ok(vec![]);
@@ -195,6 +217,23 @@ impl Inner {
                         silent: q.silent,
                     }]
                 }
+                Payload::ReconnectUpdated(e) => on_reconnect_updated(tx, *e, my_account)?,
+                Payload::MomentKept(e) => match e.moment {
+                    Some(m) => vec![ClientEvent::MomentKept {
+                        moment: MomentInfo::from_wire(&m, my_account),
+                        forgotten: e.forgotten,
+                    }],
+                    None => vec![],
+                },
+                Payload::RecapReady(e) => match e.recap {
+                    Some(r) => {
+                        Store::tx_recap_ready(tx, &r)?;
+                        vec![ClientEvent::RecapReady {
+                            recap: RecapInfo::from_wire(&r, my_account),
+                        }]
+                    }
+                    None => vec![],
+                },
                 Payload::CaughtUp(_) | Payload::Heartbeat(_) | Payload::Reset(_) => vec![],
             })
         })?;
@@ -758,6 +797,109 @@ mod tests {
         );
         assert_eq!(released_tap_ids, &["tap".to_owned()]);
         assert!(inner.store.together().unwrap().together.is_none());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn event(seq: u64, payload: Payload) -> pb::Event {
+        pb::Event {
+            seq,
+            event_id: format!("e{seq}"),
+            created_at: None,
+            payload: Some(payload),
+        }
+    }
+
+    #[test]
+    fn a_reconnect_step_plays_gently_and_a_recap_waits_unread() {
+        let dir = std::env::temp_dir().join(format!(
+            "tapline-core-reconnect-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let inner = &Inner::open(config(&dir), None, Arc::new(RealTime)).unwrap();
+        let step = pb::ReconnectStep {
+            number: 1,
+            kind: pb::ReconnectStepKind::Tap as i32,
+            title: "A tap".into(),
+            prompt: "Send one, nothing more.".into(),
+            came_at: Some(prost_types::Timestamp {
+                seconds: 100,
+                nanos: 0,
+            }),
+            came_on: "2026-07-15".into(),
+            ..Default::default()
+        };
+        let plan = pb::ReconnectPlan {
+            plan_id: "p1".into(),
+            started_by_account_id: "partner".into(),
+            state: pb::ReconnectState::Running as i32,
+            steps: vec![step.clone()],
+            my_steps_come: 1,
+            ..Default::default()
+        };
+        let updated = |seq, change: pb::ReconnectChange, silent| {
+            event(
+                seq,
+                Payload::ReconnectUpdated(Box::new(pb::ReconnectUpdated {
+                    change: change as i32,
+                    plan: Some(plan.clone()),
+                    step: Some(step.clone()),
+                    silent,
+                })),
+            )
+        };
+        let haptic_of = |events: Vec<ClientEvent>| match events.as_slice() {
+            [ClientEvent::ReconnectUpdated { haptic, .. }] => haptic.clone(),
+            other => panic!("{other:?}"),
+        };
+        use pb::ReconnectChange as C;
+        let out = inner.apply(updated(1, C::Step, false), "me").unwrap();
+        assert_eq!(
+            haptic_of(out),
+            Some(crate::haptics::reconnect_step_pattern())
+        );
+        for (seq, change, silent) in [(2, C::Step, true), (3, C::PartnerDone, false)] {
+            let out = inner.apply(updated(seq, change, silent), "me").unwrap();
+            assert_eq!(haptic_of(out), None, "{change:?} silent={silent}");
+        }
+        assert_eq!(inner.store.reconnect().unwrap().unwrap().plan_id, "p1");
+
+        let recap = pb::Recap {
+            last_date: "2026-07-15".into(),
+            ..Default::default()
+        };
+        let out = inner
+            .apply(
+                event(
+                    4,
+                    Payload::RecapReady(Box::new(pb::RecapReady { recap: Some(recap) })),
+                ),
+                "me",
+            )
+            .unwrap();
+        assert!(matches!(out.as_slice(), [ClientEvent::RecapReady { .. }]));
+        assert!(inner.store.unread_recap().unwrap().is_some());
+
+        let out = inner
+            .apply(
+                event(
+                    5,
+                    Payload::MomentKept(Box::new(pb::MomentKept {
+                        moment: Some(pb::Moment {
+                            moment_id: "m".into(),
+                            kept_by_account_id: "partner".into(),
+                            author_account_id: "me".into(),
+                            ..Default::default()
+                        }),
+                        forgotten: false,
+                    })),
+                ),
+                "me",
+            )
+            .unwrap();
+        let [ClientEvent::MomentKept { moment, forgotten }] = out.as_slice() else {
+            panic!("{out:?}");
+        };
+        assert!(moment.written_by_me && !moment.kept_by_me && !forgotten);
         let _ = std::fs::remove_dir_all(dir);
     }
 }

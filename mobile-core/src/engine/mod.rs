@@ -14,9 +14,11 @@ use tapline_proto::v1 as pb;
 use tapline_proto::v1::account_service_client::AccountServiceClient;
 use tapline_proto::v1::checkin_service_client::CheckinServiceClient;
 use tapline_proto::v1::event_service_client::EventServiceClient;
+use tapline_proto::v1::moment_service_client::MomentServiceClient;
 use tapline_proto::v1::pairing_service_client::PairingServiceClient;
 use tapline_proto::v1::push_service_client::PushServiceClient;
 use tapline_proto::v1::question_service_client::QuestionServiceClient;
+use tapline_proto::v1::reconnect_service_client::ReconnectServiceClient;
 use tapline_proto::v1::routine_service_client::RoutineServiceClient;
 use tapline_proto::v1::settings_service_client::SettingsServiceClient;
 use tapline_proto::v1::space_service_client::SpaceServiceClient;
@@ -163,6 +165,12 @@ impl Inner {
     }
     pub(crate) fn question_client(&self) -> QuestionServiceClient<GrpcService> {
         QuestionServiceClient::new(self.grpc.clone())
+    }
+    pub(crate) fn reconnect_client(&self) -> ReconnectServiceClient<GrpcService> {
+        ReconnectServiceClient::new(self.grpc.clone())
+    }
+    pub(crate) fn moment_client(&self) -> MomentServiceClient<GrpcService> {
+        MomentServiceClient::new(self.grpc.clone())
     }
     pub(crate) fn together_client(&self) -> TogetherServiceClient<GrpcService> {
         TogetherServiceClient::new(self.grpc.clone())

@@ -72,7 +72,7 @@ pub fn pattern_for(kind: TapKind, rhythm: Option<HapticPattern>) -> HapticPatter
     HapticPattern { segments }
 }
 
-/// The space and together patterns stay below this intensity, softer than any tap's peak
+/// The space, together and reconnect patterns stay below this intensity, softer than any tap's peak
 /// (checked in tests).
 #[cfg(test)]
 const SPACE_PEAK: u8 = 100;
@@ -109,6 +109,15 @@ pub fn together_pattern() -> HapticPattern {
             seg(400, 75),
             seg(500, 25),
         ],
+    }
+}
+
+/// What a new reconnect step plays when it comes: one soft rise and a slow, low echo, like a
+/// knock on the door; as gentle as the space and together patterns and unlike them.
+#[uniffi::export]
+pub fn reconnect_step_pattern() -> HapticPattern {
+    HapticPattern {
+        segments: vec![seg(350, 50), seg(400, 0), seg(600, 30), seg(400, 15)],
     }
 }
 
@@ -274,8 +283,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn space_and_together_patterns_are_gentle_valid_and_unlike_any_tap() {
-        for p in [space_pattern(), space_answer_pattern(), together_pattern()] {
+    fn space_together_and_reconnect_patterns_are_gentle_valid_and_unlike_any_tap() {
+        for p in [
+            space_pattern(),
+            space_answer_pattern(),
+            together_pattern(),
+            reconnect_step_pattern(),
+        ] {
             assert!(validate(&p).is_ok());
             assert!(p.segments.iter().all(|s| s.intensity <= SPACE_PEAK));
             for kind in [
@@ -298,6 +312,9 @@ mod tests {
         assert_ne!(space_pattern(), space_answer_pattern());
         assert_ne!(together_pattern(), space_pattern());
         assert_ne!(together_pattern(), space_answer_pattern());
+        for other in [space_pattern(), space_answer_pattern(), together_pattern()] {
+            assert_ne!(reconnect_step_pattern(), other);
+        }
     }
 
     fn total(p: &HapticPattern) -> u32 {

@@ -5,14 +5,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tapline_proto::v1 as pb;
 
 use crate::error::{CoreError, RefusalCode};
+mod moments;
 mod push;
 mod questions;
+mod reconnect;
 mod rituals;
 mod space;
 mod together;
 
+pub use moments::*;
 pub use push::*;
 pub use questions::*;
+pub use reconnect::*;
 pub use rituals::*;
 pub use space::*;
 pub use together::*;
@@ -427,6 +431,26 @@ pub enum ClientEvent {
         /// For `Ended`: the taps that were kept and have just arrived (silent).
         released_tap_ids: Vec<String>,
     },
+    /// The reconnect plan was proposed, accepted, paused, resumed, ended or finished, a step
+    /// came for this account, or the partner marked one done.
+    ReconnectUpdated {
+        /// What happened.
+        change: ReconnectChange,
+        /// The plan as it is now.
+        plan: ReconnectInfo,
+        /// For `Step`: the step that came; for `PartnerDone`: the step the partner marked.
+        step: Option<ReconnectStepInfo>,
+        /// Show without a haptic (quiet hours, or this account's own action).
+        silent: bool,
+        /// What to play when not silent: the gentle step pattern when a step came
+        /// ([`crate::haptics::reconnect_step_pattern`]); nothing for the rest.
+        haptic: Option<HapticPattern>,
+    },
+    /// The partner kept a moment, or let one go (then only `moment.moment_id` is meaningful).
+    MomentKept { moment: MomentInfo, forgotten: bool },
+    /// This account's weekly recap came (at the time it chose); shown in the glance until
+    /// read with `get_recap` or `mark_recap_seen`.
+    RecapReady { recap: RecapInfo },
     /// An answer this device queued was sent, or refused for good.
     AnswerStateChanged {
         /// The answer, with its new state.

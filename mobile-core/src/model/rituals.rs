@@ -76,6 +76,10 @@ pub struct StreakInfo {
     pub partner_today: Option<PersonDayInfo>,
     /// Pauses that have not ended.
     pub pauses: Vec<PauseInfo>,
+    /// The latest settled date that was connected, YYYY-MM-DD (none yet, or an older server).
+    pub last_connected_date: Option<String>,
+    /// The first date the streak tracks, YYYY-MM-DD.
+    pub first_date: Option<String>,
 }
 
 /// A date of the streak history, as this account sees it.
@@ -180,6 +184,9 @@ impl StreakInfo {
                 .iter()
                 .map(|p| PauseInfo::from_wire(p, me))
                 .collect(),
+            last_connected_date: (!s.last_connected_date.is_empty())
+                .then(|| s.last_connected_date.clone()),
+            first_date: (!s.first_date.is_empty()).then(|| s.first_date.clone()),
         }
     }
 }
@@ -834,8 +841,12 @@ mod tests {
                 to_date: "2026-04-03".into(),
                 by_account_id: "me".into(),
             }],
+            last_connected_date: String::new(),
+            first_date: "2026-01-02".into(),
         };
         let info = StreakInfo::from_wire(&s, "me");
+        assert_eq!(info.last_connected_date, None);
+        assert_eq!(info.first_date.as_deref(), Some("2026-01-02"));
         assert_eq!(info.current, 12);
         assert_eq!(info.next_milestone, Some(14));
         assert_eq!(info.me_today.unwrap().actions, 2);

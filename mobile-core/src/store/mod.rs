@@ -14,6 +14,8 @@ use crate::model::ReceivedTap;
 
 mod outbox;
 mod questions;
+mod recap;
+mod reconnect;
 mod rituals;
 mod schema;
 mod space;
@@ -255,7 +257,7 @@ mod tests {
     use crate::error::RefusalCode;
     use crate::model::{TapKind, TapState};
 
-    fn temp_dir(tag: &str) -> std::path::PathBuf {
+    pub(super) fn temp_dir(tag: &str) -> std::path::PathBuf {
         std::env::temp_dir().join(format!(
             "tapline-core-store-{tag}-{}",
             uuid::Uuid::new_v4().simple()

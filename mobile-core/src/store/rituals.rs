@@ -87,14 +87,17 @@ impl Store {
         Self::kv_set(conn, "streak", streak.encode_to_vec())
     }
 
-    /// Forgets the streak, the check-ins, the spaces, together time and the next meeting (the
-    /// couple ended, or the account left).
+    /// Forgets the streak, the check-ins, the spaces, together time, the next meeting, the
+    /// questions' progress, the reconnect plan and the recaps (the couple ended, or the account
+    /// left).
     pub fn tx_clear_rituals(conn: &Connection) -> CoreResult<()> {
         conn.execute("DELETE FROM kv WHERE key = 'streak'", [])?;
         conn.execute("DELETE FROM checkins", [])?;
         Self::tx_clear_spaces(conn)?;
         Self::tx_clear_together(conn)?;
         Self::tx_clear_questions(conn)?;
+        Self::tx_clear_reconnect(conn)?;
+        Self::tx_clear_recap(conn)?;
         Ok(())
     }
 
