@@ -62,7 +62,8 @@ pub fn tap_state_json(tap: &LocalTap) -> Value {
     json!({ "event": "tap_state", "tap": render::local_tap_json(tap) })
 }
 
-fn received_line(tap: &ReceivedTap, partner: &str) -> String {
+/// A received tap in words; a partner's note comes with the short id that keeps it.
+fn received_line(tap: &ReceivedTap, partner: &str, short: Option<&str>) -> String {
     let who = if tap.from_self {
         "You sent (from another device)".to_owned()
     } else {
@@ -80,9 +81,15 @@ fn received_line(tap: &ReceivedTap, partner: &str) -> String {
         (false, true) => " (silently: quiet hours)",
         (false, false) => "",
     };
+    let keep = match short {
+        Some(id) if tap.note.is_some() && !tap.from_self => {
+            format!(" (keep it: tapline moments keep --tap {id})")
+        }
+        _ => String::new(),
+    };
     let pattern = haptics::pattern_for(tap.kind, tap.rhythm.clone());
     format!(
-        "{who} {}{note}{silent}\n  {}",
+        "{who} {}{note}{silent}{keep}\n  {}",
         kind_label(tap.kind),
         render::bar(&pattern)
     )
@@ -264,6 +271,10 @@ pub struct Notices {
     pub streak: Option<StreakInfo>,
     /// Routine ids seen so far, so that short ids stay unique among them.
     pub routine_ids: Vec<String>,
+    /// Received tap ids seen so far, for the same reason.
+    pub tap_ids: Vec<String>,
+    /// This account's zone, for times on its clock.
+    pub my_zone: String,
 }
 
 /// A new couple's streak: nothing yet, no calm mode, no pauses.
@@ -278,6 +289,8 @@ fn fresh_streak() -> StreakInfo {
         me_today: None,
         partner_today: None,
         pauses: vec![],
+        last_connected_date: None,
+        first_date: None,
     }
 }
 
@@ -327,9 +340,46 @@ impl Notices {
     pub fn notice(&mut self, e: &ClientEvent) -> (Option<String>, Value) {
         let partner = self.partner_name();
         match e {
-            ClientEvent::TapReceived { tap } => (
-                Some(received_line(tap, &partner)),
-                json!({ "event": "tap_received", "tap": render::received_json(tap) }),
+            ClientEvent::TapReceived { tap } => {
+                if !self.tap_ids.contains(&tap.tap_id) {
+                    self.tap_ids.push(tap.tap_id.clone());
+                }
+                let short =
+                    crate::ids::short_id(&tap.tap_id, self.tap_ids.iter().map(String::as_str));
+                (
+                    Some(received_line(tap, &partner, Some(&short))),
+                    json!({ "event": "tap_received", "tap": render::received_json(tap) }),
+                )
+            }
+            ClientEvent::ReconnectUpdated {
+                change,
+                plan,
+                step,
+                silent,
+                ..
+            } => (
+                Some(crate::reconnect::event_line(
+                    *change,
+                    plan,
+                    step.as_ref(),
+                    &partner,
+                    &self.my_zone,
+                )),
+                crate::reconnect::event_json(*change, plan, step.as_ref(), *silent),
+            ),
+            ClientEvent::MomentKept { moment, forgotten } => (
+                Some(crate::moments::moment_event_line(
+                    moment, *forgotten, &partner,
+                )),
+                json!({
+                    "event": "moment_kept",
+                    "forgotten": forgotten,
+                    "moment": crate::moments::moment_json(moment),
+                }),
+            ),
+            ClientEvent::RecapReady { recap } => (
+                Some(crate::moments::recap_event_line(recap)),
+                json!({ "event": "recap_ready", "recap": crate::moments::recap_json(recap) }),
             ),
             ClientEvent::TapStateChanged { tap } => {
                 (Some(tap_state_line(tap)), tap_state_json(tap))
@@ -539,10 +589,22 @@ mod tests {
             from_self: false,
             released,
         };
-        assert!(received_line(&tap(true, true), "sam").contains("kept for you, delivered quietly"));
-        assert!(received_line(&tap(true, false), "sam").contains("while you had a moment"));
-        assert!(received_line(&tap(false, true), "sam").contains("quiet hours"));
-        assert!(!received_line(&tap(false, false), "sam").contains('('));
+        assert!(
+            received_line(&tap(true, true), "sam", None)
+                .contains("kept for you, delivered quietly")
+        );
+        assert!(received_line(&tap(true, false), "sam", None).contains("while you had a moment"));
+        assert!(received_line(&tap(false, true), "sam", None).contains("quiet hours"));
+        assert!(!received_line(&tap(false, false), "sam", None).contains('('));
+        let noted = ReceivedTap {
+            note: Some("later".into()),
+            ..tap(false, false)
+        };
+        let line = received_line(&noted, "sam", Some("0192f1a4"));
+        assert!(
+            line.contains("“later” (keep it: tapline moments keep --tap 0192f1a4)"),
+            "{line}"
+        );
     }
 
     #[test]
@@ -643,6 +705,8 @@ mod tests {
             me_today: None,
             partner_today: None,
             pauses,
+            last_connected_date: None,
+            first_date: None,
         }
     }
 

@@ -5,10 +5,12 @@ mod calendar;
 mod events;
 mod failure;
 mod ids;
+mod moments;
 mod out;
 mod outbox;
 mod push;
 mod questions;
+mod reconnect;
 mod render;
 mod ritual_words;
 mod rituals;
@@ -235,6 +237,24 @@ enum Command {
         #[command(subcommand)]
         action: Option<questions::QuestionsAction>,
     },
+    /// The reconnect plan: seven small steps, one a day at the same time on each of your
+    /// clocks, for finding each other again after a stretch apart (the default shows it).
+    #[command(after_help = reconnect::RECONNECT_EXAMPLES)]
+    Reconnect {
+        #[command(subcommand)]
+        action: Option<reconnect::ReconnectAction>,
+    },
+    /// Moments kept for you both: a note your partner sent with a tap, or their answer to a
+    /// check-in (the default lists them).
+    #[command(after_help = moments::MOMENTS_EXAMPLES)]
+    Moments {
+        #[command(subcommand)]
+        action: Option<moments::MomentsAction>,
+    },
+    /// The weekly recap as a chart: taps, connected days, mood and energy, moments kept; or
+    /// when yours comes by itself.
+    #[command(after_help = moments::RECAP_EXAMPLES)]
+    Recap(moments::RecapArgs),
     /// This device's push targets: register a Web Push (UnifiedPush) endpoint, show, remove.
     #[command(after_help = push::PUSH_EXAMPLES)]
     Push {
@@ -831,6 +851,13 @@ async fn run(cli: &Cli, out: &Out, slot: &mut Option<Arc<TaplineClient>>) -> Res
         Command::Questions { action } => {
             questions::questions(&client, out, action.as_ref(), &partner_name(&client)).await?
         }
+        Command::Reconnect { action } => {
+            reconnect::reconnect(&client, out, action.as_ref(), &partner_name(&client)).await?
+        }
+        Command::Moments { action } => {
+            moments::moments(&client, out, action.as_ref(), &partner_name(&client)).await?
+        }
+        Command::Recap(args) => moments::recap(&client, out, args, &partner_name(&client)).await?,
         Command::Meet { action } => {
             together::meet(&client, out, action.as_ref(), &partner_name(&client)).await?
         }
@@ -1282,6 +1309,7 @@ async fn status(client: &TaplineClient, out: &Out, profile: &str) -> Result<(), 
             let _ = client.spaces().await;
             let _ = client.together().await;
             let _ = client.questions().await;
+            let _ = client.get_reconnect().await;
         }
     }
     let g = client.glance();
@@ -1318,8 +1346,21 @@ async fn status(client: &TaplineClient, out: &Out, profile: &str) -> Result<(), 
         )),
     }
     if let Some(t) = &g.last_tap {
+        let keep = match &t.note {
+            Some(n) => {
+                let ids: Vec<String> = client
+                    .received_taps(200)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|t| t.tap_id)
+                    .collect();
+                let short = ids::short_id(&t.tap_id, ids.iter().map(String::as_str));
+                format!(" “{n}” (keep it: tapline moments keep --tap {short})")
+            }
+            None => String::new(),
+        };
         lines.push(format!(
-            "Last tap from {partner}: {} at {}",
+            "Last tap from {partner}: {}{keep} at {}",
             render::kind_label(t.kind),
             render::iso(t.sent_at)
         ));
@@ -1395,6 +1436,29 @@ async fn status(client: &TaplineClient, out: &Out, profile: &str) -> Result<(), 
         lines.push(format!(
             "Question {} of 36 waits for your answer: “{}” (`tapline questions answer \"...\"`)",
             q.number, q.text
+        ));
+    }
+    if g.reconnect_awaits_me {
+        lines.push(format!(
+            "{} suggests a reconnect plan: `tapline reconnect` shows it, `tapline reconnect accept` begins it.",
+            ritual_words::cap(&partner)
+        ));
+    }
+    if let Some(s) = &g.reconnect_step {
+        lines.push(format!(
+            "Reconnect step {} of 7 waits for you: {} — {} (`tapline reconnect done {}`)",
+            s.number, s.title, s.prompt, s.number
+        ));
+    }
+    if g.reconnect_suggested {
+        lines.push(format!(
+            "It has been a while since a day you both showed up. If you like, `tapline reconnect start` suggests seven small steps to {partner}."
+        ));
+    }
+    if let Some(r) = &g.recap_ready {
+        lines.push(format!(
+            "Your weekly recap is ready ({} to {}, {} of 7 days connected): `tapline recap`.",
+            r.first_date, r.last_date, r.connected_days
         ));
     }
     let taps = client.local_taps(5).unwrap_or_default();
@@ -1503,6 +1567,17 @@ async fn status(client: &TaplineClient, out: &Out, profile: &str) -> Result<(), 
                 "time_zone": m.time_zone,
             })),
             "question_waiting": g.question_waiting.as_ref().map(questions::question_json),
+            "reconnect_step": g.reconnect_step.as_ref().map(reconnect::step_json),
+            "reconnect_awaits_me": g.reconnect_awaits_me,
+            "reconnect_suggested": g.reconnect_suggested,
+            "recap_ready": g.recap_ready.as_ref().map(|r| json!({
+                "first_date": r.first_date,
+                "last_date": r.last_date,
+                "connected_days": r.connected_days,
+                "taps_sent": r.taps_sent,
+                "taps_received": r.taps_received,
+                "moments": r.moments,
+            })),
             "taps": taps.iter().map(render::local_tap_json).collect::<Vec<_>>(),
             "answers": answers.iter().map(ritual_words::local_answer_json).collect::<Vec<_>>(),
             "unsent": { "taps": queued_taps, "answers": queued_answers },
@@ -1574,6 +1649,13 @@ async fn listen(client: &Arc<TaplineClient>, out: &Out) -> Result<(), Failure> {
             .into_iter()
             .map(|r| r.routine_id)
             .collect(),
+        tap_ids: client
+            .received_taps(200)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| t.tap_id)
+            .collect(),
+        my_zone: me.time_zone.clone(),
     };
     let (stopped_tx, mut stopped_rx) = tokio::sync::mpsc::unbounded_channel();
     let printer = Printer {

@@ -368,7 +368,7 @@ pub fn streak_json(s: &StreakInfo, today: TodayCounts) -> Value {
     })
 }
 
-fn day_status_key(s: DayStatus) -> &'static str {
+pub fn day_status_key(s: DayStatus) -> &'static str {
     match s {
         DayStatus::Open => "open",
         DayStatus::Connected => "connected",
@@ -803,6 +803,8 @@ pub(crate) mod tests {
                 by_account_id: "x".into(),
                 by_me: false,
             }],
+            last_connected_date: None,
+            first_date: None,
         };
         assert_eq!(
             streak_lines(&s, TodayCounts::of(&s), "Sam"),
@@ -878,6 +880,8 @@ pub(crate) mod tests {
                 me_today: None,
                 partner_today: None,
                 pauses: vec![],
+                last_connected_date: None,
+                first_date: None,
             },
             change: StreakChange::Milestone,
             milestone_days: Some(7),
