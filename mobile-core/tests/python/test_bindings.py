@@ -284,6 +284,51 @@ class BindingsTest(unittest.TestCase):
 
         asyncio.run(scenario())
 
+    def test_the_reconnect_plan_through_the_bindings(self):
+        async def scenario():
+            sam = tc.TaplineClient(config(self.server, tc.DeviceKind.PHONE, tc.Platform.IOS))
+            kim = tc.TaplineClient(config(self.server, tc.DeviceKind.PHONE, tc.Platform.ANDROID))
+            await sam.create_account("Sam", "Europe/Paris")
+            await kim.create_account("Kim", "Asia/Tokyo")
+            await kim.accept_invite((await sam.create_invite()).code)
+            self.assertIsNone(await sam.get_reconnect())
+
+            plan = await sam.start_reconnect("20:30")
+            self.assertEqual(plan.state, tc.ReconnectState.PROPOSED)
+            self.assertEqual((plan.local_time, len(plan.steps)), ("20:30", 7))
+            self.assertIsNone(plan.my_next_step_at)
+            events = await kim.sync_now()
+            updates = [e for e in events if e.is_reconnect_updated()]
+            self.assertEqual(updates[0].change, tc.ReconnectChange.PROPOSED)
+            glance = kim.glance()
+            self.assertTrue(glance.reconnect_awaits_me)
+            self.assertFalse(glance.reconnect_suggested, "a plan is proposed")
+            with self.assertRaises(tc.TaplineError.Refused) as refused:
+                await sam.start_reconnect(None)
+            self.assertEqual(refused.exception.code, tc.RefusalCode.RECONNECT_ALREADY)
+
+            running = await kim.accept_reconnect(plan.plan_id)
+            self.assertEqual(running.state, tc.ReconnectState.RUNNING)
+            self.assertIsNotNone(running.my_next_step_at)
+            self.assertEqual([s.number for s in running.steps], list(range(1, 8)))
+            with self.assertRaises(tc.TaplineError.Refused) as refused:
+                await kim.mark_reconnect_step(plan.plan_id, 1)
+            self.assertEqual(refused.exception.code, tc.RefusalCode.RECONNECT_STEP_NOT_YET)
+            self.assertIsNone(kim.glance().reconnect_step, "no step has come yet")
+
+            paused = await sam.pause_reconnect(plan.plan_id, True)
+            self.assertTrue(paused.paused_by_me)
+            ended = await kim.end_reconnect(plan.plan_id)
+            self.assertEqual(ended.state, tc.ReconnectState.ENDED)
+            self.assertTrue(ended.ended_by_me)
+            with self.assertRaises(tc.TaplineError.Refused) as refused:
+                await kim.accept_reconnect(plan.plan_id)
+            self.assertEqual(refused.exception.code, tc.RefusalCode.RECONNECT_ENDED)
+            step = tc.reconnect_step_pattern()
+            self.assertEqual(tc.normalize(step), step, "within the bounds as it is")
+
+        asyncio.run(scenario())
+
     def test_a_failing_listener_keeps_receiving(self):
         async def scenario():
             alice = tc.TaplineClient(config(self.server, tc.DeviceKind.PHONE, tc.Platform.IOS))
