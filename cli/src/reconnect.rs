@@ -314,7 +314,7 @@ pub async fn reconnect(
             let p = client.start_reconnect(at.clone()).await?;
             let human = format!(
                 "You suggested a reconnect plan: seven small steps, one a day at {} on each of \
-                 your clocks, once {who} accepts.",
+                 your clocks, once {partner} accepts.",
                 p.local_time
             );
             ("reconnect_started", p, human)
