@@ -364,6 +364,17 @@ async fn schedule(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let came = came_of(conn, &p.id, &account.id).await?;
+    schedule_after(conn, p, account, &came, now).await
+}
+
+/// Schedules `account`'s next step after the steps that `came` (as just loaded or written).
+async fn schedule_after(
+    conn: &mut AnyConnection,
+    p: &Plan,
+    account: &AccountRow,
+    came: &Came,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let last_day = came.last().map(|c| parse_day(&c.2)).transpose()?;
     let next = (came.len() < STEPS as usize)
         .then(|| next_step(now, account.zone, p.time, account.quiet, last_day))
@@ -684,9 +695,11 @@ pub async fn deliver(tx: &mut WriteTx, due: &Due, now: DateTime<Utc>) -> Result<
     .execute(&mut *conn)
     .await?;
     let account = accounts::load(conn, &due.account_id).await?;
-    schedule(conn, &p, &account, now).await?;
+    // The steps that came, with this one: no need to read them back.
+    let mut mine = came;
+    mine.push((number, to_us(now), day, false));
+    schedule_after(conn, &p, &account, &mine, now).await?;
     let partner = couples::partner(conn, &p.couple_id, &account.id).await?;
-    let mine = came_of(conn, &p.id, &account.id).await?;
     let theirs = came_of(conn, &p.id, &partner.id).await?;
     let step = step_pb(number, &mine, &theirs);
     let plan = view(conn, &p, &account.id, &partner.id).await?;
