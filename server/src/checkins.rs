@@ -300,6 +300,28 @@ pub async fn load(conn: &mut AnyConnection, id: &str, couple_id: &str) -> Result
         .ok_or(Error::NotFound("check-in"))
 }
 
+/// A couple's check-ins opened in `[from_us, to_us)`, oldest first.
+pub async fn opened_between(
+    conn: &mut AnyConnection,
+    couple_id: &str,
+    from_us: i64,
+    to_us: i64,
+) -> Result<Vec<Stored>> {
+    let sql = format!(
+        "SELECT {CHECKIN_COLUMNS} FROM checkins WHERE couple_id = $1 AND opened_at_us >= $2 \
+         AND opened_at_us < $3 ORDER BY opened_at_us, id"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(couple_id)
+        .bind(from_us)
+        .bind(to_us)
+        .fetch_all(conn)
+        .await?
+        .iter()
+        .map(|r| stored_from_row(row_from_any(r)?))
+        .collect()
+}
+
 /// Gives the partner nudged to an open check-in at `now` a whole day to answer it (see
 /// [`CheckinState::extend_for_late_partner`]); the other partner's devices are told the new
 /// expiry. Returns the check-in as it is now.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::domain::schedule::CatchUp;
 use crate::error::Result;
 use crate::state::AppState;
-use crate::{checkins, reconnect, routines, space, together};
+use crate::{checkins, moments, reconnect, routines, space, together};
 
 /// The `(id, couple_id)` rows that `sql` (one `$1` bound to `now` in µs) finds due: what a
 /// tick hands, one by one, to the group commit.
@@ -43,6 +43,8 @@ pub struct TickReport {
     pub meetings_started: u32,
     /// Reconnect plan steps delivered.
     pub reconnect_steps: u32,
+    /// Weekly recaps sent.
+    pub recaps: u32,
 }
 
 /// Does everything due at the clock's "now".
@@ -91,6 +93,20 @@ pub async fn tick(state: &AppState) -> Result<TickReport> {
             .await?;
         report.reconnect_steps += u32::from(done);
     }
+    for due in moments::due(state.db.pool(), now).await? {
+        // Built before the commit (it settles the streak there first); a recap of an account
+        // not in a couple has nothing to sum up.
+        let recap = match moments::recap(state, &due.account_id, Some(due.day), now).await {
+            Ok(r) => Some(r),
+            Err(crate::error::Error::Refused(crate::error::Refusal::NotPaired)) => None,
+            Err(e) => return Err(e),
+        };
+        let sent = state
+            .writer
+            .transact(move |tx| Box::pin(async move { moments::send(tx, &due, recap, now).await }))
+            .await?;
+        report.recaps += u32::from(sent);
+    }
     for due in routines::due(state.db.pool(), now).await? {
         let done = state
             .writer
@@ -118,6 +134,7 @@ pub async fn run(state: AppState, every: Duration) {
                 together_ended = r.together_ended,
                 meetings_started = r.meetings_started,
                 reconnect_steps = r.reconnect_steps,
+                recaps = r.recaps,
                 "jobs"
             ),
             Ok(_) => {}

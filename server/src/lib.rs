@@ -22,6 +22,7 @@ pub mod grpc;
 pub mod jobs;
 pub mod leaving;
 pub mod metrics;
+pub mod moments;
 pub mod pairing;
 pub mod presence;
 pub mod profile;
@@ -50,6 +51,7 @@ use std::time::Duration;
 use tapline_proto::v1::account_service_server::AccountServiceServer;
 use tapline_proto::v1::checkin_service_server::CheckinServiceServer;
 use tapline_proto::v1::event_service_server::EventServiceServer;
+use tapline_proto::v1::moment_service_server::MomentServiceServer;
 use tapline_proto::v1::pairing_service_server::PairingServiceServer;
 use tapline_proto::v1::push_service_server::PushServiceServer;
 use tapline_proto::v1::question_service_server::QuestionServiceServer;
@@ -71,7 +73,7 @@ pub use crate::error::{Error, Result};
 pub use crate::state::{AppState, Limits, MAX_REQUEST_BYTES, Settings, VapidKey};
 
 /// The services health reports on ("" is the whole server).
-const NAMES: [&str; 13] = [
+const NAMES: [&str; 14] = [
     "",
     "tapline.v1.AccountService",
     "tapline.v1.PairingService",
@@ -85,6 +87,7 @@ const NAMES: [&str; 13] = [
     "tapline.v1.TogetherService",
     "tapline.v1.QuestionService",
     "tapline.v1.ReconnectService",
+    "tapline.v1.MomentService",
 ];
 
 /// Serves every service on `listener` until `shutdown` resolves, then drains: health turns
@@ -172,7 +175,10 @@ pub async fn serve(
         .add_service(
             QuestionServiceServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES),
         )
-        .add_service(ReconnectServiceServer::new(api).max_decoding_message_size(MAX_REQUEST_BYTES));
+        .add_service(
+            ReconnectServiceServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(MomentServiceServer::new(api).max_decoding_message_size(MAX_REQUEST_BYTES));
     let server: std::pin::Pin<Box<dyn Future<Output = _> + Send>> = match &state.settings.tls {
         Some(certs) => {
             tokio::spawn(tls::follow(certs.clone(), state.shutdown.clone()));

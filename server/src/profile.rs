@@ -108,6 +108,7 @@ pub async fn update_profile(
     if moved.is_some() {
         crate::routines::reschedule_account(conn, &account, moved_from, now).await?;
         crate::reconnect::reschedule_account(conn, &account, now).await?;
+        crate::moments::reschedule_account(conn, &account, now).await?;
         changed.push(pb::PartnerChange::TimeZone);
     }
     tell_partner(tx, &account, changed, now).await?;
@@ -206,6 +207,7 @@ pub async fn update_settings(
         // Routines wait for the end of quiet hours.
         crate::routines::reschedule_account(conn, &account, None, now).await?;
         crate::reconnect::reschedule_account(conn, &account, now).await?;
+        crate::moments::reschedule_account(conn, &account, now).await?;
     }
     tell_partner(tx, &account, changed, now).await?;
     Ok(pb::UpdateSettingsResponse {

@@ -44,6 +44,13 @@ pub enum StreakOp {
         /// The month, 1-12.
         month: u32,
     },
+    /// The days from `first` to `last` (at most a few weeks), for a recap.
+    Days {
+        /// First date.
+        first: NaiveDate,
+        /// Last date.
+        last: NaiveDate,
+    },
     /// Schedule a pause (checked against the settled state).
     Pause {
         /// First date.
@@ -76,7 +83,8 @@ pub struct StreakJob {
 pub struct StreakAnswer {
     /// The streak as the caller sees it.
     pub streak: pb::Streak,
-    /// For [`StreakOp::History`]: the month's days.
+    /// For [`StreakOp::History`] and [`StreakOp::Days`]: the days asked for that have begun
+    /// (from the couple's first day on).
     pub days: Vec<pb::StreakDay>,
     /// For [`StreakOp::Pause`]: the new pause.
     pub pause: Option<pb::Pause>,
@@ -609,6 +617,43 @@ async fn restore<S: Store>(store: &mut S, p: &mut Pending, date: NaiveDate) -> R
     Ok(())
 }
 
+/// The days `first..=last` that have begun for either partner, as `me` sees them, with what
+/// this batch changed but has not written yet.
+async fn days<S: Store>(
+    store: &mut S,
+    p: &Pending,
+    me: Side,
+    first: NaiveDate,
+    last: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Vec<pb::StreakDay>> {
+    let mut rows = store
+        .days(
+            &p.l.sides.couple_id,
+            first.pred_opt().unwrap_or(first),
+            last,
+        )
+        .await?;
+    rows.retain(|d| !p.dirty.contains_key(&d.date));
+    rows.extend(
+        p.dirty
+            .values()
+            .filter(|d| d.date >= first && d.date <= last)
+            .cloned(),
+    );
+    let latest = p.l.a.local_date_at(now).max(p.l.b.local_date_at(now));
+    Ok(engine::calendar_range(&p.l.state, first, last, rows)
+        .into_iter()
+        .filter(|d| d.date <= latest)
+        .map(|d| pb::StreakDay {
+            date: day_str(d.date),
+            status: status_to_pb(d.status) as i32,
+            my_actions: d.actions(me),
+            partner_actions: d.actions(me.other()),
+        })
+        .collect())
+}
+
 /// Answers one streak call on its couple's pending streak (rules checked before anything is
 /// written, so a refused call changes nothing).
 async fn call<S: Store>(store: &mut S, p: &mut Pending, job: &StreakJob) -> Result<StreakAnswer> {
@@ -622,33 +667,12 @@ async fn call<S: Store>(store: &mut S, p: &mut Pending, job: &StreakJob) -> Resu
         StreakOp::History { year, month } => {
             let (first, last) = engine::month_bounds(*year, *month)
                 .ok_or_else(|| Error::invalid("month", "must be a real month"))?;
-            let mut rows = store
-                .days(
-                    &p.l.sides.couple_id,
-                    first.pred_opt().unwrap_or(first),
-                    last,
-                )
-                .await?;
-            // What this batch changed but has not written yet.
-            rows.retain(|d| !p.dirty.contains_key(&d.date));
-            rows.extend(
-                p.dirty
-                    .values()
-                    .filter(|d| d.date >= first && d.date <= last)
-                    .cloned(),
-            );
-            let latest = p.l.a.local_date_at(now).max(p.l.b.local_date_at(now));
-            answer.days = engine::calendar_month(&p.l.state, *year, *month, rows)
-                .into_iter()
-                .filter(|d| d.date <= latest)
-                .map(|d| pb::StreakDay {
-                    date: day_str(d.date),
-                    status: status_to_pb(d.status) as i32,
-                    my_actions: d.actions(me),
-                    partner_actions: d.actions(me.other()),
-                })
-                .collect();
+            answer.days = days(store, p, me, first, last, now).await?;
         }
+        StreakOp::Days { first, last } => {
+            answer.days = days(store, p, me, *first, *last, now).await?;
+        }
+
         StreakOp::Pause { from, to } => {
             let r = PauseRange::request(&p.l.state, today, *from, *to)
                 .map_err(|e| Error::invalid("from_date", e.to_string()))?;

@@ -2,6 +2,7 @@
 
 pub mod checkins;
 pub mod codes;
+pub mod moments;
 pub mod prompts;
 pub mod push;
 pub mod questions;

@@ -684,6 +684,19 @@ pub fn calendar_month(
     let Some((first, last)) = month_bounds(year, month) else {
         return Vec::new();
     };
+    let days = calendar_range(state, first, last, rows);
+    debug_assert!(days.iter().all(|d| d.date.month() == month));
+    days
+}
+
+/// The days `first..=last` from the couple's first day on, as stored (`rows`, any order) or
+/// still open when there is no row.
+pub fn calendar_range(
+    state: &StreakState,
+    first: NaiveDate,
+    last: NaiveDate,
+    rows: impl IntoIterator<Item = DayRecord>,
+) -> Vec<DayRecord> {
     let start = first.max(state.first_day);
     if start > last {
         return Vec::new();
@@ -699,7 +712,6 @@ pub fn calendar_month(
             days[i] = row;
         }
     }
-    debug_assert!(days.iter().all(|d| d.date.month() == month));
     days
 }
 

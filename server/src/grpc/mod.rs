@@ -4,6 +4,7 @@
 mod account;
 mod checkins;
 mod events;
+mod moments;
 mod pairing;
 mod push;
 mod questions;
