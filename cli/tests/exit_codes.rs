@@ -636,7 +636,6 @@ async fn reconnect_from_the_terminal() {
 /// seen by both, forgotten by the one who kept it; the recap's series with the taps and the
 /// mood answers; the schedule set and turned off.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the server does not serve MomentService yet (moments.proto)"]
 async fn moments_and_recap_from_the_terminal() {
     let server = TestServer::start(Backend::Sqlite)
         .await

@@ -195,6 +195,7 @@ async fn export_head(
             "meeting": export_meeting(conn, &c).await?,
             "questions": export_questions(conn, &c).await?,
             "reconnect": export_reconnect(conn, &c, &me.id).await?,
+            "moments": export_moments(conn, &c, &me.id).await?,
         }));
     }
 
@@ -505,6 +506,38 @@ async fn export_reconnect(conn: &mut AnyConnection, c: &CoupleOf, me: &str) -> R
     Ok(Value::Array(out))
 }
 
+/// The couple's moments, oldest kept first.
+async fn export_moments(conn: &mut AnyConnection, c: &CoupleOf, me: &str) -> Result<Value> {
+    let rows = sqlx::query(
+        "SELECT id, kind, kept_by, text, prompt_text, source_id, happened_at_us, kept_at_us \
+         FROM moments WHERE couple_id = $1 ORDER BY kept_at_us, id",
+    )
+    .bind(&c.id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let kept_by: String = r.try_get("kept_by")?;
+        let kind = match r.try_get::<i64, _>("kind")? {
+            1 => "note",
+            2 => "answer",
+            3 => "appreciation",
+            _ => "unknown",
+        };
+        out.push(json!({
+            "moment_id": r.try_get::<String, _>("id")?,
+            "kind": kind,
+            "kept_by": if kept_by == me { "me" } else { "partner" },
+            "text": r.try_get::<String, _>("text")?,
+            "prompt": r.try_get::<String, _>("prompt_text")?,
+            "source_id": r.try_get::<String, _>("source_id")?,
+            "happened_at": ts(r.try_get("happened_at_us")?),
+            "kept_at": ts(r.try_get("kept_at_us")?),
+        }));
+    }
+    Ok(Value::Array(out))
+}
+
 /// The revealed deeper questions with both answers, and the caller's own answer to the
 /// current one (the partner's stays hidden, as in the app).
 async fn export_questions(conn: &mut AnyConnection, c: &CoupleOf) -> Result<Value> {
@@ -804,6 +837,8 @@ pub async fn delete_account(
             "DELETE FROM reconnect_progress WHERE plan_id IN \
              (SELECT id FROM reconnect_plans WHERE couple_id = $1)",
             "DELETE FROM reconnect_plans WHERE couple_id = $1",
+            // Every moment is the person's words or kept by them.
+            "DELETE FROM moments WHERE couple_id = $1",
         ] {
             sqlx::query(sql).bind(&c.id).execute(&mut *conn).await?;
         }
@@ -842,6 +877,7 @@ pub async fn delete_account(
         "DELETE FROM zone_history WHERE account_id = $1",
         "DELETE FROM held_taps WHERE space_id IN (SELECT id FROM spaces WHERE account_id = $1)",
         "DELETE FROM spaces WHERE account_id = $1",
+        "DELETE FROM recap_schedules WHERE account_id = $1",
     ] {
         sqlx::query(sql).bind(&me.id).execute(&mut *conn).await?;
     }

@@ -8,6 +8,7 @@ use tapline_proto::v1 as pb;
 use tapline_proto::v1::account_service_client::AccountServiceClient;
 use tapline_proto::v1::checkin_service_client::CheckinServiceClient;
 use tapline_proto::v1::event::Payload;
+use tapline_proto::v1::moment_service_client::MomentServiceClient;
 use tapline_proto::v1::routine_service_client::RoutineServiceClient;
 use tapline_server::Settings;
 use tapline_server::leaving::TAP_PAGE;
@@ -98,6 +99,18 @@ async fn felt(d: &Device, tap_id: &str) {
 }
 
 /// The export as pieces, and the document they make.
+async fn keep_tap(d: &Device, tap_id: &str) -> pb::Moment {
+    MomentServiceClient::new(d.authed_channel())
+        .keep_moment(pb::KeepMomentRequest {
+            source: Some(pb::keep_moment_request::Source::TapId(tap_id.into())),
+        })
+        .await
+        .expect("keep")
+        .into_inner()
+        .moment
+        .expect("moment")
+}
+
 async fn export(d: &Device) -> Result<(usize, Value), tonic::Status> {
     let mut stream = d
         .accounts()
@@ -163,6 +176,7 @@ async fn the_export_holds_what_was_sent_and_what_may_be_seen(backend: Backend) {
     let from_bob = c.bob.tap(pb::TapKind::Hug, "miss you").await.unwrap();
     let from_bob = from_bob.tap.unwrap().tap_id;
     felt(&c.bob, &sent[0]).await;
+    let kept = keep_tap(&c.bob, &sent[1]).await;
 
     let revealed = ask(&c.alice, "energy-01").await;
     answer(&c.alice, &revealed, 4).await;
@@ -173,6 +187,16 @@ async fn the_export_holds_what_was_sent_and_what_may_be_seen(backend: Backend) {
 
     let (pieces, doc) = export(&c.alice).await.expect("export");
     assert!(pieces >= 3, "head, two pages of taps, end: {pieces} pieces");
+    let moment = &doc["couples"][0]["moments"][0];
+    assert_eq!(moment["moment_id"], kept.moment_id.as_str());
+    assert_eq!(
+        (&moment["kind"], &moment["kept_by"], &moment["text"]),
+        (
+            &Value::from("note"),
+            &Value::from("partner"),
+            &Value::from("note 1")
+        )
+    );
     assert_eq!(doc["format"], "tapline.export.v1");
     assert_eq!(doc["account"]["account_id"], c.alice.account_id.as_str());
     assert_eq!(doc["account"]["display_name"], "Alice");
@@ -272,6 +296,16 @@ async fn deleting_an_account_removes_it_and_tells_the_partner(backend: Backend) 
     let both = ask(&c.bob, "energy-01").await;
     answer(&c.alice, &both, 1).await;
     answer(&c.bob, &both, 3).await;
+    keep_tap(&c.bob, &hers).await;
+    keep_tap(&c.alice, &his).await;
+    MomentServiceClient::new(c.alice.authed_channel())
+        .set_recap_schedule(pb::SetRecapScheduleRequest {
+            enabled: true,
+            weekday: 7,
+            local_time: "19:00".into(),
+        })
+        .await
+        .expect("recap schedule");
     routine(&c.alice, "Her routine").await;
     let bobs_routine = routine(&c.bob, "His routine").await;
     let watch_copies = "SELECT COUNT(*) FROM inbox WHERE device_id = $1 AND tap_id IS NOT NULL";
@@ -344,6 +378,8 @@ async fn deleting_an_account_removes_it_and_tells_the_partner(backend: Backend) 
         "SELECT COUNT(*) FROM codes WHERE account_id = $1",
         "SELECT COUNT(*) FROM routines WHERE created_by = $1",
         "SELECT COUNT(*) FROM routine_schedules WHERE account_id = $1",
+        "SELECT COUNT(*) FROM moments WHERE kept_by = $1 OR author = $1",
+        "SELECT COUNT(*) FROM recap_schedules WHERE account_id = $1",
         "SELECT COUNT(*) FROM accounts WHERE id = $1 AND (display_name <> '' OR deleted_at_us IS NULL)",
     ] {
         assert_eq!(count(&server, sql, me).await, 0, "{sql}");

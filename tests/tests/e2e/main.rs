@@ -7,6 +7,7 @@ mod faults;
 mod leaving;
 mod limits;
 mod metrics;
+mod moments;
 mod pairing;
 mod providers;
 mod push;
