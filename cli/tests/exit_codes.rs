@@ -675,7 +675,7 @@ async fn moments_and_recap_from_the_terminal() {
     assert_eq!(r.last()["moment"]["text"], "thinking of you");
     assert_eq!(r.last()["already_kept"], false);
 
-    let r = t("sam", words("checkin ask --category mood")).await;
+    let r = t("sam", words("checkin ask --prompt mood-01")).await;
     assert_eq!(r.code, 0, "{:?} {}", r.lines, r.stderr);
     let checkin_id = r.last()["checkin"]["checkin_id"]
         .as_str()
