@@ -23,6 +23,7 @@ pub const RECAP_EXAMPLES: &str = "Examples:
   tapline --profile sam recap                          the last seven dates, ending today
   tapline --profile sam recap --last-date 2026-07-12
   tapline --profile sam recap at sun 19:00             every Sunday at 19:00, your time
+  tapline --profile sam recap schedule                 when it comes (or that it is off)
   tapline --profile sam recap off
   tapline --profile sam --json recap";
 
@@ -83,6 +84,9 @@ pub enum RecapAction {
     /// Stop the weekly recap (`tapline recap` still shows one any time).
     #[command(after_help = "Example:\n  tapline recap off")]
     Off,
+    /// When your weekly recap comes, or that it is off.
+    #[command(after_help = "Examples:\n  tapline recap schedule\n  tapline --json recap schedule")]
+    Schedule,
 }
 
 const DAYS: [&str; 7] = [
@@ -288,6 +292,24 @@ pub fn schedule_json(s: &RecapScheduleInfo) -> Value {
     })
 }
 
+/// When a weekly recap comes, in words on the clock of `zone`: "Your weekly recap comes on
+/// Sundays at 19:00 your time (next: Sun 6 Dec 19:00)."; none when it is off.
+pub fn schedule_words(s: &RecapScheduleInfo, zone: &str) -> Option<String> {
+    if !s.enabled {
+        return None;
+    }
+    let day = DAYS
+        .get(s.weekday.saturating_sub(1) as usize)
+        .map_or("?".to_owned(), |d| ritual_words::cap(d));
+    Some(format!(
+        "Your weekly recap comes on {day}s at {} your time{}.",
+        s.local_time,
+        s.next_at
+            .map(|t| format!(" (next: {})", on_clock(t, zone)))
+            .unwrap_or_default()
+    ))
+}
+
 /// What a `MomentKept` event says.
 pub fn moment_event_line(m: &MomentInfo, forgotten: bool, partner: &str) -> String {
     let who = ritual_words::cap(partner);
@@ -467,21 +489,14 @@ pub async fn recap(
                 .await?
         }
         Some(RecapAction::Off) => client.set_recap_schedule(false, 0, String::new()).await?,
+        Some(RecapAction::Schedule) => client.get_recap_schedule().await?,
     };
-    let human = if schedule.enabled {
-        let day = DAYS
-            .get(schedule.weekday.saturating_sub(1) as usize)
-            .map_or("?".to_owned(), |d| ritual_words::cap(d));
-        format!(
-            "Your weekly recap comes on {day}s at {} your time{}.",
-            schedule.local_time,
-            schedule
-                .next_at
-                .map(|t| format!(" (next: {})", on_clock(t, &zone)))
-                .unwrap_or_default()
-        )
-    } else {
-        "Weekly recap off; `tapline recap` still shows one any time.".to_owned()
+    let human = match schedule_words(&schedule, &zone) {
+        Some(words) => words,
+        None if matches!(args.action, Some(RecapAction::Schedule)) => {
+            "Your weekly recap is off; `tapline recap at sun 19:00` turns it on.".to_owned()
+        }
+        None => "Weekly recap off; `tapline recap` still shows one any time.".to_owned(),
     };
     out.result(
         "recap_schedule",
@@ -524,6 +539,28 @@ mod tests {
         assert_eq!(parse_weekday("THU"), Some(4));
         assert_eq!(parse_weekday("mo"), None);
         assert_eq!(parse_weekday("someday"), None);
+    }
+
+    #[test]
+    fn a_schedule_reads_as_a_weekday_and_the_next_on_ones_clock() {
+        let next = chrono::DateTime::parse_from_rfc3339("2026-12-06T18:00:00Z").unwrap();
+        let on = RecapScheduleInfo {
+            enabled: true,
+            weekday: 7,
+            local_time: "19:00".into(),
+            next_at: Some(next.into()),
+        };
+        assert_eq!(
+            schedule_words(&on, "Europe/Paris").as_deref(),
+            Some("Your weekly recap comes on Sundays at 19:00 your time (next: Sun 6 Dec 19:00).")
+        );
+        let off = RecapScheduleInfo {
+            enabled: false,
+            weekday: 0,
+            local_time: String::new(),
+            next_at: None,
+        };
+        assert_eq!(schedule_words(&off, "Europe/Paris"), None);
     }
 
     #[test]

@@ -719,8 +719,23 @@ async fn moments_and_recap_from_the_terminal() {
     assert_eq!(r.code, 0, "{:?} {}", r.lines, r.stderr);
     assert_eq!(r.last()["schedule"]["weekday"], 7);
     assert!(r.last()["schedule"]["next_at"].is_string());
+    let next_at = r.last()["schedule"]["next_at"].clone();
+    let r = t("sam", words("recap schedule")).await;
+    assert_eq!(r.code, 0, "{:?} {}", r.lines, r.stderr);
+    assert_eq!(r.last()["result"], "recap_schedule", "{:?}", r.lines);
+    assert_eq!(r.last()["schedule"]["enabled"], true, "{:?}", r.lines);
+    assert_eq!(r.last()["schedule"]["weekday"], 7, "{:?}", r.lines);
+    assert_eq!(r.last()["schedule"]["local_time"], "19:00", "{:?}", r.lines);
+    assert_eq!(r.last()["schedule"]["next_at"], next_at, "{:?}", r.lines);
+    // Alex chose none: off until chosen.
+    let r = t("alex", words("recap schedule")).await;
+    assert_eq!(r.last()["schedule"]["enabled"], false, "{:?}", r.lines);
     let r = t("sam", words("recap off")).await;
     assert_eq!(r.last()["schedule"]["enabled"], false, "{:?}", r.lines);
+    let r = t("sam", words("recap schedule")).await;
+    assert_eq!(r.code, 0, "{:?} {}", r.lines, r.stderr);
+    assert_eq!(r.last()["schedule"]["enabled"], false, "{:?}", r.lines);
+    assert!(r.last()["schedule"]["next_at"].is_null(), "{:?}", r.lines);
 
     let moment_id = t("sam", words("moments")).await.last()["moments"][0]["moment_id"]
         .as_str()

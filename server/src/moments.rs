@@ -537,7 +537,7 @@ pub async fn recap(
     })
 }
 
-/// A stored recap schedule.
+/// A stored recap schedule (off when nothing is due next).
 #[derive(Debug, Clone)]
 struct Schedule {
     weekday: Weekday,
@@ -577,7 +577,7 @@ async fn schedule_of(conn: &mut AnyConnection, account_id: &str) -> Result<Optio
 fn schedule_pb(s: Option<&Schedule>) -> pb::RecapSchedule {
     match s {
         Some(s) => pb::RecapSchedule {
-            enabled: true,
+            enabled: s.next_due_us.is_some(),
             weekday: s.weekday.number_from_monday(),
             local_time: s.time.format("%H:%M").to_string(),
             next_at: s.next_due_us.map(timestamp_us),
@@ -625,12 +625,17 @@ pub async fn set_schedule(
     let account = accounts::load(conn, &caller.account_id).await?;
     let old = schedule_of(conn, &account.id).await?;
     let Some((weekday, time)) = when else {
-        sqlx::query("DELETE FROM recap_schedules WHERE account_id = $1")
-            .bind(&account.id)
-            .execute(&mut *conn)
-            .await?;
+        // Off: the choice and the latest recap's date stay, for turning it on again.
+        let Some(mut s) = old else {
+            return Ok(pb::SetRecapScheduleResponse {
+                schedule: Some(schedule_pb(None)),
+            });
+        };
+        s.next_due_us = None;
+        s.next_day = None;
+        save(conn, &account.id, &s).await?;
         return Ok(pb::SetRecapScheduleResponse {
-            schedule: Some(schedule_pb(None)),
+            schedule: Some(schedule_pb(Some(&s))),
         });
     };
     let mut s = Schedule {
@@ -726,7 +731,9 @@ pub async fn reschedule_account(
     account: &AccountRow,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    if let Some(mut s) = schedule_of(conn, &account.id).await? {
+    if let Some(mut s) = schedule_of(conn, &account.id).await?
+        && s.next_due_us.is_some()
+    {
         plan_next(&mut s, account, now)?;
         save(conn, &account.id, &s).await?;
     }

@@ -154,4 +154,20 @@ impl TaplineClient {
         })
         .await
     }
+
+    /// When this account's weekly recap comes (off until chosen with `set_recap_schedule`).
+    pub async fn get_recap_schedule(&self) -> Result<RecapScheduleInfo, TaplineError> {
+        let inner = self.inner.clone();
+        run(async move {
+            let schedule = inner
+                .moment_client()
+                .get_recap_schedule(inner.authed(pb::GetRecapScheduleRequest {})?)
+                .await?
+                .into_inner()
+                .schedule
+                .ok_or_else(|| CoreError::Invalid("server sent no recap schedule".into()))?;
+            Ok(RecapScheduleInfo::from_wire(&schedule))
+        })
+        .await
+    }
 }

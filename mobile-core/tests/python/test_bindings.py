@@ -329,6 +329,74 @@ class BindingsTest(unittest.TestCase):
 
         asyncio.run(scenario())
 
+    def test_moments_and_the_recap_through_the_bindings(self):
+        async def scenario():
+            alice = tc.TaplineClient(config(self.server, tc.DeviceKind.PHONE, tc.Platform.IOS))
+            bob = tc.TaplineClient(config(self.server, tc.DeviceKind.PHONE, tc.Platform.ANDROID))
+            await alice.create_account("Alice", "Europe/Paris")
+            await bob.create_account("Bob", "Asia/Tokyo")
+            await bob.accept_invite((await alice.create_invite()).code)
+
+            sent = alice.send_tap(tc.TapKind.TAP, "thinking of you", None)
+            await alice.flush_outbox()
+            tap_id = alice.local_tap(sent.client_tap_id).tap_id
+            self.assertIsNotNone(tap_id)
+            await bob.sync_now()
+            kept = await bob.keep_moment_tap(tap_id)
+            moment = kept.moment
+            self.assertFalse(kept.already_kept)
+            self.assertEqual((moment.text, moment.kind), ("thinking of you", tc.MomentKind.NOTE))
+            self.assertTrue(moment.kept_by_me)
+            self.assertFalse(moment.written_by_me)
+            self.assertEqual(moment.source_id, tap_id)
+            again = await bob.keep_moment_tap(tap_id)
+            self.assertTrue(again.already_kept)
+            self.assertEqual(again.moment.moment_id, moment.moment_id)
+            with self.assertRaises(tc.TaplineError.Refused) as refused:
+                await alice.keep_moment_tap(tap_id)
+            self.assertEqual(refused.exception.code, tc.RefusalCode.NOTHING_TO_KEEP)
+
+            events = await alice.sync_now()
+            told = [e for e in events if e.is_moment_kept()]
+            self.assertEqual(len(told), 1, "one event, though Bob kept it twice")
+            self.assertFalse(told[0].forgotten)
+            self.assertEqual(told[0].moment.moment_id, moment.moment_id)
+            self.assertTrue(told[0].moment.written_by_me)
+            for who in (alice, bob):
+                page = await who.list_moments(None)
+                self.assertEqual([m.moment_id for m in page.moments], [moment.moment_id])
+                self.assertIsNone(page.next_page_token)
+
+            checkin = await bob.ask_partner(None, "mood-01")
+            bob.answer_checkin(checkin.checkin_id, tc.CheckinAnswer.SCALE(4))
+            await bob.flush_outbox()
+            await alice.sync_now()
+            alice.answer_checkin(checkin.checkin_id, tc.CheckinAnswer.SCALE(2))
+            report = await alice.flush_outbox()
+            self.assertEqual(report.unsent, 0)
+            recap = await bob.get_recap(None)
+            self.assertEqual(len(recap.dates), 7)
+            self.assertEqual(recap.dates[-1], recap.last_date)
+            self.assertEqual(recap.taps_received[-1], 1)
+            self.assertEqual(recap.days[-1].taps_received, 1)
+            self.assertEqual((recap.my_mood[-1], recap.partner_mood[-1]), (4, 2))
+            self.assertEqual([m.moment_id for m in recap.moments], [moment.moment_id])
+
+            self.assertFalse((await bob.get_recap_schedule()).enabled, "off until chosen")
+            chosen = await bob.set_recap_schedule(True, 7, "19:00")
+            self.assertEqual((chosen.enabled, chosen.weekday, chosen.local_time), (True, 7, "19:00"))
+            self.assertIsNotNone(chosen.next_at)
+            self.assertEqual(await bob.get_recap_schedule(), chosen)
+            off = await alice.get_recap_schedule()
+            self.assertEqual((off.enabled, off.next_at), (False, None), "Alice chose none")
+
+            await bob.forget_moment(moment.moment_id)
+            self.assertEqual((await alice.list_moments(None)).moments, [])
+            gone = [e for e in await alice.sync_now() if e.is_moment_kept()]
+            self.assertEqual([(e.moment.moment_id, e.forgotten) for e in gone], [(moment.moment_id, True)])
+
+        asyncio.run(scenario())
+
     def test_a_failing_listener_keeps_receiving(self):
         async def scenario():
             alice = tc.TaplineClient(config(self.server, tc.DeviceKind.PHONE, tc.Platform.IOS))

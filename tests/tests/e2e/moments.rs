@@ -838,6 +838,11 @@ async fn the_weekly_recap_comes_at_each_partners_chosen_time(backend: Backend) {
     // Alice turns hers off: nothing at her old time.
     let off = set_schedule(&alice, false, 7, "19:00").await.expect("off");
     assert!(!off.enabled && off.next_at.is_none(), "{off:?}");
+    assert_eq!(
+        (off.weekday, off.local_time.as_str()),
+        (7, "19:00"),
+        "the last choice stays, to turn it on again"
+    );
     assert_eq!(get_schedule(&alice).await, off);
     server.clock.set(at(2027, 1, 17, 18, 0));
     assert_eq!(server.tick().await.recaps, 0, "Alice's is off");
