@@ -16,6 +16,7 @@
 //! target/release/tapline-bench relay        # the load against the bare relay only
 //! target/release/tapline-bench smoke        # a few seconds; fails on any loss or duplicate
 //! target/release/tapline-bench push         # Web Push wake-ups: commit → push, worker rate
+//! target/release/tapline-bench rituals      # recap, moments and streak reads on a week of data
 //! ```
 
 mod cold;
@@ -26,6 +27,7 @@ mod mix;
 mod preload;
 mod procfs;
 mod push;
+mod reads;
 mod relay;
 mod stats;
 mod summary;
@@ -84,6 +86,9 @@ enum Command {
     /// half the devices offline, and the push worker's rate on a backlog. Fails if a device
     /// with a live stream is pushed.
     Push(PushArgs),
+    /// The reads of the rituals (GetRecap, ListMoments, GetStreak) and KeepMoment, on couples
+    /// with a week of taps, kept notes and mood answers.
+    Rituals(RitualArgs),
     /// The bare relay itself (started by the bench as a separate process).
     #[command(hide = true)]
     RelayServer {
@@ -272,6 +277,18 @@ struct AllArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+struct RitualArgs {
+    /// What to measure (repeatable): sqlite, postgres. Default: both.
+    #[arg(long = "target", value_enum)]
+    targets: Vec<Target>,
+    /// Taps of history stored beforehand (a year old), beside the couples' week.
+    #[arg(long, default_value_t = 0)]
+    preload_taps: u64,
+    #[command(flatten)]
+    opts: reads::ReadOpts,
+}
+
+#[derive(Debug, Clone, Args)]
 struct RelayArgs {
     #[command(flatten)]
     opts: LoadOpts,
@@ -399,6 +416,24 @@ async fn dispatch(command: Command, env: &Env, nofile: u64) -> Result<bool, Stri
             let pushed = push::run(env, &usable(env, targets).await?, &a.opts).await?;
             if !pushed.passed() {
                 return Err("FAILED: a device with a live stream was pushed (see above)".into());
+            }
+        }
+        Command::Rituals(a) => {
+            print_machine(nofile);
+            let targets = if a.targets.is_empty() {
+                vec![Target::Sqlite, Target::Postgres]
+            } else {
+                a.targets.clone()
+            };
+            for t in usable(env, targets).await? {
+                if t == Target::Relay {
+                    println!("rituals: the bare relay has no recap or moments; skipped");
+                    continue;
+                }
+                let failed = run_rituals(env, t, &a).await?;
+                if failed > 0 {
+                    return Err(format!("rituals {t}: {failed} calls failed"));
+                }
             }
         }
         Command::RelayServer { .. } => unreachable!("handled in main"),
@@ -549,6 +584,25 @@ async fn run_idle_once(
     let report = outcome?;
     results.idle.push(report);
     Ok(())
+}
+
+/// One rituals run on a fresh server; the number of calls that failed.
+async fn run_rituals(env: &Env, target: Target, a: &RitualArgs) -> Result<u64, String> {
+    let server = Server::start(env, target, Delivered::default()).await?;
+    let outcome = async {
+        let fleet = Fleet::create(target, server.addr, a.opts.couples, 16).await?;
+        if let (Some(url), n @ 1..) = (&server.database_url, a.preload_taps) {
+            preload::history(url, n).await?;
+        }
+        reads::run(&server, &fleet, &a.opts, a.preload_taps).await
+    }
+    .await;
+    let stopped = server.stop().await;
+    if let Ok(r) = &outcome {
+        reads::print(r);
+    }
+    report_log(target, &stopped);
+    outcome.map(|r| r.failed)
 }
 
 async fn run_cold(
