@@ -160,7 +160,7 @@ pub fn recap_json(r: &RecapInfo) -> Value {
         "made_at": render::iso(r.made_at),
         "days": r.days.iter().map(|d| json!({
             "date": d.date,
-            "status": ritual_words::day_status_key(d.status),
+            "status": d.status.map(ritual_words::day_status_key),
             "connected": d.connected,
             "taps_sent": d.taps_sent,
             "taps_received": d.taps_received,
@@ -245,9 +245,11 @@ pub fn recap_chart(r: &RecapInfo, partner: &str) -> String {
     ];
     for d in &r.days {
         let mark = match d.status {
-            DayStatus::Connected => '●',
-            DayStatus::Open => '·',
-            _ => '○',
+            Some(DayStatus::Connected) => '●',
+            Some(DayStatus::Open) => '·',
+            Some(_) => '○',
+            // Before the couple's first day.
+            None => ' ',
         };
         let sent = cells(d.taps_sent, max);
         let received = cells(d.taps_received, max);
@@ -520,7 +522,7 @@ mod tests {
     ) -> RecapDayInfo {
         RecapDayInfo {
             date: date.into(),
-            status,
+            status: Some(status),
             connected: status == DayStatus::Connected,
             taps_sent: sent,
             taps_received: received,
@@ -606,5 +608,36 @@ mod tests {
         let j = recap_json(&r);
         assert_eq!(j["my_mood"], json!([4, null, 1]));
         assert_eq!(j["days"][1]["status"], "missed");
+    }
+
+    #[test]
+    fn a_date_before_the_couple_began_has_no_mark_and_no_status() {
+        let mut before = day("2026-07-08", DayStatus::Open, 0, 0, None);
+        before.status = None;
+        let r = RecapInfo {
+            first_date: "2026-07-08".into(),
+            last_date: "2026-07-08".into(),
+            dates: vec![before.date.clone()],
+            taps_sent: vec![0],
+            taps_received: vec![0],
+            my_mood: vec![None],
+            partner_mood: vec![None],
+            my_energy: vec![None],
+            partner_energy: vec![None],
+            connected: vec![false],
+            days: vec![before],
+            connected_days: 0,
+            total_taps_sent: 0,
+            total_taps_received: 0,
+            total_checkins: 0,
+            moments: vec![],
+            made_at: SystemTime::UNIX_EPOCH,
+        };
+        let chart = recap_chart(&r, "alex");
+        assert!(
+            chart.lines().nth(2).unwrap().starts_with("Wed 8 Jul      "),
+            "{chart}"
+        );
+        assert!(recap_json(&r)["days"][0]["status"].is_null());
     }
 }

@@ -62,8 +62,9 @@ pub struct MomentsPage {
 pub struct RecapDayInfo {
     /// "YYYY-MM-DD".
     pub date: String,
-    /// How the streak saw it (`Open` while it is still live).
-    pub status: DayStatus,
+    /// How the streak saw it (`Open` while it is still live); `None` before the couple's first
+    /// day, or past the latest date either partner has reached.
+    pub status: Option<DayStatus>,
     /// The date was connected.
     pub connected: bool,
     pub taps_sent: u32,
@@ -150,11 +151,11 @@ fn scale(v: u32) -> Option<u32> {
 
 impl RecapDayInfo {
     fn from_wire(d: &pb::RecapDay) -> RecapDayInfo {
-        let status = DayStatus::from_wire(d.status);
+        let status = (d.status != 0).then(|| DayStatus::from_wire(d.status));
         RecapDayInfo {
             date: d.date.clone(),
             status,
-            connected: status == DayStatus::Connected,
+            connected: status == Some(DayStatus::Connected),
             taps_sent: d.taps_sent,
             taps_received: d.taps_received,
             checkins: d.checkins,
@@ -258,7 +259,7 @@ mod tests {
         assert_eq!(r.partner_mood, [None, None, None]);
         assert_eq!(r.partner_energy, [Some(2); 3]);
         assert_eq!(r.connected, [true, false, false]);
-        assert_eq!(r.days[2].status, DayStatus::Open);
+        assert_eq!(r.days[2].status, Some(DayStatus::Open));
         assert_eq!((r.connected_days, r.total_taps_sent), (1, 4));
         let m = &r.moments[0];
         assert!(m.kept_by_me && !m.written_by_me);
