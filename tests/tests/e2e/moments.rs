@@ -18,6 +18,7 @@ on_both_databases!(
     the_recap_series_match_the_answers_given,
     the_weekly_recap_comes_at_each_partners_chosen_time,
     a_recap_in_quiet_hours_waits_for_their_end,
+    a_move_or_new_quiet_hours_replan_the_recap,
 );
 
 fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
@@ -882,5 +883,57 @@ async fn a_recap_in_quiet_hours_waits_for_their_end(backend: Backend) {
         r.last_date, "2027-01-10",
         "the week ending on the Sunday it was due, though it came on Monday"
     );
+    server.finish().await;
+}
+
+async fn move_to(d: &Device, zone: &str) {
+    d.accounts()
+        .update_profile(pb::UpdateProfileRequest {
+            display_name: None,
+            time_zone: Some(zone.into()),
+        })
+        .await
+        .expect("move");
+}
+
+async fn a_move_or_new_quiet_hours_replan_the_recap(backend: Backend) {
+    let Some(server) = TestServer::start(backend).await else {
+        return;
+    };
+    // Wednesday 2027-01-06; Alice in Paris wants hers on Sundays at 19:00 (18:00 UTC).
+    let (alice, _bob) = couple_at(&server, at(2027, 1, 6, 12, 0)).await;
+    let set = set_schedule(&alice, true, 7, "19:00").await.expect("set");
+    assert_eq!(instant(&set.next_at), Some(at(2027, 1, 10, 18, 0)));
+
+    // She flies to New York: Sunday 19:00 there is Monday 00:00 UTC.
+    move_to(&alice, "America/New_York").await;
+    let moved = get_schedule(&alice).await;
+    assert_eq!(instant(&moved.next_at), Some(at(2027, 1, 11, 0, 0)));
+    assert_eq!((moved.weekday, moved.local_time.as_str()), (7, "19:00"));
+
+    // Quiet from 18:00 to 08:00 in New York: it comes Monday 08:00 there (13:00 UTC).
+    set_quiet_hours(&alice, (18, 0), (8, 0)).await;
+    assert_eq!(
+        instant(&get_schedule(&alice).await.next_at),
+        Some(at(2027, 1, 11, 13, 0))
+    );
+    let (mut alice_events, _) = alice.subscribe_caught_up(0).await;
+    server.clock.set(at(2027, 1, 11, 0, 0));
+    assert_eq!(server.tick().await.recaps, 0, "not at the old time");
+    server.clock.set(at(2027, 1, 11, 13, 0));
+    assert_eq!(server.tick().await.recaps, 1);
+    let r = next_recap(&mut alice_events).await;
+    assert_eq!(
+        r.last_date, "2027-01-10",
+        "Sunday's week, on her New York calendar"
+    );
+
+    // Off, a move does not turn it back on.
+    set_schedule(&alice, false, 0, "").await.expect("off");
+    move_to(&alice, "Europe/Paris").await;
+    let off = get_schedule(&alice).await;
+    assert!(!off.enabled && off.next_at.is_none(), "{off:?}");
+    server.clock.set(at(2027, 1, 17, 18, 0));
+    assert_eq!(server.tick().await.recaps, 0);
     server.finish().await;
 }
