@@ -518,15 +518,13 @@ async fn export_moments(conn: &mut AnyConnection, c: &CoupleOf, me: &str) -> Res
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
         let kept_by: String = r.try_get("kept_by")?;
-        let kind = match r.try_get::<i64, _>("kind")? {
-            1 => "note",
-            2 => "answer",
-            3 => "appreciation",
-            _ => "unknown",
-        };
+        let kind = i32::try_from(r.try_get::<i64, _>("kind")?)
+            .ok()
+            .and_then(|k| pb::MomentKind::try_from(k).ok())
+            .unwrap_or_default();
         out.push(json!({
             "moment_id": r.try_get::<String, _>("id")?,
-            "kind": kind,
+            "kind": enum_name(kind.as_str_name(), "MOMENT_KIND_"),
             "kept_by": if kept_by == me { "me" } else { "partner" },
             "text": r.try_get::<String, _>("text")?,
             "prompt": r.try_get::<String, _>("prompt_text")?,

@@ -175,6 +175,10 @@ async fn kept(
     .transpose()
 }
 
+/// Tap `t` has reached its recipient: it is not held for their space or together time.
+const NOT_HELD: &str = "NOT EXISTS (SELECT 1 FROM held_taps h WHERE h.tap_id = t.id) \
+     AND NOT EXISTS (SELECT 1 FROM together_held_taps g WHERE g.tap_id = t.id)";
+
 /// A moment about to be kept: its kind, author, words, prompt and when it happened.
 struct Words {
     kind: Kind,
@@ -186,12 +190,10 @@ struct Words {
 
 /// The partner's note on tap `id`, as the caller (`me`) received it.
 async fn note_of(conn: &mut AnyConnection, couple_id: &str, me: &str, id: &str) -> Result<Words> {
-    let row = sqlx::query(
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT t.sender_account_id, t.note, t.created_at_us FROM taps t \
-         WHERE t.id = $1 AND t.couple_id = $2 \
-         AND NOT EXISTS (SELECT 1 FROM held_taps h WHERE h.tap_id = t.id) \
-         AND NOT EXISTS (SELECT 1 FROM together_held_taps g WHERE g.tap_id = t.id)",
-    )
+         WHERE t.id = $1 AND t.couple_id = $2 AND {NOT_HELD}"
+    )))
     .bind(id)
     .bind(couple_id)
     .fetch_optional(conn)
@@ -398,12 +400,18 @@ pub async fn recap(
     now: DateTime<Utc>,
 ) -> Result<pb::Recap> {
     let pool = state.db.pool();
-    let mut conn = pool.acquire().await?;
-    let (_, couple_id) = require_couple(&mut conn, account_id).await?;
-    let calendar = accounts::zone_history(&mut conn, account_id).await?;
+    let (couple_id, calendar) = {
+        let mut conn = pool.acquire().await?;
+        let (_, couple_id) = require_couple(&mut conn, account_id).await?;
+        (
+            couple_id,
+            accounts::zone_history(&mut conn, account_id).await?,
+        )
+    };
     let last = last.unwrap_or_else(|| calendar.local_date_at(now));
     let first = moments::first_date(last);
-    // The streak settles first, so that the status of every date that is over is final.
+    // The streak settles first, so that the status of every date that is over is final; no
+    // connection is held while it waits for the group commit.
     let streak = state
         .writer
         .streak(StreakJob {
@@ -432,6 +440,7 @@ pub async fn recap(
             }
         })
         .collect();
+    let mut conn = pool.acquire().await?;
     let index = |d: NaiveDate| -> Option<usize> {
         (d >= first && d <= last).then(|| usize::try_from((d - first).num_days()).unwrap_or(0))
     };
@@ -445,13 +454,11 @@ pub async fn recap(
             + margin,
     );
 
-    let taps = sqlx::query(
+    let taps = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT t.sender_account_id, t.created_at_us FROM taps t \
          WHERE t.couple_id = $1 AND t.created_at_us >= $2 AND t.created_at_us < $3 \
-         AND (t.sender_account_id = $4 OR (\
-         NOT EXISTS (SELECT 1 FROM held_taps h WHERE h.tap_id = t.id) \
-         AND NOT EXISTS (SELECT 1 FROM together_held_taps g WHERE g.tap_id = t.id)))",
-    )
+         AND (t.sender_account_id = $4 OR {NOT_HELD})"
+    )))
     .bind(&couple_id)
     .bind(from)
     .bind(to)
@@ -484,13 +491,9 @@ pub async fn recap(
         let Some(series) = moments::series_of(prompt.category, &prompt.kind) else {
             continue;
         };
-        let scale = |a: &crate::domain::checkins::Answer| match a {
-            crate::domain::checkins::Answer::Scale(v) => Some(u32::from(*v)),
-            _ => None,
-        };
-        let mine = c.state.answer_of(side).and_then(scale);
+        let mine = c.state.answer_of(side).and_then(moments::scale_value);
         let theirs = match c.state.partner_answer(side) {
-            PartnerAnswer::Revealed(a) => scale(a),
+            PartnerAnswer::Revealed(a) => moments::scale_value(a),
             _ => None,
         };
         let (my, partner) = match series {

@@ -227,6 +227,17 @@ async fn view(
 ) -> Result<pb::ReconnectPlan> {
     let mine = came_of(conn, &p.id, me).await?;
     let theirs = came_of(conn, &p.id, partner).await?;
+    view_with(conn, p, me, &mine, &theirs).await
+}
+
+/// The plan as `me` sees it, with both partners' steps that came already loaded.
+async fn view_with(
+    conn: &mut AnyConnection,
+    p: &Plan,
+    me: &str,
+    mine: &Came,
+    theirs: &Came,
+) -> Result<pb::ReconnectPlan> {
     let next = next_due_of(conn, &p.id, me).await?;
     Ok(pb::ReconnectPlan {
         plan_id: p.id.clone(),
@@ -238,7 +249,7 @@ async fn view(
         ended_at: p.ended_at_us.map(timestamp_us),
         ended_by_account_id: p.ended_by.clone().unwrap_or_default(),
         paused_by_account_id: p.paused_by.clone().unwrap_or_default(),
-        steps: (1..=STEPS).map(|n| step_pb(n, &mine, &theirs)).collect(),
+        steps: (1..=STEPS).map(|n| step_pb(n, mine, theirs)).collect(),
         my_steps_come: u32::try_from(mine.len()).unwrap_or(0),
         partner_steps_come: u32::try_from(theirs.len()).unwrap_or(0),
         my_next_step_at: next.filter(|_| p.state == State::Running).map(timestamp_us),
@@ -253,35 +264,39 @@ enum Audience<'a> {
     BothSilently,
 }
 
-/// A `ReconnectUpdated` to each partner, as they see the plan; `step` (a number) is shown
-/// to `step_for` only, as that account sees it.
+/// A `ReconnectUpdated` to each partner, as they see the plan. With [`Audience::FromCaller`],
+/// `step` (a number of the caller's) goes to the partner too, as they see it.
 async fn tell(
     tx: &mut WriteTx,
     p: &Plan,
     change: pb::ReconnectChange,
     audience: Audience<'_>,
+    step: Option<u32>,
     now: DateTime<Utc>,
 ) -> Result<()> {
     let sides = couples::sides(tx.conn(), &p.couple_id).await?;
-    for (me, other) in [(&sides.a, &sides.b), (&sides.b, &sides.a)] {
+    let came_a = came_of(tx.conn(), &p.id, &sides.a).await?;
+    let came_b = came_of(tx.conn(), &p.id, &sides.b).await?;
+    for (me, mine, theirs) in [(&sides.a, &came_a, &came_b), (&sides.b, &came_b, &came_a)] {
         let conn = tx.conn();
         let mut devices = account_devices(conn, me).await?;
-        let silent = match &audience {
+        let (silent, shown) = match &audience {
             Audience::FromCaller(c) if c.account_id == *me => {
                 devices.retain(|d| *d != c.device_id);
-                true
+                (true, None)
             }
             Audience::FromCaller(_) => {
                 let partner = accounts::load(conn, me).await?;
-                partner.clock(now).in_quiet_hours
+                let shown = step.map(|n| step_pb(n, mine, theirs));
+                (partner.clock(now).in_quiet_hours, shown)
             }
-            Audience::BothSilently => true,
+            Audience::BothSilently => (true, None),
         };
         if devices.is_empty() {
             continue;
         }
-        let plan = view(conn, p, me, other).await?;
-        let event = updated(change, plan, None, silent, now);
+        let plan = view_with(conn, p, me, mine, theirs).await?;
+        let event = updated(change, plan, shown, silent, now);
         tx.tell(to_each(&devices, &event));
     }
     Ok(())
@@ -349,6 +364,7 @@ pub async fn start(
         &p,
         pb::ReconnectChange::Proposed,
         Audience::FromCaller(caller),
+        None,
         now,
     )
     .await?;
@@ -450,6 +466,7 @@ pub async fn accept(
                 &p,
                 pb::ReconnectChange::Accepted,
                 Audience::FromCaller(caller),
+                None,
                 now,
             )
             .await?;
@@ -497,7 +514,7 @@ pub async fn pause(
         }
     };
     if let Some(change) = change {
-        tell(tx, &p, change, Audience::FromCaller(caller), now).await?;
+        tell(tx, &p, change, Audience::FromCaller(caller), None, now).await?;
     }
     let plan = view(tx.conn(), &p, &caller.account_id, &partner).await?;
     Ok(pb::PauseReconnectResponse { plan: Some(plan) })
@@ -537,6 +554,7 @@ pub async fn end(
             &p,
             pb::ReconnectChange::Ended,
             Audience::FromCaller(caller),
+            None,
             now,
         )
         .await?;
@@ -573,26 +591,15 @@ pub async fn mark(
         .await?;
         // The partner hears of it with the step as they see it; the caller's other devices
         // get the plan.
-        let mine = came_of(conn, &p.id, &caller.account_id).await?;
-        let theirs = came_of(conn, &p.id, &partner).await?;
-        let as_partner_sees = step_pb(number, &theirs, &mine);
-        let other = accounts::load(conn, &partner).await?;
-        let quiet = other.clock(now).in_quiet_hours;
-        let to_partner = account_devices(conn, &partner).await?;
-        let plan = view(conn, &p, &partner, &caller.account_id).await?;
-        let event = updated(
+        tell(
+            tx,
+            &p,
             pb::ReconnectChange::PartnerDone,
-            plan,
-            Some(as_partner_sees),
-            quiet,
+            Audience::FromCaller(caller),
+            Some(number),
             now,
-        );
-        tx.tell(to_each(&to_partner, &event));
-        let mut own = account_devices(tx.conn(), &caller.account_id).await?;
-        own.retain(|d| *d != caller.device_id);
-        let plan = view(tx.conn(), &p, &caller.account_id, &partner).await?;
-        let event = updated(pb::ReconnectChange::PartnerDone, plan, None, true, now);
-        tx.tell(to_each(&own, &event));
+        )
+        .await?;
     }
     let plan = view(tx.conn(), &p, &caller.account_id, &partner).await?;
     Ok(pb::MarkReconnectStepResponse { plan: Some(plan) })
@@ -702,7 +709,7 @@ pub async fn deliver(tx: &mut WriteTx, due: &Due, now: DateTime<Utc>) -> Result<
     let partner = couples::partner(conn, &p.couple_id, &account.id).await?;
     let theirs = came_of(conn, &p.id, &partner.id).await?;
     let step = step_pb(number, &mine, &theirs);
-    let plan = view(conn, &p, &account.id, &partner.id).await?;
+    let plan = view_with(conn, &p, &account.id, &mine, &theirs).await?;
     let devices = account_devices(conn, &account.id).await?;
     let quiet = account.clock(now).in_quiet_hours;
     let event = updated(pb::ReconnectChange::Step, plan, Some(step), quiet, now);
@@ -714,6 +721,7 @@ pub async fn deliver(tx: &mut WriteTx, due: &Due, now: DateTime<Utc>) -> Result<
             &p,
             pb::ReconnectChange::Finished,
             Audience::BothSilently,
+            None,
             now,
         )
         .await?;
@@ -746,6 +754,7 @@ pub async fn end_all(tx: &mut WriteTx, couple_id: &str, now: DateTime<Utc>) -> R
             &p,
             pb::ReconnectChange::Ended,
             Audience::BothSilently,
+            None,
             now,
         )
         .await?;

@@ -14,6 +14,7 @@ use crate::domain::checkins::{Answer, SCALE};
 use crate::domain::prompts::{AnswerKind, Category};
 use crate::domain::quiet::QuietHours;
 use crate::domain::schedule;
+use crate::domain::validate;
 use crate::error::{Error, Result};
 
 /// Dates in a recap.
@@ -68,6 +69,14 @@ pub fn series_of(category: Category, kind: &AnswerKind) -> Option<Series> {
     }
 }
 
+/// The value a scale answer adds to a series.
+pub fn scale_value(answer: &Answer) -> Option<u32> {
+    match answer {
+        Answer::Scale(v) => Some(u32::from(*v)),
+        _ => None,
+    }
+}
+
 /// A series of scale answers in a recap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Series {
@@ -90,14 +99,12 @@ pub fn weekday(field: &'static str, n: u32) -> Result<Weekday> {
     }
 }
 
-/// A recap time of a request: HH:MM, 00:00-23:59.
+/// A recap time of a request: HH:MM, 00:00-23:59, both parts in two digits.
 pub fn local_time(field: &'static str, input: &str) -> Result<NaiveTime> {
-    let input = input.trim();
-    let bad = || Error::invalid(field, "must be a time of day, HH:MM (24 h)");
-    if input.len() != 5 {
-        return Err(bad());
+    if input.trim().len() != 5 {
+        return Err(Error::invalid(field, "must be a time of day, HH:MM (24 h)"));
     }
-    NaiveTime::parse_from_str(input, "%H:%M").map_err(|_| bad())
+    validate::time_of_day(field, input)
 }
 
 /// When a recap comes.

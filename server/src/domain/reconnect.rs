@@ -13,7 +13,8 @@ use tapline_proto::v1::ReconnectStepKind;
 
 use crate::domain::quiet::QuietHours;
 use crate::domain::schedule;
-use crate::error::{Error, Result};
+use crate::domain::validate;
+use crate::error::Result;
 
 /// Steps in the plan.
 pub const STEPS: u32 = 7;
@@ -80,15 +81,10 @@ pub const DEFAULT_TIME: NaiveTime = match NaiveTime::from_hms_opt(19, 0, 0) {
 
 /// The plan's local time as asked: "HH:MM" (24 h), or empty for [`DEFAULT_TIME`].
 pub fn local_time(field: &'static str, input: &str) -> Result<NaiveTime> {
-    let input = input.trim();
-    if input.is_empty() {
+    if input.trim().is_empty() {
         return Ok(DEFAULT_TIME);
     }
-    if input.len() > 5 {
-        return Err(Error::invalid(field, "must be a time of day, HH:MM (24 h)"));
-    }
-    NaiveTime::parse_from_str(input, "%H:%M")
-        .map_err(|_| Error::invalid(field, "must be a time of day, HH:MM (24 h)"))
+    validate::time_of_day(field, input)
 }
 
 /// When a partner's next step comes.

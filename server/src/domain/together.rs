@@ -49,8 +49,7 @@ pub fn meeting_instant(
 ) -> Result<(NaiveDate, NaiveTime, DateTime<Utc>)> {
     let date = NaiveDate::parse_from_str(local_date.trim(), "%Y-%m-%d")
         .map_err(|_| Error::invalid("local_date", "must be a date, YYYY-MM-DD"))?;
-    let time = NaiveTime::parse_from_str(local_time.trim(), "%H:%M")
-        .map_err(|_| Error::invalid("local_time", "must be a time of day, HH:MM (24 h)"))?;
+    let time = crate::domain::validate::time_of_day("local_time", local_time)?;
     let at = resolve_local(zone, NaiveDateTime::new(date, time));
     if at <= now {
         return Err(Error::invalid("local_time", "is in the past"));

@@ -1,5 +1,6 @@
 //! Bounds and rules for user input. Each failure names the field and the rule.
 
+use chrono::NaiveTime;
 use chrono_tz::Tz;
 use tapline_proto::limits;
 use uuid::Uuid;
@@ -53,6 +54,16 @@ pub fn time_zone(field: &'static str, input: &str) -> Result<Tz> {
             format!("unknown IANA time zone {input:?} (e.g. Europe/Paris)"),
         )
     })
+}
+
+/// A time of day, "HH:MM" (24 h), trimmed.
+pub fn time_of_day(field: &'static str, input: &str) -> Result<NaiveTime> {
+    let input = input.trim();
+    let bad = || Error::invalid(field, "must be a time of day, HH:MM (24 h)");
+    if input.len() > 5 {
+        return Err(bad());
+    }
+    NaiveTime::parse_from_str(input, "%H:%M").map_err(|_| bad())
 }
 
 /// A UUID in its usual text form.
