@@ -627,29 +627,31 @@ pub async fn set_schedule(
     let conn = tx.conn();
     let account = accounts::load(conn, &caller.account_id).await?;
     let old = schedule_of(conn, &account.id).await?;
-    let Some((weekday, time)) = when else {
+    let s = match (when, old) {
+        (Some((weekday, time)), old) => {
+            let mut s = Schedule {
+                weekday,
+                time,
+                next_due_us: None,
+                next_day: None,
+                // The latest recap's date is kept across changes: never two on one date.
+                last_day: old.and_then(|o| o.last_day),
+            };
+            plan_next(&mut s, &account, now)?;
+            s
+        }
         // Off: the choice and the latest recap's date stay, for turning it on again.
-        let Some(mut s) = old else {
+        (None, Some(s)) => Schedule {
+            next_due_us: None,
+            next_day: None,
+            ..s
+        },
+        (None, None) => {
             return Ok(pb::SetRecapScheduleResponse {
                 schedule: Some(schedule_pb(None)),
             });
-        };
-        s.next_due_us = None;
-        s.next_day = None;
-        save(conn, &account.id, &s).await?;
-        return Ok(pb::SetRecapScheduleResponse {
-            schedule: Some(schedule_pb(Some(&s))),
-        });
+        }
     };
-    let mut s = Schedule {
-        weekday,
-        time,
-        next_due_us: None,
-        next_day: None,
-        // The latest recap's date is kept across changes: never two on one local date.
-        last_day: old.and_then(|o| o.last_day),
-    };
-    plan_next(&mut s, &account, now)?;
     save(conn, &account.id, &s).await?;
     Ok(pb::SetRecapScheduleResponse {
         schedule: Some(schedule_pb(Some(&s))),
